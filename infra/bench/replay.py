@@ -1,0 +1,155 @@
+"""`clo bench replay`: a seeded feed through the production batch path, with figures.
+
+What is timed is exactly what `clo ingest` runs: read the CSV, parse, drop duplicates, match,
+write events, rewards, ledger postings and balances, commit per batch. Seeding the world and
+writing the feed file happen before the clock starts.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import func, select
+
+from matching.events import Source
+from service.db import make_engine, normalize_url
+from service.feeds.pipeline import IngestPipeline, IngestSummary
+from service.feeds.records import open_feed, read_feed
+from service.schema import upgrade
+from service.synthetic import generate_events, seed_world, write_csv
+from service.tables import CardEventRow
+from settlement.ledger.check import check_ledger
+
+BENCH_NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _fresh_database(url: str | None, workdir: Path) -> tuple[str, callable]:
+    """A new empty database: a file for SQLite, a new database on the given PostgreSQL server."""
+    if not url or url.startswith("sqlite"):
+        return f"sqlite:///{workdir / 'bench.db'}", lambda: None
+    admin = normalize_url(url).replace("postgresql+psycopg://", "postgresql://")
+    name = f"clo_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return admin.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_replay_benchmark(
+    *, events: int, offers: int, database: str | None, seed: int, batch_events: int
+) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="clo-bench-"))
+    url, drop = _fresh_database(database, workdir)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        merchants = max(20, offers // 5)
+        members = 50_000
+        t0 = time.perf_counter()
+        world = seed_world(
+            engine,
+            seed=seed,
+            now=BENCH_NOW - timedelta(days=30),
+            merchants=merchants,
+            offers=offers,
+            members=members,
+        )
+        feed = workdir / "feed.csv"
+        written = write_csv(
+            feed,
+            generate_events(world, seed=seed, count=events, start=BENCH_NOW - timedelta(days=30)),
+        )
+        setup_s = time.perf_counter() - t0
+        print(
+            f"bench replay: {written:,} events, {offers:,} offers, {merchants:,} merchants, "
+            f"{members:,} members on {engine.dialect.name} (setup {setup_s:.1f} s, untimed)"
+        )
+
+        pipeline = IngestPipeline(engine, batch_events=batch_events)
+        summary = IngestSummary()
+        batch_seconds: list[float] = []
+        batch_sizes: list[int] = []
+        stream, fmt = open_feed(feed)
+        started = time.perf_counter()
+        with stream:
+            batch = []
+            for record in read_feed(stream, fmt):
+                batch.append(record)
+                if len(batch) >= batch_events:
+                    _timed_batch(pipeline, batch, summary, batch_seconds, batch_sizes)
+                    batch = []
+            if batch:
+                _timed_batch(pipeline, batch, summary, batch_seconds, batch_sizes)
+        elapsed = time.perf_counter() - started
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        with engine.connect() as conn:
+            at_offer = conn.execute(
+                select(func.count())
+                .select_from(CardEventRow)
+                .where(CardEventRow.outcome != "no_offer", CardEventRow.merchant_id.is_not(None))
+            ).scalar_one()
+            report = check_ledger(conn)
+        per_event_us = [s / n * 1e6 for s, n in zip(batch_seconds, batch_sizes, strict=True)]
+        print(f"events/s                      {summary.received / elapsed:>12,.0f}")
+        print(f"wall time                     {elapsed:>12.2f} s")
+        print(
+            f"batch commit latency p50/p99  {_percentile(batch_seconds, 0.5) * 1000:>8.1f} / "
+            f"{_percentile(batch_seconds, 0.99) * 1000:.1f} ms ({batch_events:,} events "
+            "per batch; an event waits for its batch)"
+        )
+        print(
+            f"per-event cost p50/p99        {statistics.median(per_event_us):>8.1f} / "
+            f"{_percentile(per_event_us, 0.99):.1f} us (batch time / batch size)"
+        )
+        print(f"peak memory (max RSS)         {peak_mib:>12,.0f} MiB")
+        print(
+            f"accepted / duplicates / rejected {summary.accepted:,} / "
+            f"{summary.duplicates:,} / {summary.rejected:,}"
+        )
+        print(f"events at a live-offer location {at_offer / max(summary.accepted, 1):>8.1%}")
+        print(
+            f"events rewarded (qualifying)    {summary.rewarded / max(summary.accepted, 1):>8.1%}"
+        )
+        print(
+            f"ledger balanced: {'yes' if report.balanced else 'NO'} "
+            f"({report.entries:,} entries, {report.postings:,} postings)"
+        )
+        return 0 if report.balanced else 1
+    finally:
+        engine.dispose()
+        drop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _timed_batch(
+    pipeline: IngestPipeline,
+    batch: list,
+    summary: IngestSummary,
+    seconds: list[float],
+    sizes: list[int],
+) -> None:
+    t = time.perf_counter()
+    for outcome in pipeline.ingest_batch(batch, Source.FILE, BENCH_NOW):
+        summary.add(outcome)
+    seconds.append(time.perf_counter() - t)
+    sizes.append(len(batch))

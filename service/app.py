@@ -1,0 +1,39 @@
+"""The FastAPI application: versioned API under /v1, OpenAPI at /docs."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
+
+from service.config import Settings, get_settings
+from service.db import make_engine
+from service.problems import install_problem_handlers
+from service.routing import GuardedRoute
+
+# Each domain package has an `endpoints.py` with a `router`.
+DOMAINS = ("merchants", "offers", "members", "cards", "feeds", "events")
+
+
+def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="CLO engine",
+        version="0.1.0",
+        description="Card-linked offers: card events, offer matching, cashback ledger.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine or make_engine(settings.database_url)
+    install_problem_handlers(app)
+    v1 = APIRouter(prefix="/v1", route_class=GuardedRoute)
+    for domain in DOMAINS:
+        module = importlib.import_module(f"service.{domain}.endpoints")
+        v1.include_router(module.router)
+    app.include_router(v1)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,251 @@
+"""The `clo` command line: database, keys, ingest, maturation, ledger check, demo, benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from service.config import get_settings
+from service.db import make_engine
+
+
+def _now(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise SystemExit("--now needs a time zone offset, e.g. 2026-11-22T02:00:00+00:00")
+    return parsed.astimezone(UTC)
+
+
+def _engine(url: str | None):
+    return make_engine(url or get_settings().database_url)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from service.schema import upgrade
+
+    upgrade(_engine(args.database))
+    print("database at the newest schema")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from service.auth import Role, issue_credential
+    from service.db import unit_of_work
+
+    with unit_of_work(_engine(args.database)) as session:
+        token = issue_credential(
+            session,
+            role=Role(args.role),
+            now=datetime.now(UTC),
+            name=args.name,
+            merchant_id=args.merchant_id,
+        )
+    print(token)
+    return 0
+
+
+class _Progress:
+    """A one-line progress report on a terminal; silent when output is redirected."""
+
+    def __init__(self, total_bytes: int, stream) -> None:
+        self.total = max(total_bytes, 1)
+        self.stream = stream
+        self.enabled = sys.stderr.isatty()
+        self.started = time.perf_counter()
+        self.last = 0.0
+
+    def update(self, count: int, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (not force and now - self.last < 0.2):
+            return
+        self.last = now
+        done = min(self.stream.tell() / self.total, 1.0)
+        bar = "#" * int(done * 30)
+        rate = count / max(now - self.started, 1e-9)
+        sys.stderr.write(f"\r[{bar:<30}] {done:6.1%} {count:>10,} events {rate:>9,.0f}/s")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def ingest_file(
+    engine, path: Path, now: datetime, *, batch_events: int | None = None, quiet: bool = False
+):
+    """Stream a feed file through the production pipeline; returns the summary."""
+    from matching.events import Source
+    from service.feeds.pipeline import IngestPipeline, IngestSummary
+    from service.feeds.records import open_feed, read_feed
+
+    settings = get_settings()
+    pipeline = IngestPipeline(
+        engine,
+        auth_expiry_days=settings.auth_expiry_days,
+        link_tolerance_bps=settings.clearing_link_tolerance_bps,
+        link_window_days=settings.clearing_link_window_days,
+        batch_events=batch_events or settings.ingest_batch_events,
+    )
+    stream, fmt = open_feed(path)
+    summary = IngestSummary()
+    progress = _Progress(path.stat().st_size, stream)
+    with stream:
+        for outcome in pipeline.ingest(read_feed(stream, fmt), Source.FILE, now):
+            summary.add(outcome)
+            if not quiet and summary.received % 5000 == 0:
+                progress.update(summary.received)
+        if not quiet:
+            progress.update(summary.received, force=True)
+            progress.close()
+    return summary
+
+
+def print_summary(summary, out=None) -> None:
+    out = out or sys.stdout
+    print(f"received   {summary.received:>10,}", file=out)
+    print(f"accepted   {summary.accepted:>10,}", file=out)
+    print(f"duplicates {summary.duplicates:>10,}", file=out)
+    print(f"rejected   {summary.rejected:>10,}", file=out)
+    for reason, n in sorted(summary.rejected_reasons.items(), key=lambda kv: -kv[1]):
+        print(f"  {reason:<28} {n:>8,}", file=out)
+    print(f"rewarded   {summary.rewarded:>10,}", file=out)
+    for outcome, n in sorted(summary.outcomes.items(), key=lambda kv: -kv[1]):
+        print(f"  {outcome:<28} {n:>8,}", file=out)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"clo ingest: {path}: no such file", file=sys.stderr)
+        return 2
+    try:
+        summary = ingest_file(_engine(args.database), path, _now(args.now))
+    except ValueError as exc:
+        print(f"clo ingest: {exc}", file=sys.stderr)
+        return 2
+    print_summary(summary)
+    return 0
+
+
+def cmd_mature(args: argparse.Namespace) -> int:
+    from settlement.maturation import run_maturation
+
+    result = run_maturation(_engine(args.database), _now(args.now))
+    print(f"expired auths {result.expired_count:,} (released {result.released_amount:,})")
+    print(f"matured       {result.matured_count:,} rewards, {result.matured_amount:,} minor units")
+    return 0
+
+
+def cmd_ledger_check(args: argparse.Namespace) -> int:
+    from settlement.ledger.check import check_ledger
+
+    with _engine(args.database).connect() as conn:
+        report = check_ledger(conn)
+    print("\n".join(report.lines()))
+    return 0 if report.balanced else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(engine=_engine(args.database)), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from service.demo import run_demo
+
+    return run_demo(
+        events=args.events,
+        seed=args.seed,
+        database=args.database,
+        serve=args.serve,
+        host=args.host,
+        port=args.port,
+    )
+
+
+def cmd_bench_replay(args: argparse.Namespace) -> int:
+    from infra.bench.replay import run_replay_benchmark
+
+    return run_replay_benchmark(
+        events=args.events,
+        offers=args.offers,
+        database=args.database,
+        seed=args.seed,
+        batch_events=args.batch_events,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clo", description="CLO engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help_text: str, parent=sub) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help_text)
+        p.set_defaults(func=func)
+        p.add_argument("--database", help="database URL (default: CLO_DATABASE_URL)")
+        return p
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_cmd", required=True)
+    add("upgrade", cmd_db_upgrade, "apply migrations", db)
+
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_cmd", required=True)
+    p = add("create", cmd_keys_create, "issue an API key (printed once)", keys)
+    p.add_argument("--role", required=True, choices=["admin", "publisher", "finance", "merchant"])
+    p.add_argument("--merchant-id", type=int)
+    p.add_argument("--name", default="")
+
+    p = add("ingest", cmd_ingest, "ingest a CSV or NDJSON feed file")
+    p.add_argument("file")
+    p.add_argument("--now", help="processing time (ISO 8601, default: now)")
+
+    p = add("mature", cmd_mature, "expire stale auths and mature rewards past their hold")
+    p.add_argument("--now", help="as of (ISO 8601, default: now)")
+
+    ledger = sub.add_parser("ledger", help="ledger tools").add_subparsers(
+        dest="ledger_cmd", required=True
+    )
+    add(
+        "check",
+        cmd_ledger_check,
+        "recompute balances from postings; non-zero on difference",
+        ledger,
+    )
+
+    p = add("serve", cmd_serve, "serve the API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+
+    p = add("demo", cmd_demo, "seed a demo world, replay a synthetic feed, report, serve")
+    p.add_argument("--events", type=int, default=100_000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--serve", action="store_true", help="serve the API afterwards")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+
+    bench = sub.add_parser("bench", help="benchmarks (print figures)").add_subparsers(
+        dest="bench_cmd", required=True
+    )
+    p = add("replay", cmd_bench_replay, "replay a seeded feed through the batch path", bench)
+    p.add_argument("--events", type=int, default=100_000)
+    p.add_argument("--offers", type=int, default=1_000)
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--batch-events", type=int, default=5000)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

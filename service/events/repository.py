@@ -1,0 +1,22 @@
+"""Every query of the card events domain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import Session, select
+
+from service.tables import CardEventRow, Offer
+
+
+def get_event(session: Session, event_id: int) -> CardEventRow | None:
+    return session.get(CardEventRow, event_id)
+
+
+def offers_by_id(session: Session, offer_ids: Iterable[int]) -> dict[int, tuple[str, int]]:
+    """(title, merchant_id) per offer."""
+    ids = sorted(set(offer_ids))
+    if not ids:
+        return {}
+    query = select(Offer.id, Offer.title, Offer.merchant_id).where(Offer.id.in_(ids))
+    return {offer_id: (title, merchant_id) for offer_id, title, merchant_id in session.exec(query)}

@@ -1,0 +1,187 @@
+"""Loading, in bulk, the member and offer state that matching one batch needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from matching.match import MemberOfferState as OfferState
+from service.offers.catalog import aware
+from service.tables import Activation, Card, Member, MemberBrandState, MemberOfferState
+
+_card = Card.__table__
+_member = Member.__table__
+_activation = Activation.__table__
+_brand_state = MemberBrandState.__table__
+_offer_state = MemberOfferState.__table__
+CHUNK = 5000
+
+
+def _chunks(values: list, size: int = CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def load_cards(
+    conn: Connection, card_ids: Iterable[int]
+) -> dict[int, tuple[int, str, datetime | None]]:
+    """card id -> (member id, status, unlinked at)."""
+    out = {}
+    for chunk in _chunks(sorted(set(card_ids))):
+        for cid, member_id, status, unlinked_at in conn.execute(
+            select(_card.c.id, _card.c.member_id, _card.c.status, _card.c.unlinked_at).where(
+                _card.c.id.in_(chunk)
+            )
+        ):
+            out[cid] = (member_id, status, aware(unlinked_at))
+    return out
+
+
+def load_members(conn: Connection, member_ids: Iterable[int]) -> dict[int, tuple[int, int | None]]:
+    """member id -> (tier, birth month)."""
+    out = {}
+    for chunk in _chunks(sorted(set(member_ids))):
+        for mid, tier, birth_month in conn.execute(
+            select(_member.c.id, _member.c.tier, _member.c.birth_month).where(
+                _member.c.id.in_(chunk)
+            )
+        ):
+            out[mid] = (tier, birth_month)
+    return out
+
+
+def load_activations(
+    conn: Connection, member_ids: Iterable[int], offer_ids: set[int]
+) -> dict[int, dict[int, datetime]]:
+    out: dict[int, dict[int, datetime]] = {}
+    if not offer_ids:
+        return out
+    for chunk in _chunks(sorted(set(member_ids))):
+        for member_id, offer_id, at in conn.execute(
+            select(
+                _activation.c.member_id, _activation.c.offer_id, _activation.c.activated_at
+            ).where(_activation.c.member_id.in_(chunk))
+        ):
+            if offer_id in offer_ids:
+                out.setdefault(member_id, {})[offer_id] = aware(at)
+    return out
+
+
+def load_brand_history(
+    conn: Connection, pairs: set[tuple[int, int]]
+) -> dict[tuple[int, int], tuple[datetime, datetime]]:
+    """(member, merchant) -> (first purchase, last purchase)."""
+    out = {}
+    for chunk in _chunks(sorted(pairs)):
+        for member_id, merchant_id, first, last in conn.execute(
+            select(
+                _brand_state.c.member_id,
+                _brand_state.c.merchant_id,
+                _brand_state.c.first_purchase_at,
+                _brand_state.c.last_purchase_at,
+            ).where(tuple_(_brand_state.c.member_id, _brand_state.c.merchant_id).in_(chunk))
+        ):
+            out[(member_id, merchant_id)] = (aware(first), aware(last))
+    return out
+
+
+def load_offer_states(
+    conn: Connection, pairs: set[tuple[int, int]]
+) -> dict[int, dict[int, OfferState]]:
+    """member -> offer -> counters."""
+    out: dict[int, dict[int, OfferState]] = {}
+    for chunk in _chunks(sorted(pairs)):
+        for row in conn.execute(
+            select(_offer_state).where(
+                tuple_(_offer_state.c.member_id, _offer_state.c.offer_id).in_(chunk)
+            )
+        ):
+            out.setdefault(row.member_id, {})[row.offer_id] = OfferState(
+                reward_count=row.reward_count,
+                reward_amount=row.reward_amount,
+                stamp_count=row.stamp_count,
+                threshold_spend_amount=row.threshold_spend_amount,
+                threshold_paid=row.threshold_paid,
+            )
+    return out
+
+
+def _insert(conn: Connection):
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+def add_offer_state_deltas(conn: Connection, deltas: dict[tuple[int, int], list[int]]) -> None:
+    """Counters are written as deltas, so two writers never overwrite each other's counts.
+
+    delta = [reward_count, reward_amount, stamp_count, threshold_spend_amount, threshold_paid]
+    """
+    if not deltas:
+        return
+    stmt = _insert(conn)(_offer_state)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["member_id", "offer_id"],
+        set_={
+            "reward_count": _offer_state.c.reward_count + stmt.excluded.reward_count,
+            "reward_amount": _offer_state.c.reward_amount + stmt.excluded.reward_amount,
+            "stamp_count": _offer_state.c.stamp_count + stmt.excluded.stamp_count,
+            "threshold_spend_amount": _offer_state.c.threshold_spend_amount
+            + stmt.excluded.threshold_spend_amount,
+            "threshold_paid": _offer_state.c.threshold_paid | stmt.excluded.threshold_paid,
+        },
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "member_id": m,
+                "offer_id": o,
+                "reward_count": d[0],
+                "reward_amount": d[1],
+                "stamp_count": d[2],
+                "threshold_spend_amount": d[3],
+                "threshold_paid": bool(d[4]),
+            }
+            for (m, o), d in sorted(deltas.items())
+        ],
+    )
+
+
+def add_brand_purchases(
+    conn: Connection, purchases: dict[tuple[int, int], tuple[datetime, datetime, int]]
+) -> None:
+    if not purchases:
+        return
+    stmt = _insert(conn)(_brand_state)
+    # SQLite's two-argument min/max are scalar functions, like LEAST/GREATEST on PostgreSQL.
+    lowest, highest = (
+        (func.least, func.greatest) if conn.dialect.name == "postgresql" else (func.min, func.max)
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["member_id", "merchant_id"],
+        set_={
+            "first_purchase_at": lowest(
+                _brand_state.c.first_purchase_at, stmt.excluded.first_purchase_at
+            ),
+            "last_purchase_at": highest(
+                _brand_state.c.last_purchase_at, stmt.excluded.last_purchase_at
+            ),
+            "purchase_count": _brand_state.c.purchase_count + stmt.excluded.purchase_count,
+        },
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "member_id": m,
+                "merchant_id": b,
+                "first_purchase_at": first,
+                "last_purchase_at": last,
+                "purchase_count": n,
+            }
+            for (m, b), (first, last, n) in sorted(purchases.items())
+        ],
+    )

@@ -1,0 +1,90 @@
+"""Raw inputs before parsing, and streaming readers for CSV and NDJSON feed files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+MAX_LINE_BYTES = 64 * 1024
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One input as received: parsed fields, or the reason it could not even be read."""
+
+    fields: dict[str, object] | None
+    raw_text: str
+    line: int = 0
+    error: tuple[str, str, str] | None = None  # field, reason, detail
+
+
+def record_from_json_value(value: object, raw_text: str, line: int = 0) -> RawRecord:
+    if not isinstance(value, dict):
+        return RawRecord(
+            None, raw_text, line, ("body", "not_an_object", "an event is a JSON object")
+        )
+    return RawRecord(value, raw_text, line)
+
+
+def read_ndjson(stream: IO[bytes]) -> Iterator[RawRecord]:
+    for line_no, line in enumerate(stream, start=1):
+        if len(line) > MAX_LINE_BYTES:
+            yield RawRecord(
+                None,
+                line[:200].decode("utf-8", "replace"),
+                line_no,
+                ("line", "line_too_long", f"lines are at most {MAX_LINE_BYTES} bytes"),
+            )
+            continue
+        text = line.decode("utf-8", "replace").strip()
+        if not text:
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            yield RawRecord(None, text, line_no, ("line", "invalid_json", str(exc)[:200]))
+            continue
+        yield record_from_json_value(value, text, line_no)
+
+
+def read_csv(stream: IO[bytes]) -> Iterator[RawRecord]:
+    text_stream = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+    reader = csv.reader(text_stream)
+    header = next(reader, None)
+    if header is None:
+        return
+    names = [h.strip() for h in header]
+    width = len(names)
+    for row in reader:
+        line_no = reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        raw = ",".join(row)
+        if len(row) != width:
+            yield RawRecord(
+                None,
+                raw,
+                line_no,
+                ("line", "wrong_column_count", f"expected {width} columns, found {len(row)}"),
+            )
+            continue
+        yield RawRecord(dict(zip(names, row, strict=True)), raw, line_no)
+
+
+def open_feed(path: Path) -> tuple[IO[bytes], str]:
+    """The file and its format, by extension: .csv, or .ndjson / .jsonl / .json lines."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return path.open("rb"), "csv"
+    if suffix in (".ndjson", ".jsonl", ".json"):
+        return path.open("rb"), "ndjson"
+    raise ValueError(f"{path.name}: unknown feed format (use .csv or .ndjson)")
+
+
+def read_feed(stream: IO[bytes], fmt: str) -> Iterator[RawRecord]:
+    return read_csv(stream) if fmt == "csv" else read_ndjson(stream)

@@ -1,0 +1,145 @@
+"""Matchable offers as `OfferRules` in an `OfferIndex`, rebuilt only when offers change."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, func, select
+
+from matching.events import Channel
+from matching.index import OfferIndex
+from matching.offers import Audience, CommissionBase, DayPart, OfferKind, OfferRules, RewardType
+from service.tables import BrandAlias, Location, Merchant, Offer, OfferLocation
+
+MATCHABLE_STATUSES = ("scheduled", "live")
+
+_offer = Offer.__table__
+_location = Location.__table__
+_offer_location = OfferLocation.__table__
+_merchant = Merchant.__table__
+_alias = BrandAlias.__table__
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; every stored time is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def dayparts_from_json(text: str) -> tuple[DayPart, ...]:
+    return tuple(
+        DayPart(
+            weekdays=frozenset(d["weekdays"]),
+            start_minute=d["start_minute"],
+            end_minute=d["end_minute"],
+            multiplier_bps=d.get("multiplier_bps", 10_000),
+        )
+        for d in json.loads(text or "[]")
+    )
+
+
+def rules_from_row(row, mids: frozenset[str] | None, timezone: str) -> OfferRules:
+    return OfferRules(
+        offer_id=row.id,
+        merchant_id=row.merchant_id,
+        brand_id=row.merchant_id,
+        currency=row.currency,
+        kind=OfferKind(row.kind),
+        reward_type=RewardType(row.reward_type),
+        rate_bps=row.rate_bps,
+        reward_amount=row.reward_amount,
+        max_reward_amount=row.max_reward_amount,
+        min_spend_amount=row.min_spend_amount,
+        location_mids=mids,
+        starts_at=aware(row.starts_at),
+        ends_at=aware(row.ends_at),
+        timezone=timezone,
+        dayparts=dayparts_from_json(row.dayparts_json),
+        bonus_windows=dayparts_from_json(row.bonus_windows_json),
+        audience=Audience(row.audience),
+        lookback_days=row.lookback_days,
+        activation_required=row.activation_required,
+        member_max_rewards=row.member_max_rewards,
+        member_max_reward_amount=row.member_max_reward_amount,
+        budget_amount=row.budget_amount,
+        max_redemptions=row.max_redemptions,
+        stamp_every_n=row.stamp_every_n,
+        threshold_amount=row.threshold_amount,
+        hold_days=row.hold_days,
+        commission_bps=row.commission_bps,
+        commission_base=CommissionBase(row.commission_base),
+        holdout_bps=row.holdout_bps,
+        created_at=aware(row.created_at),
+        channel=Channel(row.channel) if row.channel else None,
+        min_member_tier=row.min_member_tier,
+        birthday_bonus_bps=row.birthday_bonus_bps,
+    )
+
+
+class OfferCatalog:
+    """Holds the index in memory; `current` reloads it when the offer tables change."""
+
+    def __init__(self) -> None:
+        self._stamp: tuple | None = None
+        self._index: OfferIndex | None = None
+        self.rules: dict[int, OfferRules] = {}
+        self.merchant_timezones: dict[int, str] = {}
+
+    def _fingerprint(self, conn: Connection) -> tuple:
+        return (
+            *conn.execute(select(func.count(), func.max(_offer.c.updated_at))).one(),
+            *conn.execute(select(func.count(), func.max(_location.c.id))).one(),
+            *conn.execute(select(func.count(), func.max(_alias.c.id))).one(),
+            conn.execute(select(func.count()).select_from(_offer_location)).scalar_one(),
+        )
+
+    def current(self, conn: Connection) -> OfferIndex:
+        stamp = self._fingerprint(conn)
+        if self._index is None or stamp != self._stamp:
+            self._index = self._load(conn)
+            self._stamp = stamp
+        return self._index
+
+    def _load(self, conn: Connection) -> OfferIndex:
+        self.merchant_timezones = dict(
+            conn.execute(select(_merchant.c.id, _merchant.c.timezone)).all()
+        )
+        mid_to_brand = dict(conn.execute(select(_location.c.mid, _location.c.merchant_id)).all())
+        aliases = dict(conn.execute(select(_alias.c.alias, _alias.c.merchant_id)).all())
+        mids_by_offer: dict[int, set[str]] = {}
+        for offer_id, mid in conn.execute(
+            select(_offer_location.c.offer_id, _location.c.mid).join(
+                _location, _location.c.id == _offer_location.c.location_id
+            )
+        ):
+            mids_by_offer.setdefault(offer_id, set()).add(mid)
+        self.rules = {}
+        for row in conn.execute(select(_offer).where(_offer.c.status.in_(MATCHABLE_STATUSES))):
+            mids = None if row.brand_wide else frozenset(mids_by_offer.get(row.id, ()))
+            self.rules[row.id] = rules_from_row(row, mids, self.merchant_timezones[row.merchant_id])
+        return OfferIndex(self.rules.values(), mid_to_brand=mid_to_brand, brand_aliases=aliases)
+
+    def rules_for(self, conn: Connection, offer_id: int) -> OfferRules | None:
+        """Rules of any offer, matchable or not (a paused offer's clearings still post)."""
+        if offer_id in self.rules:
+            return self.rules[offer_id]
+        row = conn.execute(select(_offer).where(_offer.c.id == offer_id)).first()
+        if row is None:
+            return None
+        mids = (
+            None
+            if row.brand_wide
+            else frozenset(
+                conn.execute(
+                    select(_location.c.mid)
+                    .join(_offer_location, _offer_location.c.location_id == _location.c.id)
+                    .where(_offer_location.c.offer_id == offer_id)
+                ).scalars()
+            )
+        )
+        tz = conn.execute(
+            select(_merchant.c.timezone).where(_merchant.c.id == row.merchant_id)
+        ).scalar_one()
+        return rules_from_row(row, mids, tz)

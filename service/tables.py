@@ -1,0 +1,216 @@
+"""Database tables of the application shell: merchants, offers, members, cards, card events.
+
+SQLModel tables do not validate on construction; input is validated by the request models in
+each domain's `schemas.py` first. Money columns are integer minor units named `*_amount`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from settlement.tables import BigId
+
+
+class ApiCredential(SQLModel, table=True):
+    """An API key (admin, merchant, publisher, finance) or a member token; secrets stored hashed."""
+
+    __tablename__ = "api_credential"
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: str = Field(max_length=32, unique=True)
+    secret_sha256: str = Field(max_length=64)
+    role: str = Field(max_length=16)  # admin | merchant | publisher | finance | member
+    merchant_id: int | None = Field(default=None, foreign_key="merchant.id")
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    name: str = Field(default="", max_length=200)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class Merchant(SQLModel, table=True):
+    """A merchant brand: one brand, one time zone, one settlement currency."""
+
+    __tablename__ = "merchant"
+    id: int | None = Field(default=None, primary_key=True)
+    brand_name: str = Field(max_length=200, index=True)
+    timezone: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    default_commission_bps: int = 0
+    created_at: datetime
+
+
+class Location(SQLModel, table=True):
+    __tablename__ = "location"
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    name: str = Field(max_length=200)
+    mid: str = Field(max_length=64, unique=True)
+    acquirer_id: str | None = Field(default=None, max_length=64)
+    postal_code: str | None = Field(default=None, max_length=16)
+    country: str | None = Field(default=None, max_length=2)
+    created_at: datetime
+
+
+class BrandAlias(SQLModel, table=True):
+    """Normalized merchant names and provider entity ids that identify a brand without a MID."""
+
+    __tablename__ = "brand_alias"
+    id: int | None = Field(default=None, primary_key=True)
+    alias: str = Field(max_length=255, unique=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+
+
+class Offer(SQLModel, table=True):
+    __tablename__ = "offer"
+    id: int | None = Field(default=None, primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", index=True)
+    title: str = Field(max_length=200)
+    status: str = Field(max_length=16, index=True)  # draft|scheduled|live|paused|ended
+    kind: str = Field(max_length=16)
+    reward_type: str = Field(max_length=16)
+    currency: str = Field(max_length=3)
+    rate_bps: int = 0
+    reward_amount: int = Field(default=0, sa_type=BigInteger)
+    max_reward_amount: int | None = Field(default=None, sa_type=BigInteger)
+    min_spend_amount: int = Field(default=0, sa_type=BigInteger)
+    brand_wide: bool = True
+    starts_at: datetime
+    ends_at: datetime | None = None
+    dayparts_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    bonus_windows_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    channel: str | None = Field(default=None, max_length=16)
+    audience: str = Field(default="everyone", max_length=16)
+    lookback_days: int = 0
+    min_member_tier: int = 0
+    birthday_bonus_bps: int = 0
+    activation_required: bool = False
+    member_max_rewards: int | None = None
+    member_max_reward_amount: int | None = Field(default=None, sa_type=BigInteger)
+    budget_amount: int | None = Field(default=None, sa_type=BigInteger)
+    max_redemptions: int | None = None
+    stamp_every_n: int | None = None
+    threshold_amount: int | None = Field(default=None, sa_type=BigInteger)
+    hold_days: int = 30
+    commission_bps: int = 0
+    commission_base: str = Field(default="reward", max_length=16)
+    holdout_bps: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+
+class OfferLocation(SQLModel, table=True):
+    __tablename__ = "offer_location"
+    offer_id: int = Field(foreign_key="offer.id", primary_key=True)
+    location_id: int = Field(foreign_key="location.id", primary_key=True)
+
+
+class Member(SQLModel, table=True):
+    __tablename__ = "member"
+    id: int | None = Field(default=None, primary_key=True)
+    external_ref: str | None = Field(default=None, max_length=128, unique=True)
+    display_name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    tier: int = 0
+    birth_month: int | None = None
+    created_at: datetime
+
+
+class Card(SQLModel, table=True):
+    __tablename__ = "card"
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    provider: str = Field(max_length=32)  # publisher | stripe | plaid
+    provider_token: str = Field(max_length=255, unique=True)
+    fingerprint: str = Field(max_length=128, unique=True)
+    brand: str = Field(max_length=32)
+    last4: str = Field(max_length=4)
+    exp_month: int | None = None
+    exp_year: int | None = None
+    status: str = Field(default="active", max_length=16)  # active | unlinked
+    created_at: datetime
+    unlinked_at: datetime | None = None
+
+
+class Activation(SQLModel, table=True):
+    __tablename__ = "activation"
+    member_id: int = Field(foreign_key="member.id", primary_key=True)
+    offer_id: int = Field(foreign_key="offer.id", primary_key=True)
+    activated_at: datetime
+
+
+class CardEventRow(SQLModel, table=True):
+    """A recorded card event. Written by the batch pipeline with Core statements."""
+
+    __tablename__ = "card_event"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_card_event_source_external_id"),
+        Index("ix_card_event_card_occurred", "card_id", "occurred_at"),
+        Index("ix_card_event_member_occurred", "member_id", "occurred_at"),
+        Index("ix_card_event_linked", "linked_event_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    source: str = Field(max_length=16)  # network | plaid | file
+    external_id: str = Field(max_length=128)
+    kind: str = Field(max_length=16)  # auth | clearing | refund | reversal
+    card_id: int = Field(foreign_key="card.id")
+    member_id: int = Field(foreign_key="member.id")
+    merchant_id: int | None = Field(default=None, foreign_key="merchant.id", index=True)
+    amount: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    occurred_at: datetime
+    mid: str | None = Field(default=None, max_length=64)
+    descriptor: str | None = Field(default=None, max_length=255)
+    merchant_name: str | None = Field(default=None, max_length=255)
+    mcc: str | None = Field(default=None, max_length=8)
+    channel: str = Field(max_length=16)
+    original_external_id: str | None = Field(default=None, max_length=128)
+    linked_event_id: int | None = Field(default=None, sa_type=BigInteger)
+    # What happened to the event: rewarded, no_reward, no_offer, linked, unlinked_refund, ...
+    outcome: str = Field(max_length=32)
+    reason: str | None = Field(default=None, max_length=64)
+    reward_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    # Compact per-candidate decisions: [[offer_id, reason, reward_amount], ...]
+    decisions_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    ingested_at: datetime
+
+
+class RejectedEvent(SQLModel, table=True):
+    """Every input that could not be accepted, with its reason; raw text has card numbers masked."""
+
+    __tablename__ = "rejected_event"
+    __table_args__ = (UniqueConstraint("source", "raw_sha256", name="uq_rejected_source_raw"),)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    source: str = Field(max_length=16)
+    external_id: str | None = Field(default=None, max_length=128)
+    field: str = Field(max_length=64)
+    reason: str = Field(max_length=64)
+    detail: str = Field(default="", max_length=500)
+    raw_sha256: str = Field(max_length=64)
+    raw_redacted: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime
+
+
+class MemberBrandState(SQLModel, table=True):
+    """A member's purchase history at a brand, for new / lapsed / existing audiences."""
+
+    __tablename__ = "member_brand_state"
+    member_id: int = Field(foreign_key="member.id", primary_key=True)
+    merchant_id: int = Field(foreign_key="merchant.id", primary_key=True)
+    first_purchase_at: datetime
+    last_purchase_at: datetime
+    purchase_count: int = 0
+
+
+class MemberOfferState(SQLModel, table=True):
+    """Per member and offer counters: caps, stamps, spend thresholds."""
+
+    __tablename__ = "member_offer_state"
+    member_id: int = Field(foreign_key="member.id", primary_key=True)
+    offer_id: int = Field(foreign_key="offer.id", primary_key=True)
+    reward_count: int = 0
+    reward_amount: int = Field(default=0, sa_type=BigInteger)
+    stamp_count: int = 0
+    threshold_spend_amount: int = Field(default=0, sa_type=BigInteger)
+    threshold_paid: bool = False

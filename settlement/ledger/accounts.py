@@ -1,0 +1,110 @@
+"""The chart of accounts, per currency, and fast id lookup with get-or-create in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from sqlalchemy import Connection, event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from settlement.tables import LedgerAccount
+
+_accounts = LedgerAccount.__table__
+
+
+class AccountKind(StrEnum):
+    MEMBER_PENDING = "member_pending"  # cashback earned, not yet matured
+    MEMBER_AVAILABLE = "member_available"  # matured cashback the member may withdraw
+    MEMBER_RECOVERY = "member_recovery"  # clawback shortfall the member owes (debit)
+    MERCHANT_RECEIVABLE = "merchant_receivable"  # what the merchant owes (debit)
+    PLATFORM_REVENUE = "platform_revenue"
+    PLATFORM_PAYOUTS_IN_TRANSIT = "platform_payouts_in_transit"
+    PLATFORM_CASH = "platform_cash"  # debit
+    CHARITY_PAYABLE = "charity_payable"
+
+
+_OWNER = {
+    AccountKind.MEMBER_PENDING: ("member", "pending"),
+    AccountKind.MEMBER_AVAILABLE: ("member", "available"),
+    AccountKind.MEMBER_RECOVERY: ("member", "recovery"),
+    AccountKind.MERCHANT_RECEIVABLE: ("merchant", "receivable"),
+    AccountKind.PLATFORM_REVENUE: ("platform", "revenue"),
+    AccountKind.PLATFORM_PAYOUTS_IN_TRANSIT: ("platform", "payouts_in_transit"),
+    AccountKind.PLATFORM_CASH: ("platform", "cash"),
+    AccountKind.CHARITY_PAYABLE: ("charity", "payable"),
+}
+# Debit-balance accounts (assets, or claims on others) are negative under the credit-normal
+# convention; every other account is a liability or revenue and may never go below zero.
+ALLOW_NEGATIVE = frozenset(
+    {AccountKind.MEMBER_RECOVERY, AccountKind.MERCHANT_RECEIVABLE, AccountKind.PLATFORM_CASH}
+)
+
+AccountRef = tuple[AccountKind, int | None, str]  # kind, owner id, currency
+
+
+def account_code(kind: AccountKind, owner_id: int | None, currency: str) -> str:
+    owner_type, suffix = _OWNER[kind]
+    if owner_type == "platform":
+        return f"platform:{suffix}:{currency}"
+    if owner_id is None:
+        raise ValueError(f"{kind.value} accounts belong to an owner")
+    return f"{owner_type}:{owner_id}:{suffix}:{currency}"
+
+
+class AccountDirectory:
+    """Maps account references to ids, creating accounts on first use.
+
+    Accounts are never deleted, so a cached id stays valid for the life of the process and
+    across processes sharing the database.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[AccountRef, int] = {}
+
+    def ids_for(self, conn: Connection, refs: Iterable[AccountRef]) -> dict[AccountRef, int]:
+        refs = set(refs)
+        known = self._ids
+        missing = {ref for ref in refs if ref not in known}
+        found = {ref: known[ref] for ref in refs - missing}
+        if missing:
+            # An account created in a transaction that rolls back does not exist: drop the cache.
+            event.listen(conn, "rollback", lambda _conn: self.forget(), once=True)
+            found.update(self._load_or_create(conn, missing))
+        return found
+
+    def _load_or_create(self, conn: Connection, refs: set[AccountRef]) -> dict[AccountRef, int]:
+        by_code = {account_code(*ref): ref for ref in refs}
+        rows = [
+            {
+                "code": code,
+                "currency": ref[2],
+                "kind": ref[0].value,
+                "owner_type": _OWNER[ref[0]][0],
+                "owner_id": ref[1],
+                "allow_negative": ref[0] in ALLOW_NEGATIVE,
+                "posted_amount": 0,
+                "pending_amount": 0,
+            }
+            for code, ref in by_code.items()
+        ]
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        codes = sorted(by_code)
+        for start in range(0, len(rows), 2000):
+            conn.execute(
+                insert(_accounts).on_conflict_do_nothing(index_elements=["code"]),
+                rows[start : start + 2000],
+            )
+        found = {}
+        for start in range(0, len(codes), 2000):
+            chunk = codes[start : start + 2000]
+            for account_id, code in conn.execute(
+                select(_accounts.c.id, _accounts.c.code).where(_accounts.c.code.in_(chunk))
+            ):
+                found[by_code[code]] = account_id
+        self._ids.update(found)
+        return found
+
+    def forget(self) -> None:
+        self._ids = {}

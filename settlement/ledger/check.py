@@ -1,0 +1,107 @@
+"""Recompute every balance from postings and compare with the cached totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, and_, case, func, select
+
+from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
+
+_a = LedgerAccount.__table__
+_e = LedgerEntry.__table__
+_r = LedgerEntryResolution.__table__
+_p = LedgerPosting.__table__
+
+
+@dataclass
+class LedgerReport:
+    accounts: int = 0
+    entries: int = 0
+    postings: int = 0
+    balance_mismatches: list[str] = field(default_factory=list)
+    unbalanced_entries: list[int] = field(default_factory=list)
+    currency_totals: dict[str, int] = field(default_factory=dict)
+    negative_accounts: list[str] = field(default_factory=list)
+
+    @property
+    def balanced(self) -> bool:
+        return not (
+            self.balance_mismatches
+            or self.unbalanced_entries
+            or self.negative_accounts
+            or any(self.currency_totals.values())
+        )
+
+    def lines(self) -> list[str]:
+        out = [f"accounts {self.accounts}, entries {self.entries}, postings {self.postings}"]
+        for currency, total in sorted(self.currency_totals.items()):
+            out.append(f"{currency}: sum of all posted balances {total}")
+        out += [f"MISMATCH {m}" for m in self.balance_mismatches[:20]]
+        out += [f"UNBALANCED entry {e}" for e in self.unbalanced_entries[:20]]
+        out += [f"NEGATIVE {a}" for a in self.negative_accounts[:20]]
+        out.append("ledger balanced: " + ("yes" if self.balanced else "NO"))
+        return out
+
+
+def check_ledger(conn: Connection) -> LedgerReport:
+    report = LedgerReport()
+    report.accounts = conn.execute(select(func.count()).select_from(_a)).scalar_one()
+    report.entries = conn.execute(select(func.count()).select_from(_e)).scalar_one()
+    report.postings = conn.execute(select(func.count()).select_from(_p)).scalar_one()
+
+    # Effective status of each entry: its resolution if any, else how it was written.
+    status = func.coalesce(_r.c.status, _e.c.initial_status)
+    joined = _p.join(_e, _e.c.id == _p.c.entry_id).outerjoin(_r, _r.c.entry_id == _e.c.id)
+    sums = (
+        select(
+            _p.c.account_id,
+            func.sum(case((status == "posted", _p.c.amount), else_=0)).label("posted"),
+            func.sum(case((status == "pending", _p.c.amount), else_=0)).label("pending"),
+        )
+        .select_from(joined)
+        .group_by(_p.c.account_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(
+            _a.c.code,
+            _a.c.currency,
+            _a.c.allow_negative,
+            _a.c.posted_amount,
+            _a.c.pending_amount,
+            func.coalesce(sums.c.posted, 0),
+            func.coalesce(sums.c.pending, 0),
+        ).select_from(_a.outerjoin(sums, sums.c.account_id == _a.c.id))
+    )
+    totals: dict[str, int] = {}
+    for code, currency, allow_negative, cached_posted, cached_pending, posted, pending in rows:
+        posted, pending = int(posted), int(pending)
+        if (cached_posted, cached_pending) != (posted, pending):
+            report.balance_mismatches.append(
+                f"{code}: cached posted {cached_posted} pending {cached_pending}, "
+                f"postings say posted {posted} pending {pending}"
+            )
+        if not allow_negative and posted < 0:
+            report.negative_accounts.append(f"{code}: {posted}")
+        totals[currency] = totals.get(currency, 0) + posted
+    report.currency_totals = totals
+
+    report.unbalanced_entries = list(
+        conn.execute(
+            select(_p.c.entry_id)
+            .group_by(_p.c.entry_id, _p.c.currency)
+            .having(func.sum(_p.c.amount) != 0)
+            .limit(100)
+        ).scalars()
+    )
+    report.unbalanced_entries += list(
+        conn.execute(
+            select(_e.c.id)
+            .select_from(_e.outerjoin(_p, and_(_p.c.entry_id == _e.c.id)))
+            .group_by(_e.c.id)
+            .having(func.count(_p.c.id) < 2)
+            .limit(100)
+        ).scalars()
+    )
+    return report

@@ -1,0 +1,289 @@
+"""Writing the ledger: entries, postings, resolutions and cached balances, in bulk.
+
+`LedgerBatch` collects what one unit of work writes and flushes it with one executemany per
+table, so the feed path pays per batch, not per posting. Every entry is checked before it is
+written: at least two postings, one currency, summing to zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from settlement.ledger.accounts import AccountDirectory, AccountKind, AccountRef
+from settlement.ledger.ids import allocate_ids
+from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
+
+_entries = LedgerEntry.__table__
+_postings = LedgerPosting.__table__
+_resolutions = LedgerEntryResolution.__table__
+_accounts = LedgerAccount.__table__
+
+
+class EntryStatus(StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    VOIDED = "voided"
+
+
+class LedgerError(Exception):
+    pass
+
+
+class UnbalancedEntry(LedgerError):
+    pass
+
+
+class IdempotencyConflict(LedgerError):
+    """The same idempotency key was used for different content."""
+
+
+class AlreadyResolved(LedgerError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    kind: AccountKind
+    owner_id: int | None
+    amount: int
+
+
+@dataclass(slots=True)
+class Entry:
+    idempotency_key: str
+    kind: str
+    status: EntryStatus
+    currency: str
+    postings: tuple[Posting, ...]
+    effective_at: datetime
+    event_id: int | None = None
+    offer_id: int | None = None
+    merchant_id: int | None = None
+    member_id: int | None = None
+    reward_id: int | None = None
+    run_id: int | None = None
+    reverses_entry_id: int | None = None
+    memo: str = ""
+    id: int | None = field(default=None)
+
+    def check(self) -> None:
+        if self.status is EntryStatus.VOIDED:
+            raise LedgerError("an entry is written pending or posted; voiding is a resolution")
+        if len(self.postings) < 2:
+            raise UnbalancedEntry(f"{self.idempotency_key}: an entry needs two postings or more")
+        if sum(p.amount for p in self.postings) != 0:
+            raise UnbalancedEntry(f"{self.idempotency_key}: postings do not sum to zero")
+
+    def content_sha256(self) -> str:
+        parts = [self.kind, self.status.value, self.currency] + [
+            f"{p.kind.value}:{p.owner_id}:{p.amount}" for p in self.postings
+        ]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def significant(postings: list[Posting]) -> tuple[Posting, ...]:
+    """Drop zero postings (a zero commission, say): they move nothing."""
+    return tuple(p for p in postings if p.amount != 0)
+
+
+@dataclass(slots=True)
+class LedgerBatch:
+    entries: list[Entry] = field(default_factory=list)
+    # entry id -> (status, reason); entries of this batch are resolved by object
+    resolutions: dict[int, tuple[EntryStatus, str]] = field(default_factory=dict)
+    new_resolutions: list[tuple[Entry, EntryStatus, str]] = field(default_factory=list)
+
+    def add(self, entry: Entry) -> Entry:
+        entry.check()
+        self.entries.append(entry)
+        return entry
+
+    def resolve(self, entry: int | Entry, status: EntryStatus, reason: str) -> None:
+        """Resolve a pending entry: one already written (by id) or one of this batch."""
+        if status is EntryStatus.PENDING:
+            raise LedgerError("a resolution is posted or voided")
+        if isinstance(entry, Entry):
+            if entry.status is not EntryStatus.PENDING or any(
+                e is entry for e, _, _ in self.new_resolutions
+            ):
+                raise AlreadyResolved(f"{entry.idempotency_key} is not an open pending entry")
+            self.new_resolutions.append((entry, status, reason))
+            return
+        if entry in self.resolutions:
+            raise AlreadyResolved(f"entry {entry} resolved twice in one batch")
+        self.resolutions[entry] = (status, reason)
+
+    def __bool__(self) -> bool:
+        return bool(self.entries or self.resolutions)
+
+    def flush(self, conn: Connection, directory: AccountDirectory, now: datetime) -> None:
+        """Write everything; the caller's transaction makes it all or nothing."""
+        if not self:
+            return
+        refs: set[AccountRef] = {
+            (p.kind, p.owner_id, e.currency) for e in self.entries for p in e.postings
+        }
+        account_ids = directory.ids_for(conn, refs)
+        posted_delta: dict[int, int] = defaultdict(int)
+        pending_delta: dict[int, int] = defaultdict(int)
+
+        ids = allocate_ids(conn, _entries, len(self.entries))
+        entry_rows, posting_rows = [], []
+        for entry_id, e in zip(ids, self.entries, strict=True):
+            e.id = entry_id
+            entry_rows.append(
+                {
+                    "id": entry_id,
+                    "idempotency_key": e.idempotency_key,
+                    "content_sha256": e.content_sha256(),
+                    "kind": e.kind,
+                    "initial_status": e.status.value,
+                    "currency": e.currency,
+                    "event_id": e.event_id,
+                    "offer_id": e.offer_id,
+                    "merchant_id": e.merchant_id,
+                    "member_id": e.member_id,
+                    "reward_id": e.reward_id,
+                    "run_id": e.run_id,
+                    "reverses_entry_id": e.reverses_entry_id,
+                    "effective_at": e.effective_at,
+                    "created_at": now,
+                    "memo": e.memo,
+                }
+            )
+            delta = posted_delta if e.status is EntryStatus.POSTED else pending_delta
+            for p in e.postings:
+                account_id = account_ids[(p.kind, p.owner_id, e.currency)]
+                posting_rows.append(
+                    {
+                        "entry_id": entry_id,
+                        "account_id": account_id,
+                        "amount": p.amount,
+                        "currency": e.currency,
+                    }
+                )
+                delta[account_id] += p.amount
+        if entry_rows:
+            conn.execute(_entries.insert(), entry_rows)
+            conn.execute(_postings.insert(), posting_rows)
+
+        for entry, status, reason in self.new_resolutions:
+            assert entry.id is not None
+            self.resolutions[entry.id] = (status, reason)
+            for p in entry.postings:
+                account_id = account_ids[(p.kind, p.owner_id, entry.currency)]
+                pending_delta[account_id] -= p.amount
+                if status is EntryStatus.POSTED:
+                    posted_delta[account_id] += p.amount
+        if self.resolutions:
+            self._write_resolutions(conn, now, posted_delta, pending_delta, len(entry_rows))
+        _apply_balance_deltas(conn, posted_delta, pending_delta)
+
+    def _write_resolutions(
+        self,
+        conn: Connection,
+        now: datetime,
+        posted_delta: dict[int, int],
+        pending_delta: dict[int, int],
+        _new_count: int,
+    ) -> None:
+        in_batch = {e.id for e, _, _ in self.new_resolutions}
+        entry_ids = sorted(set(self.resolutions) - in_batch)
+        pending_ids: set[int] = set()
+        for start in range(0, len(entry_ids), 5000):
+            chunk = entry_ids[start : start + 5000]
+            pending_ids.update(
+                conn.execute(
+                    select(_entries.c.id).where(
+                        _entries.c.id.in_(chunk),
+                        _entries.c.initial_status == EntryStatus.PENDING.value,
+                    )
+                ).scalars()
+            )
+            for entry_id, account_id, amount in conn.execute(
+                select(_postings.c.entry_id, _postings.c.account_id, _postings.c.amount).where(
+                    _postings.c.entry_id.in_(chunk)
+                )
+            ):
+                status = self.resolutions[entry_id][0]
+                pending_delta[account_id] -= amount
+                if status is EntryStatus.POSTED:
+                    posted_delta[account_id] += amount
+        not_pending = set(entry_ids) - pending_ids
+        if not_pending:
+            raise LedgerError(f"only pending entries resolve: {sorted(not_pending)[:5]}")
+        # The primary key on entry_id refuses a second resolution of the same entry.
+        conn.execute(
+            _resolutions.insert(),
+            [
+                {"entry_id": entry_id, "status": status.value, "resolved_at": now, "reason": reason}
+                for entry_id, (status, reason) in self.resolutions.items()
+            ],
+        )
+
+
+def _apply_balance_deltas(
+    conn: Connection, posted: dict[int, int], pending: dict[int, int]
+) -> None:
+    changed = sorted(k for k in set(posted) | set(pending) if posted.get(k) or pending.get(k))
+    if not changed:
+        return
+    # Sorted ids: concurrent writers lock accounts in the same order and cannot deadlock.
+    conn.execute(
+        update(_accounts)
+        .where(_accounts.c.id == bindparam("b_id"))
+        .values(
+            posted_amount=_accounts.c.posted_amount + bindparam("b_posted"),
+            pending_amount=_accounts.c.pending_amount + bindparam("b_pending"),
+        ),
+        [
+            {"b_id": k, "b_posted": posted.get(k, 0), "b_pending": pending.get(k, 0)}
+            for k in changed
+        ],
+    )
+
+
+def post_entry(conn: Connection, directory: AccountDirectory, entry: Entry, now: datetime) -> int:
+    """Write one entry idempotently: the same key and content returns the first entry's id;
+    the same key with different content is a conflict, never a second write."""
+    entry.check()
+    existing = conn.execute(
+        select(_entries.c.id, _entries.c.content_sha256).where(
+            _entries.c.idempotency_key == entry.idempotency_key
+        )
+    ).first()
+    if existing is not None:
+        if existing.content_sha256 != entry.content_sha256():
+            raise IdempotencyConflict(
+                f"idempotency key {entry.idempotency_key!r} was used for different content"
+            )
+        return existing.id
+    batch = LedgerBatch()
+    batch.add(entry)
+    batch.flush(conn, directory, now)
+    assert entry.id is not None
+    return entry.id
+
+
+def resolve_entry(
+    conn: Connection,
+    directory: AccountDirectory,
+    entry_id: int,
+    status: EntryStatus,
+    reason: str,
+    now: datetime,
+) -> None:
+    already = conn.execute(
+        select(_resolutions.c.status).where(_resolutions.c.entry_id == entry_id)
+    ).scalar_one_or_none()
+    if already is not None:
+        raise AlreadyResolved(f"entry {entry_id} was already {already}")
+    batch = LedgerBatch()
+    batch.resolve(entry_id, status, reason)
+    batch.flush(conn, directory, now)

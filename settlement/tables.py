@@ -1,0 +1,146 @@
+"""Money tables: the double-entry ledger and the reward lifecycle that drives it.
+
+Ledger rows are append-only: entries and postings are never updated or deleted (triggers
+enforce it), and a pending entry's one resolution (posted or voided) is its own row, keyed by
+the entry, so it can happen at most once. Cached balances live on the account row and are
+checked against the postings by `clo ledger check`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, String
+from sqlmodel import Field, SQLModel
+
+# 64-bit keys on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-assigned rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class LedgerAccount(SQLModel, table=True):
+    __tablename__ = "ledger_account"
+    __table_args__ = (
+        # Credit-normal sign convention: what the platform owes is positive, what it is owed
+        # is negative. Accounts that may never be owed money cannot go below zero.
+        CheckConstraint(
+            "allow_negative OR posted_amount >= 0", name="ck_ledger_account_no_negative"
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=120, unique=True)  # e.g. member:42:pending:USD
+    currency: str = Field(max_length=3)
+    kind: str = Field(max_length=32)  # member_pending, member_available, merchant_receivable, ...
+    owner_type: str = Field(max_length=16)  # member | merchant | platform | charity
+    owner_id: int | None = None
+    allow_negative: bool = False
+    # Cached totals; equal to the sums of postings (posted entries / unresolved pending ones).
+    posted_amount: int = Field(default=0, sa_type=BigInteger)
+    pending_amount: int = Field(default=0, sa_type=BigInteger)
+
+
+class LedgerEntry(SQLModel, table=True):
+    __tablename__ = "ledger_entry"
+    __table_args__ = (Index("ix_ledger_entry_reward", "reward_id"),)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    idempotency_key: str = Field(sa_column=Column(String(160), unique=True, nullable=False))
+    content_sha256: str = Field(max_length=64)
+    kind: str = Field(max_length=32)  # accrual, maturation, clawback, adjustment, ...
+    initial_status: str = Field(max_length=16)  # pending | posted
+    currency: str = Field(max_length=3)
+    event_id: int | None = Field(default=None, sa_type=BigInteger)
+    offer_id: int | None = None
+    merchant_id: int | None = None
+    member_id: int | None = None
+    reward_id: int | None = Field(default=None, sa_type=BigInteger)
+    run_id: int | None = None
+    reverses_entry_id: int | None = Field(default=None, sa_type=BigInteger)
+    effective_at: datetime
+    created_at: datetime
+    memo: str = Field(default="", max_length=200)
+
+
+class LedgerEntryResolution(SQLModel, table=True):
+    """How a pending entry ended: posted or voided. The primary key makes it happen once."""
+
+    __tablename__ = "ledger_entry_resolution"
+    entry_id: int = Field(foreign_key="ledger_entry.id", primary_key=True, sa_type=BigInteger)
+    status: str = Field(max_length=16)  # posted | voided
+    resolved_at: datetime
+    reason: str = Field(default="", max_length=64)
+
+
+class LedgerPosting(SQLModel, table=True):
+    __tablename__ = "ledger_posting"
+    __table_args__ = (
+        Index("ix_ledger_posting_entry", "entry_id"),
+        Index("ix_ledger_posting_account", "account_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    entry_id: int = Field(foreign_key="ledger_entry.id", sa_type=BigInteger)
+    account_id: int = Field(foreign_key="ledger_account.id")
+    amount: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+
+
+class Reward(SQLModel, table=True):
+    """One rewarded purchase from auth to maturity; each transition writes ledger entries.
+
+    This row is state, not money: the money is in the ledger, and every transition's entry is
+    keyed by reward and transition so replaying a transition writes nothing twice.
+    """
+
+    __tablename__ = "reward"
+    __table_args__ = (
+        Index("ix_reward_state_hold", "state", "hold_until"),
+        Index("ix_reward_member", "member_id"),
+        Index("ix_reward_offer", "offer_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    member_id: int
+    offer_id: int
+    merchant_id: int
+    currency: str = Field(max_length=3)
+    # authorized (pending entry) -> cleared (posted) -> matured; or voided
+    state: str = Field(max_length=16)
+    auth_event_id: int | None = Field(default=None, sa_type=BigInteger)
+    clearing_event_id: int | None = Field(default=None, sa_type=BigInteger)
+    spend_amount: int = Field(sa_type=BigInteger)
+    reward_amount: int = Field(sa_type=BigInteger)
+    commission_amount: int = Field(sa_type=BigInteger)
+    refunded_spend_amount: int = Field(default=0, sa_type=BigInteger)
+    clawed_reward_amount: int = Field(default=0, sa_type=BigInteger)
+    clawed_commission_amount: int = Field(default=0, sa_type=BigInteger)
+    occurred_at: datetime
+    hold_days: int
+    hold_until: datetime | None = None
+    expires_at: datetime | None = None
+    cleared_at: datetime | None = None
+    matured_at: datetime | None = None
+
+
+class OfferBudget(SQLModel, table=True):
+    """Budget and redemptions reserved per offer; changed only by conditional UPDATEs.
+
+    The CHECKs make overspending impossible even if a caller forgets to lock.
+    """
+
+    __tablename__ = "offer_budget"
+    __table_args__ = (
+        CheckConstraint(
+            "budget_amount IS NULL OR reserved_amount <= budget_amount",
+            name="ck_offer_budget_not_overspent",
+        ),
+        CheckConstraint(
+            "max_redemptions IS NULL OR redemption_count <= max_redemptions",
+            name="ck_offer_budget_redemptions",
+        ),
+        CheckConstraint(
+            "reserved_amount >= 0 AND redemption_count >= 0", name="ck_offer_budget_non_negative"
+        ),
+    )
+    offer_id: int = Field(primary_key=True)
+    currency: str = Field(max_length=3)
+    budget_amount: int | None = Field(default=None, sa_type=BigInteger)
+    max_redemptions: int | None = None
+    reserved_amount: int = Field(default=0, sa_type=BigInteger)
+    redemption_count: int = 0

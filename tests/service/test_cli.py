@@ -1,0 +1,83 @@
+"""The command line: streaming ingest of CSV and NDJSON, ledger check, maturation."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from service.cli import main
+from tests.service.pipeline_world import T0, PipelineWorld
+
+
+@pytest.fixture
+def world(engine):
+    w = PipelineWorld(engine)
+    w.member(member_id=1)
+    w.offer(offer_id=10, hold_days=0)
+    return w
+
+
+def run_cli(*args: str) -> int:
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    return exc.value.code
+
+
+def test_ingest_csv_prints_a_summary_and_is_idempotent(world, db_url, tmp_path, capsys):
+    feed = tmp_path / "feed.csv"
+    feed.write_text(
+        "external_id,kind,card_id,amount,currency,occurred_at,mid,original_external_id\n"
+        f"a1,auth,1,4000,USD,{T0.isoformat()},MID-BB-1,\n"
+        f"c1,clearing,1,4000,USD,{(T0 + timedelta(hours=3)).isoformat()},MID-BB-1,a1\n"
+        f"x1,auth,1,12.50,USD,{T0.isoformat()},MID-BB-1,\n"
+        "short,line\n"
+    )
+    assert run_cli("ingest", str(feed), "--database", db_url, "--now", T0.isoformat()) == 0
+    out = capsys.readouterr().out
+    assert "accepted            2" in out
+    assert "rejected            2" in out
+    assert "invalid_amount" in out and "wrong_column_count" in out
+    assert run_cli("ingest", str(feed), "--database", db_url, "--now", T0.isoformat()) == 0
+    assert "duplicates          2" in capsys.readouterr().out
+    assert world.balances()["member:1:pending:USD"] == (200, 0)
+
+
+def test_ingest_ndjson_with_a_broken_line(world, db_url, tmp_path, capsys):
+    feed = tmp_path / "feed.ndjson"
+    lines = [json.dumps(world.event(card=1, amount=2_000, ext="n1")), "{not json", "[1,2]", ""]
+    feed.write_text("\n".join(lines) + "\n")
+    assert run_cli("ingest", str(feed), "--database", db_url, "--now", T0.isoformat()) == 0
+    out = capsys.readouterr().out
+    assert "accepted            1" in out and "invalid_json" in out and "not_an_object" in out
+
+
+def test_unknown_format_and_missing_file_are_clear_errors(db_url, tmp_path, capsys):
+    (tmp_path / "feed.xml").write_text("<x/>")
+    assert run_cli("ingest", str(tmp_path / "feed.xml"), "--database", db_url) == 2
+    assert run_cli("ingest", str(tmp_path / "missing.csv"), "--database", db_url) == 2
+    err = capsys.readouterr().err
+    assert "unknown feed format" in err and "no such file" in err
+
+
+def test_mature_and_ledger_check(world, db_url, capsys):
+    world.ingest(
+        world.event(card=1, amount=4_000, ext="a1"),
+        world.event("clearing", card=1, amount=4_000, ext="c1", original="a1"),
+    )
+    assert run_cli("mature", "--database", db_url, "--now", T0.isoformat()) == 0
+    assert "matured       1 rewards, 200 minor units" in capsys.readouterr().out
+    assert world.balances()["member:1:available:USD"] == (200, 0)
+    assert run_cli("ledger", "check", "--database", db_url) == 0
+    assert "ledger balanced: yes" in capsys.readouterr().out
+    with world.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE ledger_account SET posted_amount = posted_amount + 1 "
+                "WHERE code = 'platform:revenue:USD'"
+            )
+        )
+    assert run_cli("ledger", "check", "--database", db_url) == 1
+    assert "MISMATCH platform:revenue:USD" in capsys.readouterr().out
