@@ -15,6 +15,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from settlement.ledger.bulk import one_of
 from settlement.tables import OfferBudget
 
 _budgets = OfferBudget.__table__
@@ -65,7 +66,7 @@ def lock_remaining(conn: Connection, offer_ids: Iterable[int]) -> dict[int, Rema
                 _budgets.c.redemption_count,
             )
             .where(
-                _budgets.c.offer_id.in_(ids[start : start + 5000]),
+                one_of(conn, _budgets.c.offer_id, ids[start : start + 5000]),
                 (_budgets.c.budget_amount.is_not(None)) | (_budgets.c.max_redemptions.is_not(None)),
             )
             .order_by(_budgets.c.offer_id)

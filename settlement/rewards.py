@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, bindparam, select, update
 
 from matching.money import prorate
 from settlement.ledger.accounts import AccountDirectory, AccountKind, account_code
+from settlement.ledger.bulk import bulk_insert, one_of
 from settlement.ledger.writer import Entry, EntryStatus, LedgerBatch, Posting, significant
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, Reward
 
@@ -121,7 +122,7 @@ class RewardBook:
         cols = [_rewards.c[name] for name in _COLUMNS]
         for start in range(0, len(wanted), 5000):
             chunk = wanted[start : start + 5000]
-            for row in conn.execute(select(*cols).where(_rewards.c.id.in_(chunk))):
+            for row in conn.execute(select(*cols).where(one_of(conn, _rewards.c.id, chunk))):
                 rec = RewardRecord(*row)
                 rec.state = RewardState(rec.state)
                 out[rec.id] = rec
@@ -133,7 +134,7 @@ class RewardBook:
                 )
                 .where(
                     and_(
-                        _entries.c.reward_id.in_(chunk),
+                        one_of(conn, _entries.c.reward_id, chunk),
                         _entries.c.initial_status == EntryStatus.PENDING.value,
                         _resolutions.c.entry_id.is_(None),
                     )
@@ -380,9 +381,17 @@ class RewardBook:
 
     def flush(self, conn: Connection, directory: AccountDirectory) -> None:
         if self.new:
-            conn.execute(
-                _rewards.insert(),
-                [{name: getattr(r, name) for name in _COLUMNS} for r in self.new.values()],
+            # States go in as their plain values: COPY would write an enum member's name.
+            bulk_insert(
+                conn,
+                _rewards,
+                _COLUMNS,
+                [
+                    tuple(
+                        r.state.value if name == "state" else getattr(r, name) for name in _COLUMNS
+                    )
+                    for r in self.new.values()
+                ],
             )
         if self.dirty:
             mutable = [

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, tuple_
+from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from matching.match import MemberOfferState as OfferState
 from service.offers.catalog import aware
 from service.tables import Activation, Card, Member, MemberBrandState, MemberOfferState
+from settlement.ledger.bulk import one_of
 
 _card = Card.__table__
 _member = Member.__table__
@@ -34,7 +35,7 @@ def load_cards(
     for chunk in _chunks(sorted(set(card_ids))):
         for cid, member_id, status, unlinked_at in conn.execute(
             select(_card.c.id, _card.c.member_id, _card.c.status, _card.c.unlinked_at).where(
-                _card.c.id.in_(chunk)
+                one_of(conn, _card.c.id, chunk)
             )
         ):
             out[cid] = (member_id, status, aware(unlinked_at))
@@ -47,7 +48,7 @@ def load_members(conn: Connection, member_ids: Iterable[int]) -> dict[int, tuple
     for chunk in _chunks(sorted(set(member_ids))):
         for mid, tier, birth_month in conn.execute(
             select(_member.c.id, _member.c.tier, _member.c.birth_month).where(
-                _member.c.id.in_(chunk)
+                one_of(conn, _member.c.id, chunk)
             )
         ):
             out[mid] = (tier, birth_month)
@@ -64,7 +65,7 @@ def load_activations(
         for member_id, offer_id, at in conn.execute(
             select(
                 _activation.c.member_id, _activation.c.offer_id, _activation.c.activated_at
-            ).where(_activation.c.member_id.in_(chunk))
+            ).where(one_of(conn, _activation.c.member_id, chunk))
         ):
             if offer_id in offer_ids:
                 out.setdefault(member_id, {})[offer_id] = aware(at)
@@ -76,16 +77,21 @@ def load_brand_history(
 ) -> dict[tuple[int, int], tuple[datetime, datetime]]:
     """(member, merchant) -> (first purchase, last purchase)."""
     out = {}
-    for chunk in _chunks(sorted(pairs)):
+    merchants = sorted({merchant for _, merchant in pairs})
+    for chunk in _chunks(sorted({member for member, _ in pairs})):
         for member_id, merchant_id, first, last in conn.execute(
             select(
                 _brand_state.c.member_id,
                 _brand_state.c.merchant_id,
                 _brand_state.c.first_purchase_at,
                 _brand_state.c.last_purchase_at,
-            ).where(tuple_(_brand_state.c.member_id, _brand_state.c.merchant_id).in_(chunk))
+            ).where(
+                one_of(conn, _brand_state.c.member_id, chunk),
+                one_of(conn, _brand_state.c.merchant_id, merchants),
+            )
         ):
-            out[(member_id, merchant_id)] = (aware(first), aware(last))
+            if (member_id, merchant_id) in pairs:
+                out[(member_id, merchant_id)] = (aware(first), aware(last))
     return out
 
 
@@ -94,12 +100,16 @@ def load_offer_states(
 ) -> dict[int, dict[int, OfferState]]:
     """member -> offer -> counters."""
     out: dict[int, dict[int, OfferState]] = {}
-    for chunk in _chunks(sorted(pairs)):
+    offers = sorted({offer for _, offer in pairs})
+    for chunk in _chunks(sorted({member for member, _ in pairs})):
         for row in conn.execute(
             select(_offer_state).where(
-                tuple_(_offer_state.c.member_id, _offer_state.c.offer_id).in_(chunk)
+                one_of(conn, _offer_state.c.member_id, chunk),
+                one_of(conn, _offer_state.c.offer_id, offers),
             )
         ):
+            if (row.member_id, row.offer_id) not in pairs:
+                continue
             out.setdefault(row.member_id, {})[row.offer_id] = OfferState(
                 reward_count=row.reward_count,
                 reward_amount=row.reward_amount,

@@ -30,6 +30,7 @@ from service.security.card_numbers import find_card_number, mask_card_numbers
 from service.tables import CardEventRow, RejectedEvent
 from settlement.budget import Remaining, apply_reservations, lock_remaining
 from settlement.ledger.accounts import AccountDirectory
+from settlement.ledger.bulk import insert_rows, one_of
 from settlement.ledger.ids import allocate_ids
 from settlement.rewards import RewardBook, RewardRecord, RewardState
 from settlement.tables import Reward
@@ -242,7 +243,7 @@ class IngestPipeline:
 
         # 4. Match purchases, apply lifecycle transitions.
         book = RewardBook(now=now)
-        batch = _BatchState(self, conn, rows, index, cards, book)
+        batch = _BatchState(self, conn, rows, index, book, linked, open_auths)
         for row in rows:
             event = row.event
             card_status = cards[event.card_id]
@@ -348,7 +349,7 @@ class IngestPipeline:
                     rw.c.reward_amount,
                 )
                 .select_from(_events.outerjoin(rw, rw.c.id == _events.c.reward_id))
-                .where(_events.c.source == source.value, _events.c.external_id.in_(chunk))
+                .where(_events.c.source == source.value, one_of(conn, _events.c.external_id, chunk))
             ):
                 out[ext] = IngestOutcome(
                     "duplicate",
@@ -370,7 +371,7 @@ class IngestPipeline:
         for chunk in ctx._chunks(wanted):
             for r in conn.execute(
                 select(_events).where(
-                    _events.c.source == source.value, _events.c.external_id.in_(chunk)
+                    _events.c.source == source.value, one_of(conn, _events.c.external_id, chunk)
                 )
             ):
                 out[r.external_id] = self._linked_from_row(r)
@@ -395,7 +396,7 @@ class IngestPipeline:
         for chunk in ctx._chunks(cards):
             for r in conn.execute(
                 select(_events).where(
-                    _events.c.card_id.in_(chunk),
+                    one_of(conn, _events.c.card_id, chunk),
                     _events.c.kind == "auth",
                     _events.c.occurred_at >= since,
                 )
@@ -428,7 +429,9 @@ class IngestPipeline:
         for chunk in ctx._chunks(ids):
             for auth_id in conn.execute(
                 select(_events.c.linked_event_id).where(
-                    and_(_events.c.linked_event_id.in_(chunk), _events.c.kind == "clearing")
+                    and_(
+                        one_of(conn, _events.c.linked_event_id, chunk), _events.c.kind == "clearing"
+                    )
                 )
             ).scalars():
                 by_id[auth_id].cleared = True
@@ -437,10 +440,9 @@ class IngestPipeline:
     def _write_events(
         self, conn: Connection, source: Source, now: datetime, rows: list[_Row]
     ) -> None:
-        if not rows:
-            return
-        conn.execute(
-            _events.insert(),
+        insert_rows(
+            conn,
+            _events,
             [
                 {
                     "id": r.id,
@@ -510,8 +512,9 @@ class _BatchState:
         conn: Connection,
         rows: list[_Row],
         index,
-        cards,
         book: RewardBook,
+        linked: dict[str, _Linked],
+        open_auths: dict[int, list[_Linked]],
     ) -> None:
         self.pipeline = pipeline
         self.conn = conn
@@ -521,6 +524,7 @@ class _BatchState:
         offer_ids: set[int] = set()
         members: set[int] = set()
         brand_pairs: set[tuple[int, int]] = set()
+        pairs: set[tuple[int, int]] = set()
         for r in rows:
             if r.event.kind in (EventKind.AUTH, EventKind.CLEARING):
                 found = index.candidates(r.event)
@@ -528,16 +532,27 @@ class _BatchState:
                 if found:
                     offer_ids.update(o.offer_id for o in found)
                     members.add(r.member_id)
+                    pairs.update((r.member_id, o.offer_id) for o in found)
                 if r.merchant_id is not None:
                     brand_pairs.add((r.member_id, r.merchant_id))
-        self.rewards: dict[int, RewardRecord] = {}
+        # Every stored reward a later event of this batch may touch, read in one go, so no
+        # event costs a query of its own.
+        reward_ids = {a.reward_id for a in linked.values() if a.reward_id is not None}
+        reward_ids.update(
+            a.reward_id for auths in open_auths.values() for a in auths if a.reward_id is not None
+        )
+        self.rewards: dict[int, RewardRecord] = book.load(conn, reward_ids)
+        for record in self.rewards.values():
+            offer_ids.add(record.offer_id)
+            members.add(record.member_id)
+            pairs.add((record.member_id, record.offer_id))
         self.reward_ids: list[int] = []
         self.members = ctx.load_members(conn, members)
         self.activations = ctx.load_activations(conn, members, offer_ids)
         self.history = ctx.load_brand_history(conn, brand_pairs)
-        self.states = ctx.load_offer_states(
-            conn, {(r.member_id, o.offer_id) for r in rows for o in self.candidates.get(r.id, ())}
-        )
+        self.states = ctx.load_offer_states(conn, pairs)
+        # Pairs read above and found absent have empty counters: no need to ask again.
+        self.known_pairs = pairs
         self.remaining: dict[int, Remaining] = lock_remaining(conn, offer_ids)
         self.budget_left = {k: v.amount for k, v in self.remaining.items() if v.amount is not None}
         self.redemptions_left = {
@@ -695,7 +710,9 @@ class _BatchState:
 
     def _state(self, member_id: int, offer_id: int) -> OfferState:
         by_offer = self.states.setdefault(member_id, {})
-        if offer_id not in by_offer:
+        if offer_id not in by_offer and (member_id, offer_id) in self.known_pairs:
+            by_offer[offer_id] = OfferState()
+        elif offer_id not in by_offer:
             loaded = ctx.load_offer_states(self.conn, {(member_id, offer_id)})
             by_offer[offer_id] = loaded.get(member_id, {}).get(offer_id, OfferState())
         return by_offer[offer_id]

@@ -1,4 +1,5 @@
-"""Bulk row writes for the hot paths: COPY on PostgreSQL, a raw executemany on SQLite.
+"""Bulk row writes for the hot paths (COPY on PostgreSQL, a raw executemany on SQLite), and
+set membership for bulk reads.
 
 Rows are tuples in column order, values already in their stored form (ints, strs, aware UTC
 datetimes, bools); this skips the per-value work of the ORM and of Core's bind processing,
@@ -7,10 +8,23 @@ which dominates when a batch writes tens of thousands of rows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Connection, DateTime, Table, TypeDecorator
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Table,
+    TypeDecorator,
+    any_,
+    bindparam,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 
 def _needs_conversion(table: Table, name: str) -> bool:
@@ -62,3 +76,26 @@ def bulk_insert(
         )
     finally:
         cur.close()
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> None:
+    """`bulk_insert` for rows given as dicts with the same keys (the first row's order)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    bulk_insert(conn, table, columns, [tuple(row[c] for c in columns) for row in rows])
+
+
+def one_of(conn: Connection, column: ColumnElement, values: Sequence[int | str]) -> ColumnElement:
+    """`column IN values` with the whole list as one parameter.
+
+    A plain `in_()` renders one bind parameter per value and so compiles afresh for every
+    list length; for batches of thousands that compile costs more than the query. PostgreSQL
+    takes an array (`= ANY`), SQLite a JSON array read by `json_each`; both statements are
+    compiled once and cached.
+    """
+    values = list(values)
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    members = func.json_each(bindparam(None, json.dumps(values))).table_valued("value")
+    return column.in_(select(members.c.value))

@@ -16,6 +16,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, bindparam, select, update
 
 from settlement.ledger.accounts import AccountDirectory, AccountKind, AccountRef
+from settlement.ledger.bulk import insert_rows, one_of
 from settlement.ledger.ids import allocate_ids
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
 
@@ -98,6 +99,8 @@ class LedgerBatch:
     # entry id -> (status, reason); entries of this batch are resolved by object
     resolutions: dict[int, tuple[EntryStatus, str]] = field(default_factory=dict)
     new_resolutions: list[tuple[Entry, EntryStatus, str]] = field(default_factory=list)
+    # id() of the entries in new_resolutions: a set, so resolving stays O(1) per entry
+    _resolved_in_batch: set[int] = field(default_factory=set)
 
     def add(self, entry: Entry) -> Entry:
         entry.check()
@@ -109,10 +112,9 @@ class LedgerBatch:
         if status is EntryStatus.PENDING:
             raise LedgerError("a resolution is posted or voided")
         if isinstance(entry, Entry):
-            if entry.status is not EntryStatus.PENDING or any(
-                e is entry for e, _, _ in self.new_resolutions
-            ):
+            if entry.status is not EntryStatus.PENDING or id(entry) in self._resolved_in_batch:
                 raise AlreadyResolved(f"{entry.idempotency_key} is not an open pending entry")
+            self._resolved_in_batch.add(id(entry))
             self.new_resolutions.append((entry, status, reason))
             return
         if entry in self.resolutions:
@@ -170,8 +172,8 @@ class LedgerBatch:
                 )
                 delta[account_id] += p.amount
         if entry_rows:
-            conn.execute(_entries.insert(), entry_rows)
-            conn.execute(_postings.insert(), posting_rows)
+            insert_rows(conn, _entries, entry_rows)
+            insert_rows(conn, _postings, posting_rows)
 
         for entry, status, reason in self.new_resolutions:
             assert entry.id is not None
@@ -201,14 +203,14 @@ class LedgerBatch:
             pending_ids.update(
                 conn.execute(
                     select(_entries.c.id).where(
-                        _entries.c.id.in_(chunk),
+                        one_of(conn, _entries.c.id, chunk),
                         _entries.c.initial_status == EntryStatus.PENDING.value,
                     )
                 ).scalars()
             )
             for entry_id, account_id, amount in conn.execute(
                 select(_postings.c.entry_id, _postings.c.account_id, _postings.c.amount).where(
-                    _postings.c.entry_id.in_(chunk)
+                    one_of(conn, _postings.c.entry_id, chunk)
                 )
             ):
                 status = self.resolutions[entry_id][0]
