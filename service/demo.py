@@ -94,6 +94,7 @@ def run_demo(
     )
     print(f"done in {elapsed:.1f} s; database {url}")
     print(f"admin API key (shown once): {admin_key}")
+    print(f"check the ledger again any time: .venv/bin/clo ledger check --database {url}")
     if not report.balanced:
         print("\n".join(report.lines()))
         return 1

@@ -77,7 +77,6 @@ def load_brand_history(
 ) -> dict[tuple[int, int], tuple[datetime, datetime]]:
     """(member, merchant) -> (first purchase, last purchase)."""
     out = {}
-    merchants = sorted({merchant for _, merchant in pairs})
     for chunk in _chunks(sorted({member for member, _ in pairs})):
         for member_id, merchant_id, first, last in conn.execute(
             select(
@@ -87,7 +86,6 @@ def load_brand_history(
                 _brand_state.c.last_purchase_at,
             ).where(
                 one_of(conn, _brand_state.c.member_id, chunk),
-                one_of(conn, _brand_state.c.merchant_id, merchants),
             )
         ):
             if (member_id, merchant_id) in pairs:
@@ -100,12 +98,10 @@ def load_offer_states(
 ) -> dict[int, dict[int, OfferState]]:
     """member -> offer -> counters."""
     out: dict[int, dict[int, OfferState]] = {}
-    offers = sorted({offer for _, offer in pairs})
     for chunk in _chunks(sorted({member for member, _ in pairs})):
         for row in conn.execute(
             select(_offer_state).where(
                 one_of(conn, _offer_state.c.member_id, chunk),
-                one_of(conn, _offer_state.c.offer_id, offers),
             )
         ):
             if (row.member_id, row.offer_id) not in pairs:
