@@ -15,10 +15,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine
 
 from service.db import make_engine
 from service.schema import upgrade
+
+# Two xdist workers share two cores with PostgreSQL: timings vary, so no deadlines and no
+# "too slow" health check (a property test asserts behaviour, never speed).
+settings.register_profile(
+    "clo", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("clo")
 
 PG_ADMIN_URL = os.environ.get("CLO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
