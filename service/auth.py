@@ -98,7 +98,13 @@ def get_session(request: Request):
             raise
 
 
-def current_principal(request: Request, session: Session = Depends(get_session)) -> Principal:
+# The unit of work ends before the response is sent ("function" scope; FastAPI's default for
+# a dependency with yield is after): a client that got a 201 can use what it created at once,
+# from any worker, and a commit that fails is the response instead of a write lost after a 201.
+db_session = Depends(get_session, scope="function")
+
+
+def current_principal(request: Request, session: Session = db_session) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

@@ -12,23 +12,43 @@ from fastapi.routing import APIRoute
 from service.problems import InvalidInput, PayloadTooLarge
 from service.security.card_numbers import find_card_number_field
 
-# Fields declared to hold merchant or event identifiers: digits there are not card numbers.
+# Fields declared to hold merchant or event identifiers (or integers): digits there are not
+# card numbers. Card tokens, fingerprints and member references are not exempt: a full
+# number sent as a "token" is still a card number and must never be stored.
 IDENTIFIER_FIELDS = frozenset(
     {
         "mid",
         "acquirer_id",
         "external_id",
         "original_external_id",
-        "external_ref",
         "card_id",
-        "provider_token",
-        "fingerprint",
         "amount",
         "postal_code",
         "mcc",
     }
 )
 MAX_BODY_BYTES = 2_000_000
+MAX_JSON_DEPTH = 32  # request bodies nest a few levels; deeper is refused before any walk
+
+
+def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests deeper than `limit` objects and arrays (walked iteratively)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def too_deep() -> InvalidInput:
+    return InvalidInput(
+        f"request body nests deeper than {MAX_JSON_DEPTH} levels", field="body", reason="too_deep"
+    )
 
 
 class GuardedRoute(APIRoute):
@@ -51,6 +71,10 @@ class GuardedRoute(APIRoute):
                         raise InvalidInput(
                             "request body is not valid JSON", field="body", reason="invalid_json"
                         ) from None
+                    except RecursionError:
+                        raise too_deep() from None
+                    if json_depth_exceeds(parsed):
+                        raise too_deep()
                     path = find_card_number_field(parsed, IDENTIFIER_FIELDS)
                     if path is not None:
                         raise InvalidInput(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import Depends, Response, status
 from sqlmodel import Session
 
-from service.auth import Principal, Role, get_session, require
+from service.auth import Principal, Role, db_session, require
 from service.cards import repository as repo
 from service.cards import service
 from service.cards.schemas import CardCreate, CardOut
@@ -34,7 +34,7 @@ def register_card(
     member_id: Id,
     body: CardCreate,
     response: Response,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(publishers),
 ) -> CardOut:
     member = member_in_scope(session, principal, member_id)
@@ -50,7 +50,7 @@ def register_card(
 def list_cards(
     member_id: Id,
     page: PageParams = Depends(page_params),
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(member_side),
 ) -> Page[CardOut]:
     member_in_scope(session, principal, member_id)
@@ -62,7 +62,7 @@ def list_cards(
 def unlink_card(
     member_id: Id,
     card_id: Id,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(member_side),
 ) -> CardOut:
     member = member_in_scope(session, principal, member_id)

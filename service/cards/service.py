@@ -27,29 +27,41 @@ def register_card(
     """
     assert member.id is not None
     existing = repo.card_by_fingerprint(session, data.fingerprint)
-    if existing is not None:
-        if existing.member_id != member.id:
+    if existing is None:
+        if repo.card_by_token(session, data.provider_token) is not None:
             raise Conflict(
-                "this card is already linked to another member",
-                field="fingerprint",
-                reason="card_belongs_to_another_member",
+                "provider_token is already registered for another card",
+                field="provider_token",
+                reason="duplicate",
             )
-        if existing.status != ACTIVE:
-            existing.status, existing.unlinked_at = ACTIVE, None
-            session.add(existing)
-            session.flush()
-        return existing, False
-    if repo.card_by_token(session, data.provider_token) is not None:
-        raise Conflict(
-            "provider_token is already registered for another card",
-            field="provider_token",
-            reason="duplicate",
+        card = Card(
+            member_id=member.id,
+            provider=provider,
+            status=ACTIVE,
+            created_at=now,
+            **data.model_dump(),
         )
-    card = Card(
-        member_id=member.id, provider=provider, status=ACTIVE, created_at=now, **data.model_dump()
-    )
-    add_unique(session, card, field="fingerprint", detail="this card is already linked to a member")
-    return card, True
+        try:
+            add_unique(
+                session, card, field="fingerprint", detail="this card is already linked to a member"
+            )
+            return card, True
+        except Conflict:
+            # A concurrent registration of the same card won: judge against that one.
+            existing = repo.card_by_fingerprint(session, data.fingerprint)
+            if existing is None:
+                raise
+    if existing.member_id != member.id:
+        raise Conflict(
+            "this card is already linked to another member",
+            field="fingerprint",
+            reason="card_belongs_to_another_member",
+        )
+    if existing.status != ACTIVE:
+        existing.status, existing.unlinked_at = ACTIVE, None
+        session.add(existing)
+        session.flush()
+    return existing, False
 
 
 def card_in_scope(session: Session, member: Member, card_id: int) -> Card:

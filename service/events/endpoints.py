@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends
 from sqlmodel import Session
 
-from service.auth import Principal, Role, get_session, require
+from service.auth import Principal, Role, db_session, require
 from service.events import service
 from service.events.schemas import ExplanationOut
 from service.merchants.common import BigId
@@ -22,7 +22,7 @@ explainers = require(Role.FINANCE, Role.PUBLISHER, Role.MEMBER, Role.MERCHANT)
 )
 def explain_event(
     event_id: BigId,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(explainers),
 ) -> ExplanationOut:
     event = service.event_in_scope(session, principal, event_id)

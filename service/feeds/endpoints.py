@@ -43,6 +43,8 @@ async def push_network_events(request: Request) -> dict:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("body is not valid JSON", field="body", reason="invalid_json") from None
+    except RecursionError:
+        raise InvalidInput("body nests too deeply", field="body", reason="too_deep") from None
     events = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(events, list):
         raise InvalidInput(

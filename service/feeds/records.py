@@ -23,11 +23,34 @@ class RawRecord:
     error: tuple[str, str, str] | None = None  # field, reason, detail
 
 
+def nul_character_path(value: object) -> str | None:
+    """Path of the first string (key or value) holding a NUL, which PostgreSQL text refuses."""
+    stack: list[tuple[object, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path or "body"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if "\x00" in str(key):
+                    return path or "body"
+                stack.append((child, child_path))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(item))
+    return None
+
+
 def record_from_json_value(value: object, raw_text: str, line: int = 0) -> RawRecord:
     if not isinstance(value, dict):
         return RawRecord(
             None, raw_text, line, ("body", "not_an_object", "an event is a JSON object")
         )
+    nul_path = nul_character_path(value)
+    if nul_path is not None:
+        detail = "text must not contain NUL (U+0000) characters"
+        return RawRecord(None, raw_text, line, (nul_path[:64], "nul_character", detail))
     return RawRecord(value, raw_text, line)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Response, status
 from sqlmodel import Session
 
-from service.auth import Principal, Role, get_session, require
+from service.auth import Principal, Role, db_session, require
 from service.members import service
 from service.members.schemas import (
     ActivationCreate,
@@ -44,7 +44,7 @@ member_readers = require(Role.MEMBER, Role.PUBLISHER, Role.FINANCE)
 )
 def create_member(
     body: MemberCreate,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     _principal: Principal = Depends(publishers),
 ) -> MemberCreated:
     return service.create_member(session, body, now=datetime.now(UTC))
@@ -53,7 +53,7 @@ def create_member(
 @router.get("/{member_id}", summary="Read a member")
 def get_member(
     member_id: Id,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(member_readers),
 ) -> MemberOut:
     return service.member_out(service.member_in_scope(session, principal, member_id))
@@ -68,7 +68,7 @@ def activate_offer(
     member_id: Id,
     body: ActivationCreate,
     response: Response,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(member_side),
 ) -> ActivationOut:
     member = service.member_in_scope(session, principal, member_id)
@@ -82,7 +82,7 @@ def activate_offer(
 def list_activations(
     member_id: Id,
     page: PageParams = Depends(page_params),
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(member_side),
 ) -> Page[ActivationOut]:
     member = service.member_in_scope(session, principal, member_id)
@@ -99,7 +99,7 @@ def list_activations(
 )
 def get_balance(
     member_id: Id,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(member_readers),
 ) -> BalancesOut:
     return service.balances(session, service.member_in_scope(session, principal, member_id))
@@ -113,7 +113,7 @@ def get_activity(
     member_id: Id,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_BIG_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(member_readers),
 ) -> Page[ActivityItem]:
     member = service.member_in_scope(session, principal, member_id)

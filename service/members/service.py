@@ -72,11 +72,18 @@ def activate(
     if offer is None or not visible_to_member(offer, member.id):
         raise NotFound(f"offer {offer_id} not found", field="offer_id")
     existing = repo.get_activation(session, member.id, offer_id)
-    if existing is not None:
-        return ActivationOut.model_validate(existing, from_attributes=True), False
-    row = Activation(member_id=member.id, offer_id=offer_id, activated_at=now)
-    add_unique(session, row, field="offer_id", detail=f"offer {offer_id} is already activated")
-    return ActivationOut.model_validate(row, from_attributes=True), True
+    if existing is None:
+        row = Activation(member_id=member.id, offer_id=offer_id, activated_at=now)
+        detail = f"offer {offer_id} is already activated"
+        try:
+            add_unique(session, row, field="offer_id", detail=detail)
+            return ActivationOut.model_validate(row, from_attributes=True), True
+        except Conflict:
+            # A concurrent request (a double tap) activated it first: that one is the first.
+            existing = repo.get_activation(session, member.id, offer_id)
+            if existing is None:
+                raise
+    return ActivationOut.model_validate(existing, from_attributes=True), False
 
 
 def list_activations(

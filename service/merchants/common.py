@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from zoneinfo import available_timezones
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -19,6 +19,8 @@ from service.problems import Conflict
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
 MAX_AMOUNT = 10**12  # the largest amount a card event may carry, in minor units
+MAX_ID = 2**31 - 1  # integer keys; card events use 64-bit keys
+MAX_BIG_ID = 2**63 - 1
 
 T = TypeVar("T")
 
@@ -27,6 +29,14 @@ class RequestModel(BaseModel):
     """Every request body: unknown fields are refused, strings are trimmed."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail on write.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL (U+0000) characters")
+        return value
 
 
 class Page(BaseModel, Generic[T]):
@@ -43,9 +53,13 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    after_id: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> PageParams:
-    """Keyset pagination by ascending id: bounded page size, no offsets to scan past."""
+    """Keyset pagination by ascending id: bounded page size, no offsets to scan past.
+
+    Every table paged this way has 32-bit keys: a larger cursor would overflow the
+    comparison on PostgreSQL.
+    """
     return PageParams(limit=limit, after_id=after_id)
 
 
@@ -101,7 +115,5 @@ def add_unique(
         raise Conflict(detail, field=field, reason=reason) from None
 
 
-MAX_ID = 2**31 - 1  # integer keys; card events use 64-bit keys
-MAX_BIG_ID = 2**63 - 1
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 BigId = Annotated[int, Path(ge=1, le=MAX_BIG_ID)]

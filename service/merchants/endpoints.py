@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import Depends, Response, status
 from sqlmodel import Session
 
-from service.auth import Principal, Role, get_session, require
+from service.auth import Principal, Role, db_session, require
 from service.merchants import repository as repo
 from service.merchants import service
 from service.merchants.common import Id, Page, PageParams, page_of, page_params
@@ -35,7 +35,7 @@ merchant_readers = require(Role.MERCHANT, Role.FINANCE)
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a merchant (admin)")
 def create_merchant(
     body: MerchantCreate,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     _principal: Principal = Depends(admin_only),
 ) -> MerchantOut:
     merchant = service.create_merchant(session, body, now=datetime.now(UTC))
@@ -45,7 +45,7 @@ def create_merchant(
 @router.get("", summary="List merchants (admin)")
 def list_merchants(
     page: PageParams = Depends(page_params),
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     _principal: Principal = Depends(admin_only),
 ) -> Page[MerchantOut]:
     rows = repo.list_merchants(session, after_id=page.after_id, limit=page.limit + 1)
@@ -55,7 +55,7 @@ def list_merchants(
 @router.get("/{merchant_id}", summary="Read a merchant")
 def get_merchant(
     merchant_id: Id,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(merchant_readers),
 ) -> MerchantOut:
     merchant = service.merchant_in_scope(session, principal, merchant_id)
@@ -66,7 +66,7 @@ def get_merchant(
 def update_merchant(
     merchant_id: Id,
     body: MerchantUpdate,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(merchant_or_admin),
 ) -> MerchantOut:
     merchant = service.merchant_in_scope(session, principal, merchant_id)
@@ -82,7 +82,7 @@ def update_merchant(
 def issue_api_key(
     merchant_id: Id,
     body: ApiKeyCreate | None = None,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(admin_only),
 ) -> ApiKeyOut:
     merchant = service.merchant_in_scope(session, principal, merchant_id)
@@ -96,7 +96,7 @@ def issue_api_key(
 def create_location(
     merchant_id: Id,
     body: LocationCreate,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(merchant_or_admin),
 ) -> LocationOut:
     merchant = service.merchant_in_scope(session, principal, merchant_id)
@@ -108,7 +108,7 @@ def create_location(
 def list_locations(
     merchant_id: Id,
     page: PageParams = Depends(page_params),
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(merchant_readers),
 ) -> Page[LocationOut]:
     service.merchant_in_scope(session, principal, merchant_id)
@@ -120,7 +120,7 @@ def list_locations(
 def get_location(
     merchant_id: Id,
     location_id: Id,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(merchant_readers),
 ) -> LocationOut:
     merchant = service.merchant_in_scope(session, principal, merchant_id)
@@ -136,7 +136,7 @@ def update_location(
     merchant_id: Id,
     location_id: Id,
     body: LocationUpdate,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(merchant_or_admin),
 ) -> LocationOut:
     merchant = service.merchant_in_scope(session, principal, merchant_id)
@@ -154,7 +154,7 @@ def add_alias(
     merchant_id: Id,
     body: AliasCreate,
     response: Response,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(admin_only),
 ) -> AliasOut:
     merchant = service.merchant_in_scope(session, principal, merchant_id)
@@ -168,7 +168,7 @@ def add_alias(
 def list_aliases(
     merchant_id: Id,
     page: PageParams = Depends(page_params),
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(merchant_readers),
 ) -> Page[AliasOut]:
     service.merchant_in_scope(session, principal, merchant_id)
@@ -184,7 +184,7 @@ def list_aliases(
 def delete_alias(
     merchant_id: Id,
     alias_id: Id,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(admin_only),
 ) -> Response:
     merchant = service.merchant_in_scope(session, principal, merchant_id)

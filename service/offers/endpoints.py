@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query, status
 from sqlmodel import Session
 
-from service.auth import Principal, Role, get_session, require
+from service.auth import Principal, Role, db_session, require
 from service.members.service import member_in_scope
 from service.merchants.common import MAX_ID, Id, Page, PageParams, page_of, page_params
 from service.merchants.service import merchant_in_scope
@@ -39,7 +39,7 @@ member_side = require(Role.MEMBER, Role.PUBLISHER)
 def create_offer(
     merchant_id: Id,
     body: OfferCreate,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(offer_editors),
 ) -> OfferOut:
     merchant = merchant_in_scope(session, principal, merchant_id)
@@ -54,7 +54,7 @@ def list_merchant_offers(
     merchant_id: Id,
     status_filter: Annotated[OfferStatus | None, Query(alias="status")] = None,
     page: PageParams = Depends(page_params),
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(offer_readers),
 ) -> Page[OfferOut]:
     merchant_in_scope(session, principal, merchant_id)
@@ -71,7 +71,7 @@ def list_merchant_offers(
 def list_member_offers(
     member_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     page: PageParams = Depends(page_params),
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(member_side),
 ) -> Page[MemberOfferOut]:
     if member_id is None:
@@ -89,7 +89,7 @@ def list_member_offers(
 @router.get("/offers/{offer_id}", summary="Read an offer")
 def get_offer(
     offer_id: Id,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(offer_readers),
 ) -> OfferOut:
     return service.offer_out(session, service.offer_in_scope(session, principal, offer_id))
@@ -102,7 +102,7 @@ def get_offer(
 def update_offer(
     offer_id: Id,
     body: OfferUpdate,
-    session: Session = Depends(get_session),
+    session: Session = db_session,
     principal: Principal = Depends(offer_editors),
 ) -> OfferOut:
     offer = service.offer_in_scope(session, principal, offer_id)
@@ -113,7 +113,7 @@ def update_offer(
 def _transition(action: str):
     def endpoint(
         offer_id: Id,
-        session: Session = Depends(get_session),
+        session: Session = db_session,
         principal: Principal = Depends(offer_editors),
     ) -> OfferOut:
         offer = service.offer_in_scope(session, principal, offer_id)

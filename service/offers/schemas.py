@@ -7,9 +7,11 @@ so a PATCH of one field is judged against the rest of the offer.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     Field,
@@ -35,6 +37,18 @@ Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LocationId = Annotated[int, Field(ge=1, le=MAX_ID)]
 MAX_WINDOWS = 28
 MAX_LOCATIONS = 1_000
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def check_moment(value: datetime) -> datetime:
+    """Offer windows fall within this century; far dates overflow on the way to UTC."""
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("must be between 2000-01-01 and 2100-01-01 (UTC)")
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(check_moment)]
 
 
 class DayPartIn(RequestModel):
@@ -77,8 +91,8 @@ class OfferFields(RequestModel):
     max_reward_amount: PositiveAmount | None = None
     min_spend_amount: Amount | None = None
     location_ids: Annotated[list[LocationId], Field(max_length=MAX_LOCATIONS)] | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
     dayparts: Annotated[list[DayPartIn], Field(max_length=MAX_WINDOWS)] | None = None
     bonus_windows: Annotated[list[BonusWindowIn], Field(max_length=MAX_WINDOWS)] | None = None
     channel: Channel | None = None
@@ -105,7 +119,7 @@ class OfferCreate(OfferFields):
     title: Title
     kind: OfferKind = "cashback"
     reward_type: RewardType
-    starts_at: AwareDatetime
+    starts_at: Moment
 
 
 class OfferUpdate(OfferFields):

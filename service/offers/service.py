@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from matching.offers import in_holdout
+from matching.offers import BPS_DENOMINATOR, in_holdout
 from service.auth import Principal, Role
 from service.merchants import repository as merchant_repo
 from service.offers import repository as repo
@@ -114,6 +114,13 @@ def check_rules(values: dict[str, Any]) -> None:
         _forbid(values, "lookback_days", "to new, lapsed or existing customer audiences", 0)
     else:
         _require(values, "lookback_days", f"(> 0) for the {values['audience']} audience")
+    if values["commission_base"] == "reward" and values["commission_bps"] >= BPS_DENOMINATOR:
+        # The merchant pays reward x 10000 / (10000 - bps): at 100% that is no amount at all.
+        raise InvalidInput(
+            "commission_bps on the reward must be below 10000 (100%)",
+            field="commission_bps",
+            reason="commission_too_high",
+        )
     ends_at = values.get("ends_at")
     if ends_at is not None and ends_at <= values["starts_at"]:
         raise InvalidInput(
