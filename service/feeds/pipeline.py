@@ -455,14 +455,15 @@ class IngestPipeline:
         values = []
         for i, rec, field_name, reason, detail, ext in rejects:
             raw = rec.raw_text if rec.raw_text else json.dumps(rec.fields, default=str)
-            masked = mask_card_numbers(raw)[:4000]
+            # Kept as evidence, so escaped rather than dropped: PostgreSQL text refuses NUL.
+            masked = mask_card_numbers(raw).replace("\x00", "\\u0000")[:4000]
             values.append(
                 {
                     "source": source.value,
                     "external_id": ext,
                     "field": field_name,
                     "reason": reason,
-                    "detail": mask_card_numbers(detail)[:500],
+                    "detail": mask_card_numbers(detail).replace("\x00", "\\u0000")[:500],
                     "raw_sha256": hashlib.sha256(raw.encode()).hexdigest(),
                     "raw_redacted": masked,
                     "received_at": now,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -75,9 +75,19 @@ def read_ndjson(stream: IO[bytes]) -> Iterator[RawRecord]:
         yield record_from_json_value(value, text, line_no)
 
 
+# The csv module stops the whole file at a NUL character; NULs are swapped for this
+# noncharacter on the way in so that only the line holding one is rejected.
+_NUL_STAND_IN = "\ufffe"
+
+
+def _without_nul(lines: Iterable[str]) -> Iterator[str]:
+    for line in lines:
+        yield line.replace("\x00", _NUL_STAND_IN) if "\x00" in line else line
+
+
 def read_csv(stream: IO[bytes]) -> Iterator[RawRecord]:
     text_stream = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
-    reader = csv.reader(text_stream)
+    reader = csv.reader(_without_nul(text_stream))
     header = next(reader, None)
     if header is None:
         return
@@ -88,6 +98,12 @@ def read_csv(stream: IO[bytes]) -> Iterator[RawRecord]:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         raw = ",".join(row)
+        if any(_NUL_STAND_IN in value for value in row):
+            detail = "text must not contain NUL (U+0000) characters"
+            yield RawRecord(
+                None, raw.replace(_NUL_STAND_IN, "\x00"), line_no, ("line", "nul_character", detail)
+            )
+            continue
         if len(row) != width:
             yield RawRecord(
                 None,

@@ -54,6 +54,29 @@ def test_ingest_ndjson_with_a_broken_line(world, db_url, tmp_path, capsys):
     assert "accepted            1" in out and "invalid_json" in out and "not_an_object" in out
 
 
+def test_nul_characters_reject_only_their_own_line(world, db_url, tmp_path, capsys):
+    # The csv module would stop the whole file at a NUL; PostgreSQL text refuses NUL too.
+    csv_feed = tmp_path / "feed.csv"
+    csv_feed.write_bytes(
+        b"external_id,kind,card_id,amount,currency,occurred_at,mid\n"
+        + f"ok1,auth,1,4000,USD,{T0.isoformat()},MID-BB-1\n".encode()
+        + f"nul1,auth,1,4000,USD,{T0.isoformat()},MID\x00BB\n".encode()
+        + f"ok2,auth,1,1000,USD,{T0.isoformat()},MID-BB-1\n".encode()
+    )
+    assert run_cli("ingest", str(csv_feed), "--database", db_url, "--now", T0.isoformat()) == 0
+    out = capsys.readouterr().out
+    assert "accepted            2" in out and "nul_character" in out
+    ndjson_feed = tmp_path / "feed.ndjson"
+    good = json.dumps(world.event(card=1, amount=2_000, ext="n1")).encode()
+    ndjson_feed.write_bytes(good + b'\n{"external_id": "raw\x00nul"}\n' + b'{"x": "\\u0000"}\n')
+    assert run_cli("ingest", str(ndjson_feed), "--database", db_url, "--now", T0.isoformat()) == 0
+    out = capsys.readouterr().out
+    assert "accepted            1" in out and "rejected            2" in out
+    with world.engine.connect() as conn:
+        kept = conn.execute(text("SELECT raw_redacted FROM rejected_event")).scalars().all()
+    assert len(kept) == 3 and not any("\x00" in raw for raw in kept)
+
+
 def test_unknown_format_and_missing_file_are_clear_errors(db_url, tmp_path, capsys):
     (tmp_path / "feed.xml").write_text("<x/>")
     assert run_cli("ingest", str(tmp_path / "feed.xml"), "--database", db_url) == 2
