@@ -13,7 +13,18 @@ from service.problems import install_problem_handlers
 from service.routing import GuardedRoute
 
 # Each domain package has an `endpoints.py` with a `router`.
-DOMAINS = ("merchants", "offers", "members", "cards", "feeds", "events")
+DOMAINS = (
+    "merchants",
+    "offers",
+    "members",
+    "cards",
+    "feeds",
+    "events",
+    "attribution",
+    "settlements",
+    "stripe_linking",
+    "plaid",
+)
 
 
 def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:

@@ -184,6 +184,17 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_bench_lift(args: argparse.Namespace) -> int:
+    from infra.bench.lift import run_lift_benchmark
+
+    return run_lift_benchmark(
+        seeds=args.seeds,
+        members=args.members,
+        effect_bps=args.effect_bps,
+        holdout_bps=args.holdout_bps,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clo", description="CLO engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offers", type=int, default=1_000)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--batch-events", type=int, default=5000)
+    p = add("lift", cmd_bench_lift, "coverage of the holdout lift interval on seeded data", bench)
+    p.add_argument("--seeds", type=int, default=100)
+    p.add_argument("--members", type=int, default=5_000)
+    p.add_argument("--effect-bps", type=int, default=1_200)
+    p.add_argument("--holdout-bps", type=int, default=2_000)
+
+    from service.settlements.commands import add_commands
+
+    add_commands(sub, add, bench)
     return parser
 
 

@@ -9,6 +9,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_FEED_KEYS = {"dev": "dev-feed-secret-change-me"}
+# Fernet key for secrets at rest in development only (refused in any other environment).
+DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktY2hhbmdlISE="
 
 
 class Settings(BaseSettings):
@@ -26,6 +28,33 @@ class Settings(BaseSettings):
     clearing_link_window_days: int = 10
     max_request_body_bytes: int = 2_000_000
     max_feed_file_bytes: int = 50 * 1024**3
+    # Settlement: runs below this total (minor units) are approved without finance.
+    settlement_auto_approve_below_amount: int = 100_000
+    payout_minimum_amount: int = 1_000
+    # The scheduler (`clo scheduler`): cron expressions, UTC.
+    maturation_cron: str = "0 2 * * *"
+    settlement_cron: str = "0 3 * * mon"
+    resume_runs_cron: str = "*/15 * * * *"
+    scheduler_misfire_grace_seconds: int = 3600
+    # Stripe: empty key = settlement cannot bill or pay; api_base points the SDK elsewhere.
+    stripe_api_key: str = ""
+    stripe_api_base: str | None = None
+    stripe_webhook_secret: str = ""
+    stripe_webhook_tolerance_seconds: int = 300
+    # Secrets at rest (Plaid access tokens): Fernet keys, newest first, as a JSON list in
+    # CLO_ENCRYPTION_KEYS. Add a new key in front, run `clo keys rotate`, then drop the old one.
+    encryption_keys: list[str] = Field(default_factory=lambda: [DEV_ENCRYPTION_KEY])
+    # Plaid: the real SDK; plaid_host points it at the stand-in or at Plaid's environment.
+    plaid_client_id: str = ""
+    plaid_secret: str = ""
+    plaid_host: str = "https://sandbox.plaid.com"
+    plaid_webhook_url: str | None = None
+    plaid_sync_page_size: int = 100
+    plaid_sync_max_pages: int = 100
+    plaid_sync_max_restarts: int = 3
+    plaid_webhook_max_age_seconds: int = 300
+    # Unresolved merchants mapped to a brand re-match the events of the last this many days.
+    rematch_window_days: int = 30
 
     @model_validator(mode="after")
     def refuse_default_secrets(self) -> Settings:
@@ -35,6 +64,8 @@ class Settings(BaseSettings):
                     raise ValueError(
                         f"feed signing key {key_id!r} is a default or shorter than 32 characters"
                     )
+            if DEV_ENCRYPTION_KEY in self.encryption_keys:
+                raise ValueError("the development encryption key is not allowed in production")
             if self.database_url.startswith("sqlite") and "memory" in self.database_url:
                 raise ValueError("an in-memory database is not allowed in production")
         return self

@@ -62,6 +62,9 @@ def run_demo(
         # Replaying the same file again must change nothing.
         replay = ingest_file(engine, feed, DEMO_NOW, quiet=True)
     matured = run_maturation(engine, DEMO_NOW)
+    from service.settlements.demo import settle_demo
+
+    settled = settle_demo(engine, DEMO_NOW, world.member_ids)
     elapsed = time.perf_counter() - started
 
     print()
@@ -84,6 +87,7 @@ def run_demo(
             ).all()
         )
         report = check_ledger(conn)
+    print("\n".join(settled))
     print(f"cashback pending   {_money(int(totals.get('member_pending') or 0))}")
     print(f"cashback available {_money(int(totals.get('member_available') or 0))}")
     print(f"merchants owe      {_money(-int(totals.get('merchant_receivable') or 0))}")

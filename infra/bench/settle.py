@@ -1,0 +1,238 @@
+"""`clo bench settle --events N`: settle one week holding N qualified purchases.
+
+Setup writes the ledger directly in bulk (rewards, accrual entries and their postings, a
+share of clawbacks, cached balances) for merchants, offers and members; then a fresh process
+runs the settlement (statements aggregated in the database, automatic approval, billing and
+payouts through in-memory ports, the report) and reports wall time per step and its peak
+resident memory. Prints figures; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+
+from service.db import make_engine
+from service.schema import upgrade
+from settlement.ledger.accounts import AccountDirectory, AccountKind
+from settlement.ledger.bulk import bulk_insert
+from settlement.runs.periods import iso_week
+from settlement.runs.ports import InvoiceLine, Ports, TransferResult
+from settlement.tables import LedgerAccount, LedgerEntry, LedgerPosting, Reward
+
+PERIOD = "2026-W46"
+CHUNK = 100_000
+
+
+class MemoryBilling:
+    def ensure_customer(self, merchant_id: int, *, idempotency_key: str) -> str:
+        return f"cus_{merchant_id}"
+
+    def create_invoice(self, customer_ref, *, currency, description, idempotency_key) -> str:
+        return f"in_{idempotency_key}"
+
+    def add_item(self, customer_ref, invoice_ref, line: InvoiceLine, *, currency) -> str:
+        return f"ii_{line.idempotency_key}"
+
+    def finalize_and_send(self, invoice_ref: str, *, idempotency_key: str) -> str:
+        return "open"
+
+
+class MemoryPayouts:
+    def payable(self, conn, member_ids: list[int]) -> set[int]:
+        return set(member_ids)
+
+    def transfer(self, member_id, *, amount, currency, payout_id, idempotency_key):
+        return TransferResult(True, f"tr_{payout_id}", None)
+
+
+def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, seed: int):
+    engine = make_engine(url)
+    upgrade(engine)
+    rng = random.Random(seed)
+    period = iso_week(PERIOD)
+    span_s = int((period.end - period.start).total_seconds()) - 1
+    offer_merchant = {o: 1 + (o - 1) % merchants for o in range(1, offers + 1)}
+    directory = AccountDirectory()
+    refs = {(AccountKind.PLATFORM_REVENUE, None, "USD")}
+    refs |= {(AccountKind.MERCHANT_RECEIVABLE, m, "USD") for m in range(1, merchants + 1)}
+    refs |= {(AccountKind.MEMBER_AVAILABLE, m, "USD") for m in range(1, members + 1)}
+    with engine.begin() as conn:
+        ids = directory.ids_for(conn, refs)
+    revenue = ids[(AccountKind.PLATFORM_REVENUE, None, "USD")]
+    balances: dict[int, int] = defaultdict(int)
+    reward_cols = ["id", "member_id", "offer_id", "merchant_id", "currency", "state"]
+    reward_cols += ["spend_amount", "reward_amount", "commission_amount", "occurred_at"]
+    reward_cols += ["hold_days", "cleared_at", "matured_at", "refunded_spend_amount"]
+    reward_cols += ["clawed_reward_amount", "clawed_commission_amount"]
+    entry_cols = ["id", "idempotency_key", "content_sha256", "kind", "initial_status"]
+    entry_cols += ["currency", "offer_id", "merchant_id", "member_id", "reward_id"]
+    entry_cols += ["effective_at", "created_at", "memo"]
+    posting_cols = ["entry_id", "account_id", "amount", "currency"]
+    now = period.end + timedelta(hours=3)
+    entry_id = 0
+    for start in range(0, events, CHUNK):
+        rewards, entries, postings = [], [], []
+        for rid in range(start + 1, min(events, start + CHUNK) + 1):
+            offer = rng.randint(1, offers)
+            merchant, member = offer_merchant[offer], rng.randint(1, members)
+            spend = rng.randint(500, 15_000)
+            reward = spend * 5 // 100
+            commission = reward // 5
+            at = period.start + timedelta(seconds=rng.randint(0, span_s))
+            rewards.append(
+                (
+                    rid,
+                    member,
+                    offer,
+                    merchant,
+                    "USD",
+                    "matured",
+                    spend,
+                    reward,
+                    commission,
+                    at,
+                    0,
+                    at,
+                    at,
+                    0,
+                    0,
+                    0,
+                )
+            )
+            kinds = [("accrual", reward, commission)]
+            if rng.random() < 0.02:  # a refund clawed back in full
+                kinds.append(("clawback", -reward, -commission))
+            for kind, r_amt, c_amt in kinds:
+                entry_id += 1
+                entries.append(
+                    (
+                        entry_id,
+                        f"reward:{rid}:{kind}",
+                        "-",
+                        kind,
+                        "posted",
+                        "USD",
+                        offer,
+                        merchant,
+                        member,
+                        rid,
+                        at,
+                        now,
+                        "",
+                    )
+                )
+                for ref, amount in (
+                    ((AccountKind.MERCHANT_RECEIVABLE, merchant, "USD"), -(r_amt + c_amt)),
+                    ((AccountKind.MEMBER_AVAILABLE, member, "USD"), r_amt),
+                ):
+                    postings.append((entry_id, ids[ref], amount, "USD"))
+                    balances[ids[ref]] += amount
+                postings.append((entry_id, revenue, c_amt, "USD"))
+                balances[revenue] += c_amt
+        with engine.begin() as conn:
+            bulk_insert(conn, Reward.__table__, reward_cols, rewards)
+            bulk_insert(conn, LedgerEntry.__table__, entry_cols, entries)
+            bulk_insert(conn, LedgerPosting.__table__, posting_cols, postings)
+    accounts = LedgerAccount.__table__
+    with engine.begin() as conn:
+        conn.execute(
+            update(accounts).where(accounts.c.id == _bind("a_id")).values(posted_amount=_bind("a")),
+            [{"a_id": k, "a": v} for k, v in balances.items()],
+        )
+        if conn.dialect.name == "postgresql":
+            for table in ("ledger_entry", "reward"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT MAX(id) FROM {table}))"
+                )
+            conn.exec_driver_sql("ANALYZE")
+        else:
+            conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+    return now
+
+
+def _bind(name: str):
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _settle_child(url: str, now: datetime, out) -> None:
+    from settlement.runs.runner import RunSettings, SettlementRunner
+
+    engine = make_engine(url)
+    runner = SettlementRunner(
+        engine,
+        Ports(MemoryBilling(), MemoryPayouts()),
+        RunSettings(auto_approve_below_amount=10**15, payout_minimum_amount=1_000),
+    )
+    started = time.perf_counter()
+    outcome = runner.settle(iso_week(PERIOD), now)
+    elapsed = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out.put((elapsed, outcome.status, outcome.timings_ms, peak_kib))
+
+
+def run_settle_benchmark(
+    *, events: int, database: str | None, members: int, seed: int, merchants: int = 200
+) -> int:
+    offers = max(merchants, 1000)
+    admin_url, bench_db, tmp = None, None, None
+    if database and database.startswith(("postgres://", "postgresql")):
+        import psycopg
+
+        admin_url = database.replace("postgresql+psycopg://", "postgresql://")
+        bench_db = f"clo_bench_settle_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{bench_db}"')
+        url = admin_url.rsplit("/", 1)[0] + "/" + bench_db
+    elif database:
+        url = database
+    else:
+        tmp = tempfile.TemporaryDirectory()
+        url = f"sqlite:///{Path(tmp.name) / 'bench-settle.db'}"
+    try:
+        started = time.perf_counter()
+        now = _seed(
+            url, events=events, members=members, merchants=merchants, offers=offers, seed=seed
+        )
+        print(
+            f"setup: {events:,} qualified purchases, {members:,} members, {merchants} "
+            f"merchants, {offers} offers in {time.perf_counter() - started:.1f} s "
+            f"({url.split(':')[0]})"
+        )
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_settle_child, args=(url, now, queue))
+        child.start()
+        elapsed, status, timings, peak_kib = queue.get()
+        child.join()
+        print(f"settlement {PERIOD}: {status} in {elapsed:.2f} s")
+        for step, ms in timings.items():
+            print(f"  {step:<12} {ms / 1000:>8.2f} s")
+        print(f"peak memory (settling process): {peak_kib / 1024:.0f} MiB")
+        return 0 if status == "closed" else 1
+    finally:
+        if bench_db and admin_url:
+            import psycopg
+
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{bench_db}" WITH (FORCE)')
+        if tmp is not None:
+            tmp.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(run_settle_benchmark(events=100_000, database=None, members=2_000, seed=3))

@@ -1,0 +1,208 @@
+"""Every query of the attribution report: aggregates computed in the database (GROUP BY).
+
+Only the holdout comparison reads per-member figures, and those are already summed per member
+by the database; the statistics on them are `settlement.lift`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, case, distinct, exists, func, or_, select
+
+from service.tables import Activation, Card, CardEventRow, Offer
+from settlement.attribution import ActivationTotals, OfferFacts, RefundTotals, RewardTotals
+from settlement.ledger.bulk import one_of
+from settlement.tables import Reward
+
+_offers = Offer.__table__
+_activations = Activation.__table__
+_events = CardEventRow.__table__
+_cards = Card.__table__
+_rewards = Reward.__table__
+
+PURCHASE_KINDS = ("auth", "clearing")
+REFUND_KINDS = ("refund", "reversal")
+VOIDED = "voided"
+CLAWBACK = "clawback"  # the outcome of a refund or reversal that took cashback back
+
+
+def offers_for_period(
+    conn: Connection,
+    *,
+    period_start: datetime,
+    period_end: datetime,
+    offer_ids: Sequence[int] | None = None,
+    merchant_id: int | None = None,
+    limit: int = 1000,
+) -> list[OfferFacts]:
+    """The offers asked for, else every non-draft offer whose window overlaps the period.
+
+    At most `limit + 1` rows, so a caller can tell that there were more.
+    """
+    o = _offers.c
+    query = select(o.id, o.merchant_id, o.title, o.currency, o.holdout_bps, o.starts_at)
+    if offer_ids is not None:
+        query = query.where(one_of(conn, o.id, list(offer_ids)))
+    else:
+        query = query.where(
+            o.status != "draft",
+            o.starts_at < period_end,
+            or_(o.ends_at.is_(None), o.ends_at > period_start),
+        )
+    if merchant_id is not None:
+        query = query.where(o.merchant_id == merchant_id)
+    rows = conn.execute(query.order_by(o.id).limit(limit + 1))
+    return [OfferFacts(*row) for row in rows]
+
+
+def _qualified(conn: Connection, offer_ids: Sequence[int], start: datetime, end: datetime):
+    r = _rewards.c
+    return and_(
+        one_of(conn, r.offer_id, list(offer_ids)),
+        r.occurred_at >= start,
+        r.occurred_at < end,
+        r.state != VOIDED,
+    )
+
+
+def _purchased_at_brand(member_id, merchant_id, *conditions):
+    e = _events.c
+    return (
+        exists()
+        .where(
+            e.member_id == member_id,
+            e.merchant_id == merchant_id,
+            e.kind.in_(PURCHASE_KINDS),
+            *conditions,
+        )
+        .correlate_except(_events)
+    )
+
+
+def reward_totals(
+    conn: Connection, offer_ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, RewardTotals]:
+    """Per offer: qualified events, money sums, unique and returning members."""
+    if not offer_ids:
+        return {}
+    r = _rewards.c
+    qualified = _qualified(conn, offer_ids, start, end)
+    totals = conn.execute(
+        select(
+            r.offer_id,
+            func.count(),
+            func.sum(r.spend_amount),
+            func.sum(r.refunded_spend_amount),
+            func.sum(r.reward_amount),
+            func.sum(r.clawed_reward_amount),
+            func.sum(r.commission_amount),
+            func.sum(r.clawed_commission_amount),
+            func.count(distinct(r.member_id)),
+        )
+        .where(qualified)
+        .group_by(r.offer_id)
+    ).all()
+    cohort = select(r.offer_id, r.member_id, r.merchant_id).where(qualified).distinct().subquery()
+    returning = dict(
+        conn.execute(
+            select(cohort.c.offer_id, func.count())
+            .where(
+                _purchased_at_brand(
+                    cohort.c.member_id, cohort.c.merchant_id, _events.c.occurred_at < start
+                )
+            )
+            .group_by(cohort.c.offer_id)
+        ).all()
+    )
+    return {
+        row[0]: RewardTotals(*(int(v) for v in row[1:]), returning_members=returning.get(row[0], 0))
+        for row in totals
+    }
+
+
+def activation_totals(
+    conn: Connection, offer_ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, ActivationTotals]:
+    """Per offer: activations in the period and how many of those members then purchased."""
+    if not offer_ids:
+        return {}
+    a, o = _activations.c, _offers.c
+    converted = _purchased_at_brand(
+        a.member_id,
+        o.merchant_id,
+        _events.c.occurred_at >= a.activated_at,
+        _events.c.occurred_at < end,
+    )
+    rows = conn.execute(
+        select(a.offer_id, func.count(), func.sum(case((converted, 1), else_=0)))
+        .select_from(_activations.join(_offers, o.id == a.offer_id))
+        .where(
+            one_of(conn, a.offer_id, list(offer_ids)),
+            a.activated_at >= start,
+            a.activated_at < end,
+        )
+        .group_by(a.offer_id)
+    )
+    return {offer_id: ActivationTotals(n, int(c or 0)) for offer_id, n, c in rows}
+
+
+def refund_totals(
+    conn: Connection, offer_ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, RefundTotals]:
+    """Per offer: refund events that clawed back the reward of a purchase in the period."""
+    if not offer_ids:
+        return {}
+    e, r = _events.c, _rewards.c
+    rows = conn.execute(
+        select(r.offer_id, func.count(), func.sum(e.amount))
+        .select_from(_events.join(_rewards, r.id == e.reward_id))
+        .where(
+            one_of(conn, r.offer_id, list(offer_ids)),
+            r.occurred_at >= start,
+            r.occurred_at < end,
+            e.kind.in_(REFUND_KINDS),
+            e.outcome == CLAWBACK,
+        )
+        .group_by(r.offer_id)
+    )
+    return {offer_id: RefundTotals(n, int(amount or 0)) for offer_id, n, amount in rows}
+
+
+def linked_members(conn: Connection, *, before: datetime) -> list[int]:
+    """Every member with a card linked before `before` (the holdout population), ascending."""
+    c = _cards.c
+    query = select(c.member_id).where(c.created_at < before).distinct().order_by(c.member_id)
+    return list(conn.scalars(query))
+
+
+def brand_spend_by_member(
+    conn: Connection, *, merchant_id: int, currency: str, start: datetime, end: datetime
+) -> dict[int, int]:
+    """Per member: cleared spend at the brand in [start, end) less refunds in it.
+
+    A refund, or a reversal of a clearing (a full refund), subtracts; reversals of auths do
+    not, since auths are not counted. Members with no such events are absent (spend zero).
+    """
+    e = _events.c
+    original = _events.alias("original")
+    reversed_clearing = and_(
+        e.kind == "reversal",
+        exists()
+        .where(original.c.id == e.linked_event_id, original.c.kind == "clearing")
+        .correlate(_events),
+    )
+    signed = case((e.kind == "clearing", e.amount), else_=-e.amount)
+    rows = conn.execute(
+        select(e.member_id, func.sum(signed))
+        .where(
+            e.merchant_id == merchant_id,
+            e.currency == currency,
+            e.occurred_at >= start,
+            e.occurred_at < end,
+            or_(e.kind.in_(("clearing", "refund")), reversed_clearing),
+        )
+        .group_by(e.member_id)
+    )
+    return {member_id: int(total) for member_id, total in rows}

@@ -1,0 +1,1 @@
+"""Providers behind the settlement ports: Stripe billing, payouts and webhooks."""

@@ -1,0 +1,220 @@
+"""Merchant billing and member payouts through Stripe: the settlement ports' implementation.
+
+The real `stripe` SDK, pointed at `stripe_api_base` when set (the stand-in in tests and the
+demo). Every create carries the idempotency key the run derived, and the key is also put in
+the object's metadata (`clo_key`) or transfer group: Stripe forgets keys after 24 hours, so
+before creating, the object is looked up by that key, and a call repeated after a crash
+finds the first object instead of making a second one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from service.config import Settings
+from service.settlements.tables import MemberPayoutAccount, MerchantBillingAccount
+from service.tables import Merchant
+from settlement.ledger.bulk import one_of
+from settlement.runs.ports import InvoiceLine, TransferResult
+
+_billing_accounts = MerchantBillingAccount.__table__
+_payout_accounts = MemberPayoutAccount.__table__
+_merchants = Merchant.__table__
+LOOKUP_LIMIT = 1000  # objects scanned when looking one up by key
+
+
+class StripeNotConfigured(RuntimeError):
+    pass
+
+
+def stripe_client(settings: Settings) -> stripe.StripeClient:
+    if not settings.stripe_api_key:
+        raise StripeNotConfigured("CLO_STRIPE_API_KEY is not set: settlement cannot bill or pay")
+    kwargs: dict[str, Any] = {"max_network_retries": 2}
+    if settings.stripe_api_base:
+        base = settings.stripe_api_base.rstrip("/")
+        kwargs["base_addresses"] = {"api": base, "files": base, "connect": base}
+    return stripe.StripeClient(settings.stripe_api_key, **kwargs)
+
+
+def _metadata(obj: Any) -> dict[str, str]:
+    return dict(obj.to_dict().get("metadata") or {})
+
+
+def _find(listing: Any, key: str) -> Any | None:
+    for n, obj in enumerate(listing.auto_paging_iter()):
+        if n >= LOOKUP_LIMIT:
+            return None
+        if _metadata(obj).get("clo_key") == key:
+            return obj
+    return None
+
+
+def _insert_ignore(conn: Connection):
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+class StripeBilling:
+    """BillingPort: a customer per merchant, a draft invoice, an item per offer line."""
+
+    def __init__(self, engine: Engine, client: stripe.StripeClient, *, days_until_due: int = 14):
+        self.engine = engine
+        self.client = client
+        self.days_until_due = days_until_due
+
+    def ensure_customer(self, merchant_id: int, *, idempotency_key: str) -> str:
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                select(_billing_accounts.c.stripe_customer_id).where(
+                    _billing_accounts.c.merchant_id == merchant_id
+                )
+            ).scalar_one_or_none()
+            brand = conn.execute(
+                select(_merchants.c.brand_name).where(_merchants.c.id == merchant_id)
+            ).scalar_one_or_none()
+        if found:
+            return found
+        customer = self.client.v1.customers.create(
+            {
+                "name": brand or f"merchant {merchant_id}",
+                "metadata": {"clo_merchant_id": str(merchant_id), "clo_key": idempotency_key},
+            },
+            {"idempotency_key": idempotency_key},
+        )
+        with self.engine.begin() as conn:
+            insert = _insert_ignore(conn)
+            conn.execute(
+                insert(_billing_accounts)
+                .values(
+                    merchant_id=merchant_id,
+                    stripe_customer_id=customer.id,
+                    created_at=datetime.now(UTC),
+                )
+                .on_conflict_do_nothing(index_elements=["merchant_id"])
+            )
+            return conn.execute(
+                select(_billing_accounts.c.stripe_customer_id).where(
+                    _billing_accounts.c.merchant_id == merchant_id
+                )
+            ).scalar_one()
+
+    def create_invoice(
+        self, customer_ref: str, *, currency: str, description: str, idempotency_key: str
+    ) -> str:
+        existing = _find(
+            self.client.v1.invoices.list({"customer": customer_ref, "limit": 100}),
+            idempotency_key,
+        )
+        if existing is not None:
+            return existing.id
+        invoice = self.client.v1.invoices.create(
+            {
+                "customer": customer_ref,
+                "currency": currency.lower(),
+                "collection_method": "send_invoice",
+                "days_until_due": self.days_until_due,
+                "pending_invoice_items_behavior": "exclude",
+                "auto_advance": False,
+                "description": description,
+                "metadata": {"clo_key": idempotency_key},
+            },
+            {"idempotency_key": idempotency_key},
+        )
+        return invoice.id
+
+    def add_item(
+        self, customer_ref: str, invoice_ref: str, line: InvoiceLine, *, currency: str
+    ) -> str:
+        existing = _find(
+            self.client.v1.invoice_items.list({"invoice": invoice_ref, "limit": 100}),
+            line.idempotency_key,
+        )
+        if existing is not None:
+            return existing.id
+        item = self.client.v1.invoice_items.create(
+            {
+                "customer": customer_ref,
+                "invoice": invoice_ref,
+                "amount": line.amount,
+                "currency": currency.lower(),
+                "description": line.description,
+                "metadata": {"clo_key": line.idempotency_key, "clo_offer_id": str(line.offer_id)},
+            },
+            {"idempotency_key": line.idempotency_key},
+        )
+        return item.id
+
+    def finalize_and_send(self, invoice_ref: str, *, idempotency_key: str) -> str:
+        invoice = self.client.v1.invoices.retrieve(invoice_ref)
+        if invoice.status == "draft":
+            invoice = self.client.v1.invoices.finalize_invoice(
+                invoice_ref, {"auto_advance": False}, {"idempotency_key": f"{idempotency_key}-f"}
+            )
+        if invoice.status == "open":
+            invoice = self.client.v1.invoices.send_invoice(
+                invoice_ref, options={"idempotency_key": idempotency_key}
+            )
+        return invoice.status
+
+
+class StripePayouts:
+    """PayoutPort: Connect transfers to the member's connected account."""
+
+    def __init__(self, engine: Engine, client: stripe.StripeClient) -> None:
+        self.engine = engine
+        self.client = client
+
+    def payable(self, conn: Connection, member_ids: list[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(member_ids), 5000):
+            chunk = member_ids[start : start + 5000]
+            found.update(
+                conn.execute(
+                    select(_payout_accounts.c.member_id).where(
+                        one_of(conn, _payout_accounts.c.member_id, chunk)
+                    )
+                ).scalars()
+            )
+        return found
+
+    def transfer(
+        self, member_id: int, *, amount: int, currency: str, payout_id: int, idempotency_key: str
+    ) -> TransferResult:
+        with self.engine.begin() as conn:
+            destination = conn.execute(
+                select(_payout_accounts.c.stripe_account_id).where(
+                    _payout_accounts.c.member_id == member_id
+                )
+            ).scalar_one_or_none()
+        if destination is None:
+            return TransferResult(False, None, "no payout account")
+        group = idempotency_key
+        found = list(
+            self.client.v1.transfers.list({"transfer_group": group, "limit": 10}).auto_paging_iter()
+        )
+        if found:
+            transfer = found[0]
+        else:
+            try:
+                transfer = self.client.v1.transfers.create(
+                    {
+                        "amount": amount,
+                        "currency": currency.lower(),
+                        "destination": destination,
+                        "transfer_group": group,
+                        "metadata": {"clo_payout_id": str(payout_id), "clo_key": group},
+                    },
+                    {"idempotency_key": idempotency_key},
+                )
+            except stripe.InvalidRequestError as exc:
+                # Refused (the account cannot receive transfers): nothing was created.
+                return TransferResult(False, None, (exc.user_message or str(exc))[:200])
+        if transfer.reversed:
+            return TransferResult(False, transfer.id, "transfer reversed")
+        return TransferResult(True, transfer.id, None)

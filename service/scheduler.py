@@ -1,0 +1,101 @@
+"""`clo scheduler`: the one process that runs maturation and settlement on a schedule.
+
+APScheduler 3.11 BlockingScheduler, UTC cron triggers from settings; `coalesce` (a backlog
+of missed runs fires once), `max_instances=1` (a slow run is never overlapped by itself) and
+an explicit `misfire_grace_time`. It never runs inside API workers; a second scheduler
+process is harmless (the run's advisory lock and unique key), only wasteful.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import Engine
+
+from service.config import Settings
+from settlement.maturation import run_maturation
+from settlement.runs.periods import previous_week
+from settlement.runs.runner import RunOutcome, SettlementRunner
+
+log = logging.getLogger("clo.scheduler")
+RunnerFactory = Callable[[Engine, Settings], SettlementRunner]
+
+
+def _default_runner(engine: Engine, settings: Settings) -> SettlementRunner:
+    from service.settlements.ports import make_runner
+
+    return make_runner(engine, settings)
+
+
+def maturation_job(engine: Engine, now: datetime | None = None) -> None:
+    now = now or datetime.now(UTC)
+    result = run_maturation(engine, now)
+    log.info("maturation: %s matured, %s expired", result.matured_count, result.expired_count)
+
+
+def settlement_job(
+    engine: Engine,
+    settings: Settings,
+    now: datetime | None = None,
+    runner_factory: RunnerFactory = _default_runner,
+) -> RunOutcome:
+    """Settle the ISO week before `now` (Monday 00:00 UTC to Monday 00:00 UTC)."""
+    now = now or datetime.now(UTC)
+    period = previous_week(now)
+    outcome = runner_factory(engine, settings).settle(period, now)
+    log.info("settlement %s: %s", period.label, outcome.status)
+    return outcome
+
+
+def resume_job(
+    engine: Engine,
+    settings: Settings,
+    now: datetime | None = None,
+    runner_factory: RunnerFactory = _default_runner,
+) -> list[RunOutcome]:
+    """Continue runs finance has approved since, or that stopped on an error."""
+    return runner_factory(engine, settings).resume_unfinished(now or datetime.now(UTC))
+
+
+def build_scheduler(
+    engine: Engine,
+    settings: Settings,
+    *,
+    scheduler_cls: type[BaseScheduler] = BlockingScheduler,
+    runner_factory: RunnerFactory = _default_runner,
+) -> BaseScheduler:
+    grace = settings.scheduler_misfire_grace_seconds
+    options = {"coalesce": True, "max_instances": 1, "misfire_grace_time": grace}
+    scheduler = scheduler_cls(timezone=UTC, job_defaults=options)
+    scheduler.add_job(
+        maturation_job,
+        CronTrigger.from_crontab(settings.maturation_cron, timezone=UTC),
+        id="maturation",
+        args=[engine],
+        replace_existing=True,
+        **options,
+    )
+    scheduler.add_job(
+        settlement_job,
+        CronTrigger.from_crontab(settings.settlement_cron, timezone=UTC),
+        id="settlement",
+        args=[engine, settings],
+        kwargs={"runner_factory": runner_factory},
+        replace_existing=True,
+        **options,
+    )
+    scheduler.add_job(
+        resume_job,
+        CronTrigger.from_crontab(settings.resume_runs_cron, timezone=UTC),
+        id="resume_runs",
+        args=[engine, settings],
+        kwargs={"runner_factory": runner_factory},
+        replace_existing=True,
+        **options,
+    )
+    return scheduler

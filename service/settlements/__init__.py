@@ -1,0 +1,1 @@
+"""Settlements: runs, statements, approval, CSV export; payout accounts and donations."""

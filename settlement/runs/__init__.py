@@ -1,0 +1,1 @@
+"""Settlement runs: periods, statements, approval, merchant billing, member payouts, reports."""

@@ -1,0 +1,138 @@
+"""Tables of settlement runs: the run and its recorded steps, statements, approvals,
+merchant invoices and member payouts, and the attribution report.
+
+External object ids (Stripe customer, invoice item, invoice, transfer) are stored as soon as
+they exist, so a resumed run never bills or pays twice, even after the provider has
+forgotten an idempotency key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class SettlementRun(SQLModel, table=True):
+    __tablename__ = "settlement_run"
+    __table_args__ = (UniqueConstraint("kind", "period", name="uq_settlement_run_kind_period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # weekly
+    period: str = Field(max_length=16)  # 2026-W46
+    period_start: datetime
+    period_end: datetime
+    # open -> matured -> statements -> awaiting_approval | approved | rejected -> billed
+    # -> paid -> reported -> closed
+    status: str = Field(max_length=24)
+    total_amount: int = Field(default=0, sa_type=BigInteger)  # net due over all statements
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+
+
+class SettlementRunStep(SQLModel, table=True):
+    """A recovery point: the step finished, in the transaction that did its work."""
+
+    __tablename__ = "settlement_run_step"
+    run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
+    step: str = Field(max_length=24, primary_key=True)
+    completed_at: datetime
+    detail: str = Field(default="", max_length=500)
+
+
+class SettlementStatement(SQLModel, table=True):
+    """One merchant's statement in one currency; reconciles to its receivable account."""
+
+    __tablename__ = "settlement_statement"
+    run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
+    merchant_id: int = Field(primary_key=True)
+    currency: str = Field(max_length=3, primary_key=True)
+    qualified_count: int = 0
+    spend_amount: int = Field(default=0, sa_type=BigInteger)
+    cashback_amount: int = Field(default=0, sa_type=BigInteger)
+    commission_amount: int = Field(default=0, sa_type=BigInteger)
+    clawback_count: int = 0
+    clawback_cashback_amount: int = Field(default=0, sa_type=BigInteger)
+    clawback_commission_amount: int = Field(default=0, sa_type=BigInteger)
+    net_amount: int = Field(default=0, sa_type=BigInteger)  # charges less clawbacks: billed
+    payments_amount: int = Field(default=0, sa_type=BigInteger)  # cash received in the period
+    receivable_movement_amount: int = Field(default=0, sa_type=BigInteger)  # ledger, signed
+
+
+class SettlementStatementLine(SQLModel, table=True):
+    """One offer's line on a merchant statement."""
+
+    __tablename__ = "settlement_statement_line"
+    run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
+    merchant_id: int = Field(primary_key=True)
+    offer_id: int = Field(primary_key=True)
+    currency: str = Field(max_length=3, primary_key=True)
+    qualified_count: int = 0
+    spend_amount: int = Field(default=0, sa_type=BigInteger)
+    cashback_amount: int = Field(default=0, sa_type=BigInteger)
+    commission_amount: int = Field(default=0, sa_type=BigInteger)
+    clawback_count: int = 0
+    clawback_cashback_amount: int = Field(default=0, sa_type=BigInteger)
+    clawback_commission_amount: int = Field(default=0, sa_type=BigInteger)
+    net_amount: int = Field(default=0, sa_type=BigInteger)
+
+
+class SettlementApproval(SQLModel, table=True):
+    """The audit trail of approval decisions: who, when, what, why."""
+
+    __tablename__ = "settlement_approval"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="settlement_run.id", index=True)
+    decision: str = Field(max_length=16)  # approved | rejected
+    actor: str = Field(max_length=64)  # credential:{id} or system:auto
+    reason: str = Field(default="", max_length=500)
+    decided_at: datetime
+
+
+class MerchantInvoice(SQLModel, table=True):
+    __tablename__ = "merchant_invoice"
+    run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
+    merchant_id: int = Field(primary_key=True)
+    currency: str = Field(max_length=3, primary_key=True)
+    amount: int = Field(sa_type=BigInteger)
+    status: str = Field(max_length=16)  # planned | draft | sent | paid
+    customer_ref: str | None = Field(default=None, max_length=64)
+    invoice_ref: str | None = Field(default=None, max_length=64, unique=True)
+    paid_at: datetime | None = None
+    updated_at: datetime
+
+
+class MerchantInvoiceItem(SQLModel, table=True):
+    __tablename__ = "merchant_invoice_item"
+    run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
+    merchant_id: int = Field(primary_key=True)
+    offer_id: int = Field(primary_key=True)
+    currency: str = Field(max_length=3, primary_key=True)
+    amount: int = Field(sa_type=BigInteger)
+    item_ref: str = Field(max_length=64)
+
+
+class MemberPayout(SQLModel, table=True):
+    __tablename__ = "member_payout"
+    __table_args__ = (
+        UniqueConstraint("run_id", "member_id", "currency", name="uq_member_payout_run_member"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="settlement_run.id", index=True)
+    member_id: int = Field(index=True)
+    currency: str = Field(max_length=3)
+    amount: int = Field(sa_type=BigInteger)
+    status: str = Field(max_length=16)  # in_transit | paid | failed | returned
+    transfer_ref: str | None = Field(default=None, max_length=64, unique=True)
+    failure_reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime
+    updated_at: datetime
+
+
+class SettlementReport(SQLModel, table=True):
+    __tablename__ = "settlement_report"
+    run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
+    source: str = Field(max_length=64)  # service.attribution | settlement.fallback
+    body_json: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime

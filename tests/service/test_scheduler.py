@@ -1,0 +1,71 @@
+"""The scheduler's wiring: its jobs, their options and triggers, and what the jobs do."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from freezegun import freeze_time
+
+from service.config import Settings
+from service.scheduler import build_scheduler, settlement_job
+from settlement.runs.runner import RunOutcome
+
+
+class FakeRunner:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, datetime]] = []
+
+    def settle(self, period, now):
+        self.calls.append((period.label, now))
+        return RunOutcome(1, "closed")
+
+
+def test_the_scheduler_registers_its_jobs_with_explicit_options():
+    settings = Settings(environment="test", scheduler_misfire_grace_seconds=1800)
+    scheduler = build_scheduler(None, settings)  # type: ignore[arg-type]
+    assert isinstance(scheduler, BlockingScheduler)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"maturation", "settlement", "resume_runs"}
+    for job in jobs.values():
+        assert job.coalesce is True
+        assert job.max_instances == 1
+        assert job.misfire_grace_time == 1800
+    with freeze_time("2026-11-18T10:00:00Z"):  # a Wednesday
+        now = datetime.now(UTC)
+        assert jobs["maturation"].trigger.get_next_fire_time(None, now) == datetime(
+            2026, 11, 19, 2, 0, tzinfo=UTC
+        )
+        assert jobs["settlement"].trigger.get_next_fire_time(None, now) == datetime(
+            2026, 11, 23, 3, 0, tzinfo=UTC
+        )
+
+
+def test_cron_schedules_come_from_settings():
+    settings = Settings(
+        environment="test", maturation_cron="30 4 * * *", settlement_cron="0 6 * * tue"
+    )
+    jobs = {job.id: job for job in build_scheduler(None, settings).get_jobs()}  # type: ignore[arg-type]
+    start = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)
+    assert jobs["maturation"].trigger.get_next_fire_time(None, start) == datetime(
+        2026, 11, 16, 4, 30, tzinfo=UTC
+    )
+    assert jobs["settlement"].trigger.get_next_fire_time(None, start) == datetime(
+        2026, 11, 17, 6, 0, tzinfo=UTC
+    )
+
+
+def test_the_settlement_job_settles_the_previous_iso_week():
+    runner = FakeRunner()
+    settings = Settings(environment="test")
+    with freeze_time("2026-11-16T03:00:00Z"):
+        settlement_job(None, settings, runner_factory=lambda _e, _s: runner)  # type: ignore[arg-type]
+    assert runner.calls == [("2026-W46", datetime(2026, 11, 16, 3, 0, tzinfo=UTC))]
+    # Across a year end: the Monday 4 January 2027 run closes 2026-W53.
+    settlement_job(
+        None,  # type: ignore[arg-type]
+        settings,
+        now=datetime(2027, 1, 4, 3, 0, tzinfo=UTC),
+        runner_factory=lambda _e, _s: runner,
+    )
+    assert runner.calls[-1][0] == "2026-W53"
