@@ -49,6 +49,31 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from service.security.encryption import secret_box
+    from service.security.rotation import rotate_secrets
+
+    count = rotate_secrets(_engine(args.database), secret_box(get_settings()))
+    print(f"re-encrypted {count:,} secrets under the newest key; older keys may now be removed")
+    return 0
+
+
+def cmd_plaid_sync(args: argparse.Namespace) -> int:
+    from service.plaid.client import plaid_client
+    from service.plaid.sync import sync_all_items
+
+    settings = get_settings()
+    results = sync_all_items(_engine(args.database), plaid_client(settings), _now(args.now))
+    for r in results:
+        print(
+            f"item {r.item_id:>8} {r.status:<16} pages {r.pages:>4} restarts {r.restarts} "
+            f"accepted {r.summary.accepted:>6} rewarded {r.summary.rewarded:>6}"
+            + (f" ({r.error_code})" if r.error_code else "")
+        )
+    print(f"{len(results)} items synced")
+    return 0
+
+
 class _Progress:
     """A one-line progress report on a terminal; silent when output is redirected."""
 
@@ -213,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, choices=["admin", "publisher", "finance", "merchant"])
     p.add_argument("--merchant-id", type=int)
     p.add_argument("--name", default="")
+    add("rotate", cmd_keys_rotate, "re-encrypt secrets at rest under the newest key", keys)
+
+    plaid = sub.add_parser("plaid", help="Plaid feed").add_subparsers(
+        dest="plaid_cmd", required=True
+    )
+    p = add("sync", cmd_plaid_sync, "sync every active Plaid Item (fallback for webhooks)", plaid)
+    p.add_argument("--now", help="processing time (ISO 8601, default: now)")
 
     p = add("ingest", cmd_ingest, "ingest a CSV or NDJSON feed file")
     p.add_argument("file")

@@ -61,6 +61,9 @@ def run_demo(
         summary = ingest_file(engine, feed, DEMO_NOW)
         # Replaying the same file again must change nothing.
         replay = ingest_file(engine, feed, DEMO_NOW, quiet=True)
+    from service.plaid.demo import link_demo_item
+
+    plaid_lines = link_demo_item(engine, DEMO_NOW, world.member_ids[0])
     matured = run_maturation(engine, DEMO_NOW)
     from service.settlements.demo import settle_demo
 
@@ -73,6 +76,7 @@ def run_demo(
         f"replayed the same feed again: {replay.duplicates:,} duplicates, "
         f"{replay.accepted:,} newly accepted"
     )
+    print("\n".join(plaid_lines))
     print(
         f"maturation: {matured.matured_count:,} rewards matured, "
         f"{matured.expired_count:,} stale auths expired"

@@ -13,8 +13,10 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from service.config import Settings
 from service.problems import InvalidInput, Unauthorized
 from service.settlements.tables import StripeWebhookEvent
+from service.stripe_linking.service import handle_setup_intent_succeeded
 from settlement.ledger.accounts import AccountDirectory
 from settlement.ledger.writer import post_entry
 from settlement.runs.money import payout_reversed, record_cash_receipt
@@ -70,8 +72,14 @@ def parse_event(payload: bytes) -> dict[str, Any]:
     return event
 
 
-def handle_event(conn: Connection, event: dict[str, Any], now: datetime) -> str:
-    """Act on one event, once: returns handled | duplicate | ignored."""
+def handle_event(
+    conn: Connection, event: dict[str, Any], now: datetime, settings: Settings | None = None
+) -> str:
+    """Act on one event, once: returns handled | duplicate | ignored | conflict.
+
+    `settings` reach Stripe for the events that need a read back (a linked card's
+    PaymentMethod); the others need none.
+    """
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     fresh = conn.execute(
         insert(_seen)
@@ -86,6 +94,8 @@ def handle_event(conn: Connection, event: dict[str, Any], now: datetime) -> str:
         return _invoice_paid(conn, obj, now)
     if event["type"] == "transfer.reversed":
         return _transfer_reversed(conn, obj, now)
+    if event["type"] == "setup_intent.succeeded":
+        return handle_setup_intent_succeeded(conn, event, now, settings=settings)
     return "ignored"
 
 

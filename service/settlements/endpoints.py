@@ -114,7 +114,7 @@ async def stripe_webhook(request: Request) -> WebhookResult:
     )
     event = parse_event(payload)
     with Session(request.app.state.engine) as session:
-        result = handle_event(session.connection(), event, datetime.now(UTC))
+        result = handle_event(session.connection(), event, datetime.now(UTC), settings)
         session.commit()
     return WebhookResult(received=True, result=result)
 

@@ -1,0 +1,156 @@
+"""Verifying Plaid webhooks: the `Plaid-Verification` header is an ES256 JWT over the body.
+
+Checks, in order, each failure a 400 problem and no side effect: a compact JWS of bounded
+size; header `alg` exactly ES256 (none, HS256 and anything else refused before any key is
+used); the key fetched by `kid` from /webhook_verification_key/get and cached; the signature
+(raw 64-byte r || s); `iat` at most five minutes old (and not in the future); the SHA-256 of
+the raw body equal, compared in constant time. A key marked expired verifies only tokens
+issued before it expired.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import plaid
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from plaid.api.plaid_api import PlaidApi
+from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
+
+from service.plaid.client import error_info
+from service.problems import Problem
+
+HEADER = "Plaid-Verification"
+MAX_TOKEN_CHARS = 4096
+MAX_KID_CHARS = 128
+MAX_CACHED_KEYS = 64
+FUTURE_SKEW_SECONDS = 60
+
+
+class WebhookRefused(Problem):
+    status = 400
+    type_slug = "webhook-refused"
+    title = "Webhook refused"
+
+
+def _refuse(detail: str, reason: str, field: str = HEADER) -> WebhookRefused:
+    return WebhookRefused(detail, field=field, reason=reason)
+
+
+def _b64url(text: str) -> bytes:
+    if not text or any(c not in _B64_CHARS for c in text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    public_key: ec.EllipticCurvePublicKey
+    expired_at: int | None
+
+
+class KeyCache:
+    """Webhook verification keys by kid, fetched from Plaid on first sight (bounded)."""
+
+    def __init__(self, client: PlaidApi) -> None:
+        self.client = client
+        self._keys: dict[str, VerificationKey] = {}
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def get(self, kid: str) -> VerificationKey:
+        with self._lock:
+            found = self._keys.get(kid)
+        if found is not None:
+            return found
+        try:
+            jwk = self.client.webhook_verification_key_get(
+                WebhookVerificationKeyGetRequest(key_id=kid)
+            ).key
+        except plaid.ApiException as exc:
+            info = error_info(exc)
+            raise _refuse(f"unknown key id ({info.error_code})", "unknown_key") from None
+        finally:
+            self.fetches += 1
+        if (str(jwk.alg), str(jwk.kty), str(jwk.crv)) != ("ES256", "EC", "P-256"):
+            raise _refuse("the key is not an ES256 P-256 key", "bad_key")
+        try:
+            public_key = ec.EllipticCurvePublicNumbers(
+                int.from_bytes(_b64url(jwk.x), "big"),
+                int.from_bytes(_b64url(jwk.y), "big"),
+                ec.SECP256R1(),
+            ).public_key()
+        except (ValueError, binascii.Error):
+            raise _refuse("the key is not a valid P-256 point", "bad_key") from None
+        expired = getattr(jwk, "expired_at", None)
+        key = VerificationKey(public_key, int(expired) if expired is not None else None)
+        with self._lock:
+            if len(self._keys) >= MAX_CACHED_KEYS:
+                self._keys.pop(next(iter(self._keys)))
+            self._keys[kid] = key
+        return key
+
+
+def verify(
+    token: str | None, body: bytes, keys: KeyCache, *, now_unix: int, max_age_seconds: int
+) -> dict[str, Any]:
+    """The verified claims, or WebhookRefused."""
+    if not token:
+        raise _refuse(f"{HEADER} header is required", "missing_header")
+    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+        raise _refuse(f"{HEADER} is not a compact JWS", "malformed")
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    try:
+        header = json.loads(_b64url(header_b64))
+        claims = json.loads(_b64url(payload_b64))
+        signature = _b64url(signature_b64)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise _refuse(f"{HEADER} is not a compact JWS", "malformed") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise _refuse(f"{HEADER} is not a compact JWS", "malformed")
+    if header.get("alg") != "ES256":
+        raise _refuse("only ES256 is accepted", "bad_algorithm")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_CHARS:
+        raise _refuse("the token names no key id", "malformed")
+    if len(signature) != 64:
+        raise _refuse("an ES256 signature is 64 bytes", "bad_signature")
+    key = keys.get(kid)
+    der = encode_dss_signature(
+        int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    )
+    try:
+        key.public_key.verify(
+            der, f"{header_b64}.{payload_b64}".encode("ascii"), ec.ECDSA(hashes.SHA256())
+        )
+    except InvalidSignature:
+        raise _refuse("the signature does not verify", "bad_signature") from None
+    iat = claims.get("iat")
+    if not isinstance(iat, int) or isinstance(iat, bool):
+        raise _refuse("the token has no iat", "malformed")
+    if now_unix - iat > max_age_seconds or iat - now_unix > FUTURE_SKEW_SECONDS:
+        raise _refuse(f"iat is more than {max_age_seconds} s from now", "stale")
+    if key.expired_at is not None and iat > key.expired_at:
+        raise _refuse("the key had expired when the token was issued", "expired_key")
+    offered = claims.get("request_body_sha256")
+    expected = hashlib.sha256(body).hexdigest()
+    if (
+        not isinstance(offered, str)
+        or not offered.isascii()
+        or not hmac.compare_digest(offered, expected)
+    ):
+        raise _refuse("the body does not match the signed hash", "body_mismatch")
+    return claims
