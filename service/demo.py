@@ -13,7 +13,9 @@ from sqlalchemy import func, insert, select
 from service.auth import Role, issue_credential
 from service.cli import ingest_file, print_summary
 from service.db import make_engine, unit_of_work
+from service.plaid.demo import link_demo_item
 from service.schema import upgrade
+from service.settlements.demo import settle_demo
 from service.synthetic import generate_events, seed_world, write_csv
 from service.tables import Activation, Offer
 from settlement.ledger.check import check_ledger
@@ -61,13 +63,11 @@ def run_demo(
         summary = ingest_file(engine, feed, DEMO_NOW)
         # Replaying the same file again must change nothing.
         replay = ingest_file(engine, feed, DEMO_NOW, quiet=True)
-    from service.plaid.demo import link_demo_item
-
     plaid_lines = link_demo_item(engine, DEMO_NOW, world.member_ids[0])
     matured = run_maturation(engine, DEMO_NOW)
-    from service.settlements.demo import settle_demo
-
-    settled = settle_demo(engine, DEMO_NOW, world.member_ids)
+    # The whole feed is booked at DEMO_NOW (a Sunday); the run settles that week once it has
+    # closed, on the Monday after, as the scheduler would.
+    settled = settle_demo(engine, DEMO_NOW + timedelta(days=1), world.member_ids)
     elapsed = time.perf_counter() - started
 
     print()

@@ -1,7 +1,9 @@
 """`clo bench settle --events N`: settle one week holding N qualified purchases.
 
 Setup writes the ledger directly in bulk (rewards, accrual entries and their postings, a
-share of clawbacks, cached balances) for merchants, offers and members; then a fresh process
+share of clawbacks, cached balances) for merchants, offers and members, all booked inside the
+week: most accruals written posted, a share written pending at the auth and resolved as
+posted at the clearing a day or two later (settlement goes by booking time); then a fresh process
 runs the settlement (statements aggregated in the database, automatic approval, billing and
 payouts through in-memory ports, the report) and reports wall time per step and its peak
 resident memory. Prints figures; asserts nothing about time.
@@ -28,10 +30,18 @@ from settlement.ledger.accounts import AccountDirectory, AccountKind
 from settlement.ledger.bulk import bulk_insert
 from settlement.runs.periods import iso_week
 from settlement.runs.ports import InvoiceLine, Ports, TransferResult
-from settlement.tables import LedgerAccount, LedgerEntry, LedgerPosting, Reward
+from settlement.tables import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerEntryResolution,
+    LedgerPosting,
+    Reward,
+)
 
 PERIOD = "2026-W46"
+DAY = timedelta(days=1)
 CHUNK = 100_000
+PENDING_SHARE = 0.3  # accruals booked pending at the auth, posted at the clearing
 
 
 class MemoryBilling:
@@ -79,10 +89,12 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
     entry_cols += ["currency", "offer_id", "merchant_id", "member_id", "reward_id"]
     entry_cols += ["effective_at", "created_at", "memo"]
     posting_cols = ["entry_id", "account_id", "amount", "currency"]
+    resolution_cols = ["entry_id", "status", "resolved_at", "reason"]
+    last = period.end - timedelta(seconds=1)
     now = period.end + timedelta(hours=3)
     entry_id = 0
     for start in range(0, events, CHUNK):
-        rewards, entries, postings = [], [], []
+        rewards, entries, postings, resolutions = [], [], [], []
         for rid in range(start + 1, min(events, start + CHUNK) + 1):
             offer = rng.randint(1, offers)
             merchant, member = offer_merchant[offer], rng.randint(1, members)
@@ -110,10 +122,12 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
                     0,
                 )
             )
-            kinds = [("accrual", reward, commission)]
+            written = min(at + timedelta(seconds=rng.randint(60, 3_600)), last)
+            pending = rng.random() < PENDING_SHARE
+            kinds = [("accrual", reward, commission, written, pending)]
             if rng.random() < 0.02:  # a refund clawed back in full
-                kinds.append(("clawback", -reward, -commission))
-            for kind, r_amt, c_amt in kinds:
+                kinds.append(("clawback", -reward, -commission, min(written + DAY, last), False))
+            for kind, r_amt, c_amt, booked_at, is_pending in kinds:
                 entry_id += 1
                 entries.append(
                     (
@@ -121,17 +135,20 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
                         f"reward:{rid}:{kind}",
                         "-",
                         kind,
-                        "posted",
+                        "pending" if is_pending else "posted",
                         "USD",
                         offer,
                         merchant,
                         member,
                         rid,
                         at,
-                        now,
+                        booked_at,
                         "",
                     )
                 )
+                if is_pending:
+                    cleared = min(booked_at + DAY * rng.randint(1, 2), last)
+                    resolutions.append((entry_id, "posted", cleared, "cleared"))
                 for ref, amount in (
                     ((AccountKind.MERCHANT_RECEIVABLE, merchant, "USD"), -(r_amt + c_amt)),
                     ((AccountKind.MEMBER_AVAILABLE, member, "USD"), r_amt),
@@ -144,6 +161,8 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
             bulk_insert(conn, Reward.__table__, reward_cols, rewards)
             bulk_insert(conn, LedgerEntry.__table__, entry_cols, entries)
             bulk_insert(conn, LedgerPosting.__table__, posting_cols, postings)
+            table = LedgerEntryResolution.__table__
+            bulk_insert(conn, table, resolution_cols, resolutions)
     accounts = LedgerAccount.__table__
     with engine.begin() as conn:
         conn.execute(

@@ -1,9 +1,10 @@
 """The billing step: one invoice per merchant and currency, one item per offer line.
 
-Each external object's id is stored in its own short transaction right after the call
-returns; a resumed step skips what is stored and repeats a call only with the same
-idempotency key (and the port finds an object created just before a crash by that key,
-even after the provider has expired it).
+The provider is called object by object, and the ids it returns are stored a batch at a time
+in short transactions, in three phases: customers and draft invoices, then invoice items,
+then sending. A resumed step skips what is stored and repeats a call only with the same
+idempotency key; the port finds an object created before a crash by that key (stored in the
+object's metadata), even after the provider has expired it, so nothing is billed twice.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -21,6 +22,7 @@ from settlement.runs.tables import MerchantInvoice, MerchantInvoiceItem, Settlem
 _invoices = MerchantInvoice.__table__
 _items = MerchantInvoiceItem.__table__
 _lines = SettlementStatementLine.__table__
+WRITE_BATCH = 100  # provider objects whose ids are stored in one transaction
 
 
 def invoice_key(run_id: int, merchant_id: int, currency: str) -> str:
@@ -43,70 +45,119 @@ def bill_merchants(
                 .order_by(_invoices.c.merchant_id, _invoices.c.currency)
             )
         )
-    sent = 0
+    if not pending:
+        return 0
+    refs = _create_invoices(engine, run, pending, billing, now, checkpoint)
+    _add_items(engine, run, pending, refs, billing, checkpoint)
+    sent: list[dict] = []
     for invoice in pending:
-        _bill_one(engine, run, invoice, billing, now, checkpoint)
-        sent += 1
-    return sent
+        key = invoice_key(run.id, invoice.merchant_id, invoice.currency)
+        billing.finalize_and_send(refs[_party(invoice)][1], idempotency_key=f"{key}-send")
+        checkpoint("bill:invoice_sent")
+        sent.append({**_where(invoice), "b_status": "sent"})
+        if len(sent) >= WRITE_BATCH:
+            _update(engine, sent, now)
+            sent = []
+    _update(engine, sent, now)
+    return len(pending)
 
 
-def _set(engine: Engine, invoice, now: datetime, **values: object) -> None:
+def _party(invoice) -> tuple[int, str]:
+    return (invoice.merchant_id, invoice.currency)
+
+
+def _where(invoice) -> dict:
+    return {"b_run": invoice.run_id, "b_merchant": invoice.merchant_id, "b_cur": invoice.currency}
+
+
+def _update(engine: Engine, rows: list[dict], now: datetime) -> None:
+    """Store ids and statuses of a batch of invoices; an invoice already paid (a webhook may
+    have been faster) keeps its status."""
+    if not rows:
+        return
+    columns = [name for name in ("status", "customer_ref", "invoice_ref") if f"b_{name}" in rows[0]]
+    values = {name: bindparam(f"b_{name}") for name in columns}
     with engine.begin() as conn:
         conn.execute(
             update(_invoices)
             .where(
-                _invoices.c.run_id == invoice.run_id,
-                _invoices.c.merchant_id == invoice.merchant_id,
-                _invoices.c.currency == invoice.currency,
-                _invoices.c.status != "paid",  # a webhook may have been faster
+                _invoices.c.run_id == bindparam("b_run"),
+                _invoices.c.merchant_id == bindparam("b_merchant"),
+                _invoices.c.currency == bindparam("b_cur"),
+                _invoices.c.status != "paid",
             )
-            .values(updated_at=now, **values)
+            .values(updated_at=now, **values),
+            rows,
         )
 
 
-def _bill_one(engine, run, invoice, billing: BillingPort, now, checkpoint) -> None:
-    key = invoice_key(run.id, invoice.merchant_id, invoice.currency)
-    customer_ref = invoice.customer_ref
-    if customer_ref is None:
-        customer_ref = billing.ensure_customer(
-            invoice.merchant_id, idempotency_key=f"clo-customer-m{invoice.merchant_id}"
-        )
-        _set(engine, invoice, now, customer_ref=customer_ref)
-    invoice_ref = invoice.invoice_ref
-    if invoice_ref is None:
-        invoice_ref = billing.create_invoice(
-            customer_ref,
-            currency=invoice.currency,
-            description=f"Card-linked offers, settlement {run.period}",
-            idempotency_key=f"{key}-invoice",
-        )
-        checkpoint("bill:invoice_created")
-        _set(engine, invoice, now, invoice_ref=invoice_ref, status="draft")
+def _create_invoices(engine, run, pending, billing: BillingPort, now, checkpoint) -> dict:
+    """The customer and draft invoice of every invoice: (customer_ref, invoice_ref)."""
+    refs: dict[tuple[int, str], tuple[str, str]] = {}
+    created: list[dict] = []
+    for invoice in pending:
+        customer_ref, invoice_ref = invoice.customer_ref, invoice.invoice_ref
+        if customer_ref is None:
+            customer_ref = billing.ensure_customer(
+                invoice.merchant_id, idempotency_key=f"clo-customer-m{invoice.merchant_id}"
+            )
+        if invoice_ref is None:
+            key = invoice_key(run.id, invoice.merchant_id, invoice.currency)
+            invoice_ref = billing.create_invoice(
+                customer_ref,
+                currency=invoice.currency,
+                description=f"Card-linked offers, settlement {run.period}",
+                idempotency_key=f"{key}-invoice",
+            )
+            checkpoint("bill:invoice_created")
+            created.append(
+                {
+                    **_where(invoice),
+                    "b_customer_ref": customer_ref,
+                    "b_invoice_ref": invoice_ref,
+                    "b_status": "draft",
+                }
+            )
+            if len(created) >= WRITE_BATCH:
+                _update(engine, created, now)
+                created = []
+        refs[_party(invoice)] = (customer_ref, invoice_ref)
+    _update(engine, created, now)
+    return refs
+
+
+def _add_items(engine, run, pending, refs: dict, billing: BillingPort, checkpoint) -> None:
+    """An item per non-zero offer line, skipping the items already stored."""
+    parties = {_party(invoice) for invoice in pending}
     with engine.begin() as conn:
-        done = set(
-            conn.execute(
-                select(_items.c.offer_id).where(
-                    _items.c.run_id == run.id,
-                    _items.c.merchant_id == invoice.merchant_id,
-                    _items.c.currency == invoice.currency,
+        done = {
+            (row.merchant_id, row.currency, row.offer_id)
+            for row in conn.execute(
+                select(_items.c.merchant_id, _items.c.currency, _items.c.offer_id).where(
+                    _items.c.run_id == run.id
                 )
-            ).scalars()
-        )
-        lines = list(
-            conn.execute(
-                select(_lines.c.offer_id, _lines.c.net_amount, _lines.c.qualified_count)
-                .where(
-                    _lines.c.run_id == run.id,
-                    _lines.c.merchant_id == invoice.merchant_id,
-                    _lines.c.currency == invoice.currency,
-                    _lines.c.net_amount != 0,
-                )
-                .order_by(_lines.c.offer_id)
             )
-        )
+        }
+        lines = [
+            line
+            for line in conn.execute(
+                select(
+                    _lines.c.merchant_id,
+                    _lines.c.currency,
+                    _lines.c.offer_id,
+                    _lines.c.net_amount,
+                    _lines.c.qualified_count,
+                )
+                .where(_lines.c.run_id == run.id, _lines.c.net_amount != 0)
+                .order_by(_lines.c.merchant_id, _lines.c.currency, _lines.c.offer_id)
+            )
+            if (line.merchant_id, line.currency) in parties
+            and (line.merchant_id, line.currency, line.offer_id) not in done
+        ]
+    stored: list[dict] = []
     for line in lines:
-        if line.offer_id in done:
-            continue
+        customer_ref, invoice_ref = refs[(line.merchant_id, line.currency)]
+        key = invoice_key(run.id, line.merchant_id, line.currency)
         item_ref = billing.add_item(
             customer_ref,
             invoice_ref,
@@ -119,23 +170,28 @@ def _bill_one(engine, run, invoice, billing: BillingPort, now, checkpoint) -> No
                 ),
                 idempotency_key=f"{key}-offer{line.offer_id}",
             ),
-            currency=invoice.currency,
+            currency=line.currency,
         )
         checkpoint("bill:item_added")
-        with engine.begin() as conn:
-            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            conn.execute(
-                insert(_items)
-                .on_conflict_do_nothing()
-                .values(
-                    run_id=run.id,
-                    merchant_id=invoice.merchant_id,
-                    offer_id=line.offer_id,
-                    currency=invoice.currency,
-                    amount=int(line.net_amount),
-                    item_ref=item_ref,
-                )
-            )
-    billing.finalize_and_send(invoice_ref, idempotency_key=f"{key}-send")
-    checkpoint("bill:invoice_sent")
-    _set(engine, invoice, now, status="sent")
+        stored.append(
+            {
+                "run_id": run.id,
+                "merchant_id": line.merchant_id,
+                "offer_id": line.offer_id,
+                "currency": line.currency,
+                "amount": int(line.net_amount),
+                "item_ref": item_ref,
+            }
+        )
+        if len(stored) >= WRITE_BATCH:
+            _store_items(engine, stored)
+            stored = []
+    _store_items(engine, stored)
+
+
+def _store_items(engine: Engine, rows: list[dict]) -> None:
+    if not rows:
+        return
+    with engine.begin() as conn:
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(insert(_items).on_conflict_do_nothing(), rows)

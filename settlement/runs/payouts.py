@@ -1,9 +1,12 @@
 """The payout step: members' available cashback above a minimum goes to their accounts.
 
 Planning is one transaction: the payouts are chosen and their money moved from available
-to in transit together (a recovery point). Each transfer then carries a key derived from
-the payout, and its outcome (settled, or returned to available) is written with the
-transfer id in one transaction.
+to in transit together, every 'available -> in transit' entry of the run at once (a recovery
+point). Each transfer then carries a key derived from the payout; the outcomes (settled, or
+returned to available) are written with their transfer ids a batch at a time, in one
+transaction per batch. A crash between a transfer and its batch's write leaves the payout in
+transit: the resumed run asks again with the same key, and the port finds the transfer it
+made (by the key stored with it) instead of making another, so nobody is paid twice.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
 from settlement.ledger.accounts import AccountDirectory, AccountKind
+from settlement.ledger.bulk import one_of
 from settlement.ledger.ids import allocate_ids
-from settlement.ledger.writer import LedgerBatch, post_entry
+from settlement.ledger.writer import LedgerBatch
 from settlement.runs import records
 from settlement.runs.money import payout_reserve, payout_returned, payout_settled
 from settlement.runs.ports import PayoutPort
@@ -25,6 +29,7 @@ from settlement.tables import LedgerAccount
 _payouts = MemberPayout.__table__
 _accounts = LedgerAccount.__table__
 PLAN_CHUNK = 5000
+PAY_BATCH = 200  # transfers whose outcomes are written in one transaction
 
 
 def payout_key(payout_id: int) -> str:
@@ -103,12 +108,13 @@ def pay_members(
                         _payouts.c.id > last_id,
                     )
                     .order_by(_payouts.c.id)
-                    .limit(500)
+                    .limit(PAY_BATCH)
                 )
             )
         if not chunk:
             return paid, failed
         last_id = chunk[-1].id
+        results = []
         for payout in chunk:
             result = payouts.transfer(
                 payout.member_id,
@@ -118,21 +124,52 @@ def pay_members(
                 idempotency_key=payout_key(payout.id),
             )
             checkpoint("pay:transferred")
-            args = (payout.id, payout.member_id, payout.amount, payout.currency, run.id, now)
-            with engine.begin() as conn:
-                entry = payout_settled(*args) if result.ok else payout_returned(*args)
-                post_entry(conn, directory, entry, now)
-                conn.execute(
-                    update(_payouts)
-                    .where(_payouts.c.id == payout.id, _payouts.c.status == "in_transit")
-                    .values(
-                        status="paid" if result.ok else "failed",
-                        transfer_ref=result.transfer_ref,
-                        failure_reason=result.failure_reason,
-                        updated_at=now,
-                    )
+            results.append((payout, result))
+        ok, not_ok = _record_transfers(engine, run, results, now, directory)
+        paid, failed = paid + ok, failed + not_ok
+
+
+def _record_transfers(engine: Engine, run, results: list, now: datetime, directory) -> tuple:
+    """Write a batch of transfer outcomes: ledger entries and payout rows, in one transaction.
+    Payouts another caller recorded meanwhile are left alone (checked inside the
+    transaction), so each outcome is written once."""
+    with engine.begin() as conn:
+        ids = [payout.id for payout, _ in results]
+        still = set(
+            conn.execute(
+                select(_payouts.c.id).where(
+                    one_of(conn, _payouts.c.id, ids), _payouts.c.status == "in_transit"
                 )
-            if result.ok:
-                paid += 1
-            else:
-                failed += 1
+            ).scalars()
+        )
+        batch, rows = LedgerBatch(), []
+        paid = failed = 0
+        for payout, result in results:
+            if payout.id not in still:
+                continue
+            args = (payout.id, payout.member_id, payout.amount, payout.currency, run.id, now)
+            batch.add(payout_settled(*args) if result.ok else payout_returned(*args))
+            rows.append(
+                {
+                    "b_id": payout.id,
+                    "b_status": "paid" if result.ok else "failed",
+                    "b_ref": result.transfer_ref,
+                    "b_reason": result.failure_reason,
+                }
+            )
+            paid, failed = (paid + 1, failed) if result.ok else (paid, failed + 1)
+        if not rows:
+            return 0, 0
+        batch.flush(conn, directory, now)
+        conn.execute(
+            update(_payouts)
+            .where(_payouts.c.id == bindparam("b_id"), _payouts.c.status == "in_transit")
+            .values(
+                status=bindparam("b_status"),
+                transfer_ref=bindparam("b_ref"),
+                failure_reason=bindparam("b_reason"),
+                updated_at=now,
+            ),
+            rows,
+        )
+    return paid, failed

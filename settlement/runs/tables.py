@@ -76,6 +76,7 @@ class SettlementStatementLine(SQLModel, table=True):
     clawback_cashback_amount: int = Field(default=0, sa_type=BigInteger)
     clawback_commission_amount: int = Field(default=0, sa_type=BigInteger)
     net_amount: int = Field(default=0, sa_type=BigInteger)
+    unique_member_count: int = 0  # members whose purchases count in the line
 
 
 class SettlementApproval(SQLModel, table=True):

@@ -19,9 +19,12 @@ from settlement.runs.periods import Period, iso_week
 from settlement.runs.ports import Ports
 from settlement.runs.runner import RunSettings, SettlementRunner
 
-PERIOD = iso_week("2026-W41")  # Monday 2026-10-05 .. Monday 2026-10-12
-FEED_START = PERIOD.start - timedelta(days=10)
+# The feed covers purchases from 2026-09-25 on and is ingested in one go on 2026-11-03: what
+# it books lands in that week, 2026-W45, which is the period settled (runs settle by booking
+# time, not by purchase time).
+FEED_START = iso_week("2026-W41").start - timedelta(days=10)
 INGESTED_AT = datetime(2026, 11, 3, tzinfo=UTC)
+PERIOD = iso_week("2026-W45")  # Monday 2026-11-02 .. Monday 2026-11-09, holds INGESTED_AT
 # Late enough that every reward's hold has passed: the run matures all, members are paid.
 SETTLED_AT = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 

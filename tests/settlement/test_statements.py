@@ -1,9 +1,10 @@
 """Statements reconcile exactly to the ledger: per merchant, the net amount less payments
-equals the movement of its receivable account over the period's entries."""
+equals the movement of its receivable account booked in the period (entries written posted
+in it, pending entries resolved as posted in it)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from infra.standins.stripe_standin import StripeStandin
 from settlement.ledger.accounts import AccountKind
@@ -23,17 +24,32 @@ A, E, P, R = (
 )
 
 
+def booked_at(initial, created_at, resolved, resolved_at):
+    """When an entry became posted, or None if it never did."""
+    if initial == "posted":
+        return created_at
+    return resolved_at if resolved == "posted" else None
+
+
 def receivable_movements(conn, start, end) -> dict[int, int]:
-    """Independently: each merchant receivable's posted movement by effective_at."""
+    """Independently: each merchant receivable's posted movement booked in [start, end)."""
     rows = conn.execute(
-        select(A.c.owner_id, E.c.id, P.c.amount, E.c.initial_status, R.c.status, E.c.effective_at)
+        select(
+            A.c.owner_id,
+            P.c.amount,
+            E.c.initial_status,
+            E.c.created_at,
+            R.c.status,
+            R.c.resolved_at,
+        )
         .select_from(P.join(E, E.c.id == P.c.entry_id).join(A, A.c.id == P.c.account_id))
         .outerjoin(R, R.c.entry_id == E.c.id)
         .where(A.c.kind == AccountKind.MERCHANT_RECEIVABLE.value)
     )
     out: dict[int, int] = {}
-    for merchant_id, _entry, amount, initial, resolved, effective_at in rows:
-        if (resolved or initial) == "posted" and start <= effective_at < end:
+    for merchant_id, amount, initial, created_at, resolved, resolved_at in rows:
+        at = booked_at(initial, created_at, resolved, resolved_at)
+        if at is not None and start <= at < end:
             out[merchant_id] = out.get(merchant_id, 0) + amount
     return out
 
@@ -51,16 +67,15 @@ def test_statements_reconcile_to_the_receivable_accounts(engine):
             invoices = {
                 r.merchant_id: r.amount for r in conn.execute(select(MerchantInvoice.__table__))
             }
-            accruals = conn.execute(
-                select(func.count())
-                .select_from(E.outerjoin(R, R.c.entry_id == E.c.id))
-                .where(
-                    E.c.kind == "accrual",
-                    func.coalesce(R.c.status, E.c.initial_status) == "posted",
-                    E.c.effective_at >= sw.period.start,
-                    E.c.effective_at < sw.period.end,
+            accruals = sum(
+                1
+                for row in conn.execute(
+                    select(E.c.initial_status, E.c.created_at, R.c.status, R.c.resolved_at)
+                    .select_from(E.outerjoin(R, R.c.entry_id == E.c.id))
+                    .where(E.c.kind == "accrual")
                 )
-            ).scalar_one()
+                if (at := booked_at(*row)) is not None and sw.period.start <= at < sw.period.end
+            )
     assert statements, "the feed produced qualified purchases in the period"
     assert {s.merchant_id for s in statements} == set(movements)
     for s in statements:

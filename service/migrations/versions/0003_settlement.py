@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("offer_id", sa.Integer(), primary_key=True),
         sa.Column("currency", sa.String(3), primary_key=True),
         *figures(),
+        _count("unique_member_count"),
     )
     op.create_table(
         "settlement_approval",
@@ -133,8 +134,15 @@ def upgrade() -> None:
         sa.Column("body_json", sa.Text(), nullable=False),
         sa.Column("created_at", When, nullable=False),
     )
-    # Statements select entries by effective time.
-    op.create_index("ix_ledger_entry_effective_at", "ledger_entry", ["effective_at"])
+    # Statements select what was booked in the period: entries written posted by created_at,
+    # pending entries resolved as posted by resolved_at. The status (and the entry id) are in
+    # the index so that finding the period's entries never reads the tables themselves.
+    op.create_index("ix_ledger_entry_created_at", "ledger_entry", ["created_at", "initial_status"])
+    op.create_index(
+        "ix_ledger_entry_resolution_resolved_at",
+        "ledger_entry_resolution",
+        ["resolved_at", "status", "entry_id"],
+    )
 
     op.create_table(
         "merchant_billing_account",
@@ -193,4 +201,5 @@ def downgrade() -> None:
         "settlement_run",
     ):
         op.drop_table(name)
-    op.drop_index("ix_ledger_entry_effective_at", "ledger_entry")
+    op.drop_index("ix_ledger_entry_resolution_resolved_at", "ledger_entry_resolution")
+    op.drop_index("ix_ledger_entry_created_at", "ledger_entry")
