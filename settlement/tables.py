@@ -40,7 +40,11 @@ class LedgerAccount(SQLModel, table=True):
 
 class LedgerEntry(SQLModel, table=True):
     __tablename__ = "ledger_entry"
-    __table_args__ = (Index("ix_ledger_entry_reward", "reward_id"),)
+    __table_args__ = (
+        Index("ix_ledger_entry_reward", "reward_id"),
+        # Settlement finds a period's bookings by when they were written (migration 0003).
+        Index("ix_ledger_entry_created_at", "created_at", "initial_status"),
+    )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     idempotency_key: str = Field(sa_column=Column(String(160), unique=True, nullable=False))
     content_sha256: str = Field(max_length=64)
@@ -63,6 +67,10 @@ class LedgerEntryResolution(SQLModel, table=True):
     """How a pending entry ended: posted or voided. The primary key makes it happen once."""
 
     __tablename__ = "ledger_entry_resolution"
+    # ...and by when pending entries were resolved as posted (migration 0003).
+    __table_args__ = (
+        Index("ix_ledger_entry_resolution_resolved_at", "resolved_at", "status", "entry_id"),
+    )
     entry_id: int = Field(foreign_key="ledger_entry.id", primary_key=True, sa_type=BigInteger)
     status: str = Field(max_length=16)  # posted | voided
     resolved_at: datetime

@@ -395,9 +395,8 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_card_event_merchant_id"), ["merchant_id"], unique=False
         )
-        batch_op.create_index(
-            "ix_card_event_original", ["source", "original_external_id"], unique=False
-        )
+        # Clearings point at their auth: "is this auth cleared yet?" is asked every batch.
+        batch_op.create_index("ix_card_event_linked", ["linked_event_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_card_event_reward_id"), ["reward_id"], unique=False)
 
     op.create_table(
@@ -442,7 +441,7 @@ def downgrade() -> None:
     op.drop_table("member_offer_state")
     with op.batch_alter_table("card_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_card_event_reward_id"))
-        batch_op.drop_index("ix_card_event_original")
+        batch_op.drop_index("ix_card_event_linked")
         batch_op.drop_index(batch_op.f("ix_card_event_merchant_id"))
         batch_op.drop_index("ix_card_event_member_occurred")
         batch_op.drop_index("ix_card_event_card_occurred")
