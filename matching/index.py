@@ -8,6 +8,7 @@ locations costs one entry per MID, not a copy of its offers per MID.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
@@ -19,9 +20,24 @@ _ByCurrency = Mapping[str, _Offers]
 _NONE: _ByCurrency = MappingProxyType({})
 
 
+# ASCII punctuation by the same Unicode rule as below, for the common fast path.
+_ASCII_PUNCTUATION = str.maketrans(
+    "", "", "".join(ch for ch in map(chr, range(128)) if unicodedata.category(ch)[0] == "P")
+)
+
+
 def normalize_name(text: str) -> str:
-    """The form brand aliases are compared in: case-folded, whitespace collapsed."""
-    return " ".join(text.casefold().split())
+    """The form brand aliases are compared in: NFKC, case-folded, punctuation removed,
+    whitespace collapsed ("Joe's  Café!" -> "joes café").
+
+    Aliases added through the API and merchant names on events both go through this one
+    function, so "JOE'S CAFÉ" on a card event finds the alias "Joe's Café".
+    """
+    if text.isascii():
+        return " ".join(text.translate(_ASCII_PUNCTUATION).lower().split())
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    kept = "".join(ch for ch in folded if unicodedata.category(ch)[0] != "P")
+    return " ".join(kept.split())
 
 
 def _by_currency(*groups: Iterable[OfferRules]) -> _ByCurrency:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 
 from sqlmodel import Session
 
+from matching.index import normalize_name
 from service.auth import Principal, Role, issue_credential
 from service.merchants import repository as repo
 from service.merchants.common import add_unique
@@ -102,16 +102,9 @@ def update_location(session: Session, location: Location, data: LocationUpdate) 
     return location
 
 
-def normalize_alias(text: str) -> str:
-    """Lower case, punctuation removed, whitespace collapsed: "Joe's  Café!" -> "joes café"."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    kept = "".join(ch for ch in folded if not unicodedata.category(ch).startswith("P"))
-    return " ".join(kept.split())
-
-
 def add_alias(session: Session, merchant: Merchant, data: AliasCreate) -> tuple[BrandAlias, bool]:
     """The alias and whether it was created; the same alias again returns the first one."""
-    alias = normalize_alias(data.alias) if data.kind == "name" else data.alias
+    alias = normalize_name(data.alias) if data.kind == "name" else data.alias
     if not alias:
         raise InvalidInput(
             "alias is empty once punctuation is removed", field="alias", reason="empty"

@@ -53,6 +53,11 @@ def test_merchant_name_is_matched_normalized() -> None:
     assert build().brand_for(event) == BRAND
     assert ids(build().candidates(event)) == [2]
     assert normalize_name("  Blue\tBottle  COFFEE") == "blue bottle coffee"
+    assert normalize_name("Joe's  Café!") == "joes café"
+    assert normalize_name("JOE'S CAFÉ") == "joes café"
+    # The ASCII fast path removes exactly what the Unicode rule removes ("$" is a symbol).
+    assert normalize_name("A&B $5 (Main St.)") == normalize_name("A&B $5 (Main St.)\u00a0é")[:-2]
+    assert normalize_name("A&B $5 (Main St.)") == "ab $5 main st"
 
 
 def test_known_mid_wins_over_the_brand_hint() -> None:

@@ -14,11 +14,15 @@ from tests.service.api_client import (
     api_for,
     assert_problem,
     assert_stored_nowhere,
+    card_event,
     create_location,
+    create_member,
     create_merchant,
     create_offer,
     iso,
     offer_body,
+    push_events,
+    register_card,
 )
 
 
@@ -52,6 +56,21 @@ def test_a_mid_belongs_to_one_location(api):
     create_location(api, merchant_id=a["id"], mid="MID-1")
     resp = api.post(f"/v1/merchants/{b['id']}/locations", api.admin, {"name": "x", "mid": "MID-1"})
     assert_problem(resp, 409, "mid", "duplicate")
+
+
+def test_an_alias_added_with_punctuation_matches_card_events_without_a_mid(api):
+    # The alias is stored as "joes café"; an event naming "JOE'S CAFÉ," with no MID must
+    # resolve to the brand through the same normalization: 5% of $40.00 = 200.
+    merchant = create_merchant(api, brand_name="Joe's Café")
+    resp = api.post(f"/v1/merchants/{merchant['id']}/aliases", api.admin, {"alias": "Joe's Café!"})
+    assert resp.status_code == 201, resp.text
+    create_offer(api, merchant_id=merchant["id"], publish=True, commission_bps=2000)
+    member, _ = create_member(api)
+    card = register_card(api, member_id=member["id"])
+    event = card_event(card_id=card["id"], mid=None)
+    event["merchant_name"] = "JOE'S  CAFÉ,"
+    [result] = push_events(api, event)["results"]
+    assert (result["outcome"], result["reward_amount"]) == ("rewarded", 200)
 
 
 def test_brand_alias_is_normalized_and_idempotent(api):
