@@ -21,6 +21,7 @@ from service.members.schemas import (
 )
 from service.merchants.common import add_unique
 from service.offers import repository as offer_repo
+from service.offers.catalog import aware
 from service.offers.service import visible_to_member
 from service.problems import Conflict, NotFound
 from service.tables import Activation, Member
@@ -64,12 +65,14 @@ def activate(
 ) -> tuple[ActivationOut, bool]:
     """Activate an offer for the member; activating again returns the first activation.
 
-    Only open offers the member can see may be activated: a held-out member never learns the
-    offer exists, so for them it is not found.
+    Only open offers the member can see may be activated, as `GET /v1/offers` lists them: not
+    past their end, and a held-out member never learns the offer exists, so for them it is
+    not found.
     """
     assert member.id is not None
     offer = offer_repo.get_offer(session, offer_id)
-    if offer is None or not visible_to_member(offer, member.id):
+    ended = offer is not None and offer.ends_at is not None and aware(offer.ends_at) <= now
+    if offer is None or ended or not visible_to_member(offer, member.id):
         raise NotFound(f"offer {offer_id} not found", field="offer_id")
     existing = repo.get_activation(session, member.id, offer_id)
     if existing is None:

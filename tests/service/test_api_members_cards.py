@@ -271,6 +271,13 @@ def test_only_open_offers_can_be_activated(api):
         assert_problem(api.post(url, token, {"offer_id": offer_id}), 404, "offer_id", "not-found")
     resp = api.post(url, token, {"offer_id": draft["id"], "activated_at": "2020-01-01T00:00Z"})
     assert_problem(resp, 422, "activated_at", "extra_forbidden")
+    # A live offer past its end is as closed as it looks in GET /v1/offers.
+    ended = create_offer(api, merchant_id=m["id"], publish=True)
+    with api.engine.begin() as conn:
+        past = datetime.now(UTC) - timedelta(minutes=1)
+        conn.execute(update(Offer).where(Offer.id == ended["id"]).values(ends_at=past))
+    assert_problem(api.post(url, token, {"offer_id": ended["id"]}), 404, "offer_id", "not-found")
+    assert api.get("/v1/offers", token).json()["items"] == []
 
 
 def test_a_held_out_member_never_finds_the_offer(api):
