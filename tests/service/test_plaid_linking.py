@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,18 +25,6 @@ from tests.service.plaid_world import (
     public_token,
     sdk,
 )
-
-
-@pytest.fixture(scope="module")
-def shared_plaid() -> Iterator[PlaidStandin]:
-    with PlaidStandin(strict=True) as standin:
-        yield standin
-
-
-@pytest.fixture
-def standin(shared_plaid: PlaidStandin) -> PlaidStandin:
-    shared_plaid.reset()
-    return shared_plaid
 
 
 def test_exchange_stores_the_item_and_makes_cards_of_card_accounts(

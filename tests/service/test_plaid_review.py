@@ -3,10 +3,8 @@ and the stored events re-matched through the pipeline's matching (5% offer: $30.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine, select
 
 from infra.standins.plaid_standin import PlaidStandin
@@ -20,18 +18,6 @@ from tests.service.plaid_world import link_member, plaid_api, plaid_settings, sd
 
 _ev = CardEventRow.__table__
 _rw = Reward.__table__
-
-
-@pytest.fixture(scope="module")
-def shared_plaid() -> Iterator[PlaidStandin]:
-    with PlaidStandin(strict=True) as standin:
-        yield standin
-
-
-@pytest.fixture
-def standin(shared_plaid: PlaidStandin) -> PlaidStandin:
-    shared_plaid.reset()
-    return shared_plaid
 
 
 def outcomes(engine: Engine) -> dict[str, tuple]:

@@ -26,18 +26,6 @@ _ev = CardEventRow.__table__
 _rw = Reward.__table__
 
 
-@pytest.fixture(scope="module")
-def shared_plaid() -> Iterator[PlaidStandin]:
-    with PlaidStandin(strict=True) as standin:
-        yield standin
-
-
-@pytest.fixture
-def standin(shared_plaid: PlaidStandin) -> PlaidStandin:
-    shared_plaid.reset()
-    return shared_plaid
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 

@@ -8,9 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import Engine, func, select
 
 from infra.standins.plaid_standin import PlaidStandin, SigningKey, sign_plaid_jwt
@@ -20,18 +18,6 @@ from tests.service.api_client import Api, assert_problem
 from tests.service.plaid_world import link_member, plaid_api, plaid_settings
 
 URL = "/v1/webhooks/plaid"
-
-
-@pytest.fixture(scope="module")
-def shared_plaid() -> Iterator[PlaidStandin]:
-    with PlaidStandin(strict=True) as standin:
-        yield standin
-
-
-@pytest.fixture
-def standin(shared_plaid: PlaidStandin) -> PlaidStandin:
-    shared_plaid.reset()
-    return shared_plaid
 
 
 def post(api: Api, raw: bytes, token: str | None):
