@@ -170,22 +170,7 @@ class Planner:
         if prev is None or prev.removed or prev.event_external_id is None:
             version = 0 if prev is None else prev.version + 1
             ext = ref if version == 0 else f"{ref}:v{version}"
-            kind = self._new_kind(amount, pending)
-            state = replace(base, version=version)
-            if kind is not None:
-                original = self._original_for(tx, kind, amount, card_id, state)
-                self._emit(
-                    **_fields(
-                        tx,
-                        external_id=ext,
-                        kind=kind,
-                        amount=abs(amount),
-                        original_external_id=original,
-                        **common,
-                    )
-                )
-                state = replace(state, event_external_id=ext, kind=kind)
-            self._save(state)
+            self._open(tx, replace(base, version=version), ext, amount, pending, common)
             return
         if prev.amount == amount and prev.currency == currency and prev.pending == pending:
             self._save(replace(prev, merchant_key=base.merchant_key))
@@ -223,22 +208,33 @@ class Planner:
                     occurred_at=occurred_at,
                 )
             )
-        kind = self._new_kind(amount, pending)
         state = replace(kept, event_external_id=None, kind=None)
+        self._open(tx, state, f"{ref}:v{version}", amount, pending, common)
+
+    def _open(
+        self,
+        tx: Any,
+        state: TxState,
+        external_id: str,
+        amount: int,
+        pending: bool,
+        common: dict[str, Any],
+    ) -> None:
+        """Emit the event this version of the transaction is (if any) and save its state."""
+        kind = self._new_kind(amount, pending)
         if kind is not None:
-            ext = f"{ref}:v{version}"
-            original = self._original_for(tx, kind, amount, card_id, state)
+            original = self._original_for(tx, kind, amount, state.card_id, state)
             self._emit(
                 **_fields(
                     tx,
-                    external_id=ext,
+                    external_id=external_id,
                     kind=kind,
                     amount=abs(amount),
                     original_external_id=original,
                     **common,
                 )
             )
-            state = replace(state, event_external_id=ext, kind=kind)
+            state = replace(state, event_external_id=external_id, kind=kind)
         self._save(state)
 
     @staticmethod
