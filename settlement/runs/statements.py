@@ -18,10 +18,9 @@ statement adds the cash it paid in the period, so that
 
 exactly, per currency (the receivable is a debit account: what is owed is negative).
 
-Everything is computed in one pass over the postings of the entries booked in the period,
-found through the indexes on `ledger_entry.created_at` and
-`ledger_entry_resolution.resolved_at`, and grouped in the database. See DESIGN.md,
-Settlement runs.
+Everything is grouped in the database, in two passes over the entries booked in the period:
+one over their postings (every amount), one over their rewards (spend and members). See
+DESIGN.md, Settlement runs.
 """
 
 from __future__ import annotations
@@ -30,9 +29,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, union_all
+from sqlalchemy import Connection, and_, func, insert, select, union_all
 
 from settlement.ledger.accounts import AccountKind
+from settlement.ledger.bulk import one_of
 from settlement.runs.tables import (
     MerchantInvoice,
     SettlementStatement,
@@ -77,64 +77,98 @@ class StatementTotals:
     total_amount: int  # what will be billed: the sum of positive net amounts
 
 
-def booked_entries(start: datetime, end: datetime, *, in_id_order: bool = False):
-    """The ids of the entries that became posted in [start, end): written posted then, or
-    pending entries resolved as posted then. Each entry is in at most one period."""
-    written = select(_e.c.id.label("entry_id")).where(
+def _booked_sources(conn: Connection, start: datetime, end: datetime):
+    """Where the entries booked as posted in [start, end) are found, as (from clause,
+    condition) pairs over `ledger_entry`. An entry is booked when written posted, or when
+    written pending and resolved as posted; each entry is in at most one period.
+
+    PostgreSQL gets the two ways as two branches, each joined and aggregated on its own: it
+    hash-joins, and each branch then filters by its own scan. SQLite joins by nested loops,
+    so it gets the union of the booked ids in id order, reading entries, postings and
+    rewards page after page instead of at random (the indexes give booking-time order)."""
+    written_where = and_(
         _e.c.created_at >= start, _e.c.created_at < end, _e.c.initial_status == "posted"
     )
-    resolved = select(_r.c.entry_id.label("entry_id")).where(
+    resolved_where = and_(
         _r.c.resolved_at >= start, _r.c.resolved_at < end, _r.c.status == "posted"
     )
-    booked = union_all(written, resolved)
-    if in_id_order:
-        # SQLite joins by nested loops: in id order they read entries, postings and rewards
-        # page after page instead of at random (the index gives booking-time order).
-        # PostgreSQL hash-joins and needs no order.
-        booked = booked.order_by("entry_id")
-    return booked.subquery("booked")
-
-
-def posting_query(start: datetime, end: datetime, *, in_id_order: bool = False):
-    """One pass over the postings booked in the period, grouped by entry kind, merchant,
-    offer and account: every amount of the lines and each receivable's whole movement.
-
-    Only postings to accounts that are not a member's are read: an entry's postings sum to
-    zero, so what its members received is minus the sum of the others (member accounts are
-    most of the postings, and the cheapest rows are the ones never grouped)."""
-    booked = booked_entries(start, end, in_id_order=in_id_order)
-    joined = (
-        booked.join(_e, _e.c.id == booked.c.entry_id)
-        .join(_p, _p.c.entry_id == _e.c.id)
-        .join(_a, and_(_a.c.id == _p.c.account_id, _a.c.owner_type != "member"))
+    if conn.dialect.name == "postgresql":
+        return [(_e, written_where), (_r.join(_e, _e.c.id == _r.c.entry_id), resolved_where)]
+    booked = (
+        union_all(
+            select(_e.c.id.label("entry_id")).where(written_where),
+            select(_r.c.entry_id.label("entry_id")).where(resolved_where),
+        )
+        .order_by("entry_id")
+        .subquery("booked")
     )
-    keys = (_e.c.kind, _e.c.merchant_id, _e.c.offer_id, _e.c.currency, _p.c.account_id)
-    return (
-        select(*keys, func.count().label("postings"), func.sum(_p.c.amount).label("amount"))
-        .select_from(joined)
-        .where(or_(_e.c.kind.in_(LINE_KINDS), _a.c.kind == RECEIVABLE))
-        .group_by(*keys)
-    )
+    return [(booked.join(_e, _e.c.id == booked.c.entry_id), True)]
 
 
-def purchase_query(start: datetime, end: datetime, *, in_id_order: bool = False):
-    """Per merchant, offer and currency: the purchases whose accrual was booked as posted in
-    the period, their spend (from the reward) and how many members made them."""
-    booked = booked_entries(start, end, in_id_order=in_id_order)
-    joined = booked.join(_e, _e.c.id == booked.c.entry_id).outerjoin(
-        _rw, _rw.c.id == _e.c.reward_id
-    )
-    keys = (_e.c.merchant_id, _e.c.offer_id, _e.c.currency)
-    return (
+def _regroup(branches, keys: tuple[str, ...], sums: dict[str, str]):
+    """Add up per-branch aggregates: one row per key over all branches."""
+    if len(branches) == 1:
+        return branches[0]
+    both = union_all(*branches).subquery("branches")
+    outer = [both.c[k] for k in keys]
+    return select(
+        *outer, *(getattr(func, f)(both.c[name]).label(name) for name, f in sums.items())
+    ).group_by(*outer)
+
+
+def posting_query(conn: Connection, start: datetime, end: datetime, account_ids: list[int]):
+    """One pass over the postings booked in the period to `account_ids`, per offer, account
+    and entry kind: every amount of the lines and each receivable's whole movement.
+
+    The caller passes the accounts that are not a member's: an entry's postings sum to zero,
+    so what its members received is minus the sum of the others (member accounts hold most
+    postings, and the cheapest rows are the ones never grouped). A list of ids, not a join,
+    lets the database estimate how many postings remain. The key is as narrow as it can be,
+    since sorting or hashing the period's postings by it is most of the cost: an offer has
+    one merchant, and an account one currency."""
+    keys = (_e.c.offer_id, _p.c.account_id, _e.c.kind)
+    branches = [
         select(
             *keys,
-            func.coalesce(func.sum(_rw.c.spend_amount), 0).label("spend_amount"),
-            func.count(func.distinct(_e.c.member_id)).label("unique_member_count"),
+            func.max(_e.c.merchant_id).label("merchant_id"),
+            func.count().label("postings"),
+            func.sum(_p.c.amount).label("amount"),
         )
-        .select_from(joined)
-        .where(_e.c.kind == "accrual", _e.c.offer_id.is_not(None), _e.c.merchant_id.is_not(None))
+        .select_from(source.join(_p, _p.c.entry_id == _e.c.id))
+        .where(booked, one_of(conn, _p.c.account_id, account_ids))
         .group_by(*keys)
+        for source, booked in _booked_sources(conn, start, end)
+    ]
+    return _regroup(
+        branches,
+        ("offer_id", "account_id", "kind"),
+        {"merchant_id": "max", "postings": "sum", "amount": "sum"},
     )
+
+
+def purchase_query(conn: Connection, start: datetime, end: datetime):
+    """Per offer: the purchases whose accrual was booked as posted in the period, their
+    spend (from the reward) and how many members made them."""
+    rows = [
+        select(
+            _e.c.offer_id,
+            _e.c.merchant_id,
+            _e.c.currency,
+            _e.c.member_id,
+            _rw.c.spend_amount,
+        )
+        .select_from(source.outerjoin(_rw, _rw.c.id == _e.c.reward_id))
+        .where(booked, _e.c.kind == "accrual", _e.c.offer_id.is_not(None))
+        for source, booked in _booked_sources(conn, start, end)
+    ]
+    both = union_all(*rows).subquery("booked") if len(rows) > 1 else rows[0].subquery("booked")
+    return select(
+        both.c.offer_id,
+        func.max(both.c.merchant_id).label("merchant_id"),
+        func.max(both.c.currency).label("currency"),
+        func.coalesce(func.sum(both.c.spend_amount), 0).label("spend_amount"),
+        func.count(func.distinct(both.c.member_id)).label("unique_member_count"),
+    ).group_by(both.c.offer_id)
 
 
 def _new_line() -> dict[str, int]:
@@ -144,30 +178,31 @@ def _new_line() -> dict[str, int]:
 def _aggregate(conn: Connection, start: datetime, end: datetime) -> tuple[dict, dict]:
     """Lines keyed by (merchant, offer, currency); receivable [movement, payments] keyed by
     (merchant, currency)."""
-    ordered = conn.dialect.name == "sqlite"
     if conn.dialect.name == "postgresql":
-        # Room to hash-aggregate the period in memory (this transaction only).
-        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
-    rows = list(conn.execute(posting_query(start, end, in_id_order=ordered)))
-    account_ids = sorted({row.account_id for row in rows})
+        # Room to join and sort the period in memory, and no JIT compilation: it costs more
+        # than it saves on queries this short (this transaction only).
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        conn.exec_driver_sql("SET LOCAL jit = off")
     accounts = {
         a.id: a
         for a in conn.execute(
-            select(_a.c.id, _a.c.kind, _a.c.owner_id).where(_a.c.id.in_(account_ids))
+            select(_a.c.id, _a.c.kind, _a.c.owner_id, _a.c.currency).where(
+                _a.c.owner_type != "member"
+            )
         )
     }
     lines: dict[tuple[int, int, str], dict[str, int]] = defaultdict(_new_line)
     movements: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
-    for row in rows:
+    for row in conn.execute(posting_query(conn, start, end, sorted(accounts))):
         account, amount, postings = accounts[row.account_id], int(row.amount), int(row.postings)
         if account.kind == RECEIVABLE:
-            moved = movements[(account.owner_id, row.currency)]
+            moved = movements[(account.owner_id, account.currency)]
             moved[0] += amount
             if row.kind == "cash_receipt":
                 moved[1] += amount
         if row.kind not in LINE_KINDS or row.offer_id is None or row.merchant_id is None:
             continue
-        line = lines[(row.merchant_id, row.offer_id, row.currency)]
+        line = lines[(row.merchant_id, row.offer_id, account.currency)]
         accrual = row.kind == "accrual"
         # The members' side of the entries: minus every other posting (entries balance).
         line["cashback_amount" if accrual else "clawback_cashback_amount"] += (
@@ -181,7 +216,7 @@ def _aggregate(conn: Connection, start: datetime, end: datetime) -> tuple[dict, 
                 line["commission_amount"] += amount
             else:
                 line["clawback_commission_amount"] -= amount
-    for row in conn.execute(purchase_query(start, end, in_id_order=ordered)):
+    for row in conn.execute(purchase_query(conn, start, end)):
         line = lines[(row.merchant_id, row.offer_id, row.currency)]
         line["spend_amount"] = int(row.spend_amount)
         line["unique_member_count"] = int(row.unique_member_count)
