@@ -101,7 +101,8 @@ class Reward(SQLModel, table=True):
     __table_args__ = (
         Index("ix_reward_state_hold", "state", "hold_until"),
         Index("ix_reward_member", "member_id"),
-        Index("ix_reward_offer", "offer_id"),
+        # An offer's rewards in a period, for its attribution report.
+        Index("ix_reward_offer_occurred", "offer_id", "occurred_at"),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     member_id: int

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, case, distinct, exists, func, or_, select
+from sqlalchemy import Connection, and_, case, exists, func, or_, select
 
-from service.tables import Activation, Card, CardEventRow, Offer
+from service.tables import Activation, Card, CardEventRow, MemberBrandState, Offer
 from settlement.attribution import ActivationTotals, OfferFacts, RefundTotals, RewardTotals
 from settlement.ledger.bulk import one_of
 from settlement.tables import Reward
@@ -21,6 +21,7 @@ _activations = Activation.__table__
 _events = CardEventRow.__table__
 _cards = Card.__table__
 _rewards = Reward.__table__
+_brand_state = MemberBrandState.__table__
 
 PURCHASE_KINDS = ("auth", "clearing")
 REFUND_KINDS = ("refund", "reversal")
@@ -84,10 +85,14 @@ def _purchased_at_brand(member_id, merchant_id, *conditions):
 def reward_totals(
     conn: Connection, offer_ids: Sequence[int], start: datetime, end: datetime
 ) -> dict[int, RewardTotals]:
-    """Per offer: qualified events, money sums, unique and returning members."""
+    """Per offer: qualified events, money sums, unique and returning members.
+
+    Whether a member is returning is one look-up of their history at the brand
+    (`member_brand_state`, kept by the feed for every purchase it ingests), not a search of
+    their card events."""
     if not offer_ids:
         return {}
-    r = _rewards.c
+    r, b = _rewards.c, _brand_state.c
     qualified = _qualified(conn, offer_ids, start, end)
     totals = conn.execute(
         select(
@@ -99,25 +104,26 @@ def reward_totals(
             func.sum(r.clawed_reward_amount),
             func.sum(r.commission_amount),
             func.sum(r.clawed_commission_amount),
-            func.count(distinct(r.member_id)),
         )
         .where(qualified)
         .group_by(r.offer_id)
     ).all()
     cohort = select(r.offer_id, r.member_id, r.merchant_id).where(qualified).distinct().subquery()
-    returning = dict(
-        conn.execute(
-            select(cohort.c.offer_id, func.count())
-            .where(
-                _purchased_at_brand(
-                    cohort.c.member_id, cohort.c.merchant_id, _events.c.occurred_at < start
+    m = cohort.c
+    members = {
+        offer_id: (int(unique), int(returning or 0))
+        for offer_id, unique, returning in conn.execute(
+            select(m.offer_id, func.count(), func.sum(case((b.first_purchase_at < start, 1))))
+            .select_from(
+                cohort.outerjoin(
+                    _brand_state, and_(b.member_id == m.member_id, b.merchant_id == m.merchant_id)
                 )
             )
-            .group_by(cohort.c.offer_id)
-        ).all()
-    )
+            .group_by(m.offer_id)
+        )
+    }
     return {
-        row[0]: RewardTotals(*(int(v) for v in row[1:]), returning_members=returning.get(row[0], 0))
+        row[0]: RewardTotals(*(int(v or 0) for v in row[1:]), *members.get(row[0], (0, 0)))
         for row in totals
     }
 

@@ -43,8 +43,11 @@ class AttributionReport:
         period_end: datetime,
         offer_ids: list[int] | None,
     ) -> Any:
+        # A run reports every offer it settled, however many: the cap on offers per report
+        # is for the API's ad hoc reports.
+        limit = {} if offer_ids is None else {"max_offers": max(len(offer_ids), 1)}
         rows = self.build_report(
-            conn, period_start=period_start, period_end=period_end, offer_ids=offer_ids
+            conn, period_start=period_start, period_end=period_end, offer_ids=offer_ids, **limit
         )
         if self.to_dicts is not None:
             return {"offers": self.to_dicts(rows)}
