@@ -21,84 +21,84 @@ class InsufficientBalance(Exception):
     pass
 
 
+def _payout_entry(
+    payout_id: int,
+    member_id: int,
+    run_id: int,
+    now: datetime,
+    *,
+    step: str,
+    kind: str,
+    moved: tuple[tuple[AccountKind, int | None], tuple[AccountKind, int | None]],
+    amount: int,
+    currency: str,
+    memo: str,
+) -> Entry:
+    """One step of a payout: `amount` moves from the first account of `moved` to the second,
+    keyed by payout and step."""
+    (source, source_owner), (target, target_owner) = moved
+    return Entry(
+        idempotency_key=f"payout:{payout_id}:{step}",
+        kind=kind,
+        status=EntryStatus.POSTED,
+        currency=currency,
+        postings=(Posting(source, source_owner, -amount), Posting(target, target_owner, amount)),
+        effective_at=now,
+        member_id=member_id,
+        run_id=run_id,
+        memo=memo,
+    )
+
+
+_IN_TRANSIT = (AccountKind.PLATFORM_PAYOUTS_IN_TRANSIT, None)
+_CASH = (AccountKind.PLATFORM_CASH, None)
+
+
 def payout_reserve(
     payout_id: int, member_id: int, amount: int, currency: str, run_id: int, now: datetime
 ) -> Entry:
     """Available cashback leaves the member for the payout: available -> in transit."""
-    return Entry(
-        idempotency_key=f"payout:{payout_id}:reserve",
-        kind="payout",
-        status=EntryStatus.POSTED,
-        currency=currency,
-        postings=(
-            Posting(AccountKind.MEMBER_AVAILABLE, member_id, -amount),
-            Posting(AccountKind.PLATFORM_PAYOUTS_IN_TRANSIT, None, amount),
-        ),
-        effective_at=now,
-        member_id=member_id,
-        run_id=run_id,
+    available = (AccountKind.MEMBER_AVAILABLE, member_id)
+    return _payout_entry(
+        payout_id, member_id, run_id, now, step="reserve", kind="payout",
+        moved=(available, _IN_TRANSIT), amount=amount, currency=currency,
         memo=f"payout {payout_id}",
-    )
+    )  # fmt: skip
 
 
 def payout_settled(
     payout_id: int, member_id: int, amount: int, currency: str, run_id: int, now: datetime
 ) -> Entry:
     """The transfer went out: in transit -> platform cash (cash decreases)."""
-    return Entry(
-        idempotency_key=f"payout:{payout_id}:settle",
-        kind="payout",
-        status=EntryStatus.POSTED,
-        currency=currency,
-        postings=(
-            Posting(AccountKind.PLATFORM_PAYOUTS_IN_TRANSIT, None, -amount),
-            Posting(AccountKind.PLATFORM_CASH, None, amount),
-        ),
-        effective_at=now,
-        member_id=member_id,
-        run_id=run_id,
+    return _payout_entry(
+        payout_id, member_id, run_id, now, step="settle", kind="payout",
+        moved=(_IN_TRANSIT, _CASH), amount=amount, currency=currency,
         memo=f"payout {payout_id} transferred",
-    )
+    )  # fmt: skip
 
 
 def payout_returned(
     payout_id: int, member_id: int, amount: int, currency: str, run_id: int, now: datetime
 ) -> Entry:
     """The transfer failed: the money goes back to the member's available balance."""
-    return Entry(
-        idempotency_key=f"payout:{payout_id}:return",
-        kind="payout_return",
-        status=EntryStatus.POSTED,
-        currency=currency,
-        postings=(
-            Posting(AccountKind.PLATFORM_PAYOUTS_IN_TRANSIT, None, -amount),
-            Posting(AccountKind.MEMBER_AVAILABLE, member_id, amount),
-        ),
-        effective_at=now,
-        member_id=member_id,
-        run_id=run_id,
+    available = (AccountKind.MEMBER_AVAILABLE, member_id)
+    return _payout_entry(
+        payout_id, member_id, run_id, now, step="return", kind="payout_return",
+        moved=(_IN_TRANSIT, available), amount=amount, currency=currency,
         memo=f"payout {payout_id} failed",
-    )
+    )  # fmt: skip
 
 
 def payout_reversed(
     payout_id: int, member_id: int, amount: int, currency: str, run_id: int, now: datetime
 ) -> Entry:
     """A settled transfer came back (reversed by the provider): cash -> member available."""
-    return Entry(
-        idempotency_key=f"payout:{payout_id}:reversed",
-        kind="payout_return",
-        status=EntryStatus.POSTED,
-        currency=currency,
-        postings=(
-            Posting(AccountKind.PLATFORM_CASH, None, -amount),
-            Posting(AccountKind.MEMBER_AVAILABLE, member_id, amount),
-        ),
-        effective_at=now,
-        member_id=member_id,
-        run_id=run_id,
+    available = (AccountKind.MEMBER_AVAILABLE, member_id)
+    return _payout_entry(
+        payout_id, member_id, run_id, now, step="reversed", kind="payout_return",
+        moved=(_CASH, available), amount=amount, currency=currency,
         memo=f"payout {payout_id} reversed",
-    )
+    )  # fmt: skip
 
 
 def record_cash_receipt(
