@@ -8,7 +8,7 @@ checked against the postings by `clo ledger check`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, String
 from sqlmodel import Field, SQLModel
@@ -90,6 +90,40 @@ class LedgerPosting(SQLModel, table=True):
     currency: str = Field(max_length=3)
 
 
+REPORTED_REWARD_COLUMNS = (
+    "state",
+    "member_id",
+    "merchant_id",
+    "spend_amount",
+    "refunded_spend_amount",
+    "reward_amount",
+    "clawed_reward_amount",
+    "commission_amount",
+    "clawed_commission_amount",
+)
+
+
+class LedgerDailyBooking(SQLModel, table=True):
+    """What was booked as posted to each non-member account, per UTC day, entry kind and
+    offer: a rollup kept by the ledger writer in the transaction that books the postings.
+
+    An entry is booked when written posted or when its pending entry is resolved as posted
+    (`settlement.runs.statements` explains why settlement goes by booking time). Statements
+    read a period from here instead of joining its million entries to their postings;
+    `clo ledger check` recomputes every row from the postings. Member accounts are left
+    out: they hold most postings, and an entry's member side is minus the rest.
+    """
+
+    __tablename__ = "ledger_daily_booking"
+    booked_on: date = Field(primary_key=True)
+    account_id: int = Field(primary_key=True, foreign_key="ledger_account.id")
+    kind: str = Field(primary_key=True, max_length=32)  # the entry's kind
+    offer_id: int = Field(primary_key=True)  # NO_OFFER for entries of no offer
+    postings: int = Field(sa_type=BigInteger)
+    amount: int = Field(sa_type=BigInteger)
+    merchant_id: int | None = None  # the offer's merchant; none for NO_OFFER rows
+
+
 class Reward(SQLModel, table=True):
     """One rewarded purchase from auth to maturity; each transition writes ledger entries.
 
@@ -101,8 +135,15 @@ class Reward(SQLModel, table=True):
     __table_args__ = (
         Index("ix_reward_state_hold", "state", "hold_until"),
         Index("ix_reward_member", "member_id"),
-        # An offer's rewards in a period, for its attribution report.
-        Index("ix_reward_offer_occurred", "offer_id", "occurred_at"),
+        # An offer's rewards in a period, for its attribution report: every column the
+        # report sums is in the index, so it reads the index alone, in order, never the
+        # rows at random (on SQLite that was three quarters of the report's time).
+        Index(
+            "ix_reward_offer_occurred",
+            "offer_id",
+            "occurred_at",
+            *REPORTED_REWARD_COLUMNS,
+        ),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     member_id: int

@@ -7,7 +7,6 @@ writing the feed file happen before the clock starts.
 
 from __future__ import annotations
 
-import resource
 import shutil
 import statistics
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import func, select
 
+from infra.bench.memory import peak_rss_mib
 from matching.events import Source
 from service.db import make_engine, normalize_url
 from service.feeds.pipeline import IngestPipeline, IngestSummary
@@ -100,7 +100,7 @@ def run_replay_benchmark(
             if batch:
                 _timed_batch(pipeline, batch, summary, batch_seconds, batch_sizes)
         elapsed = time.perf_counter() - started
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_mib = peak_rss_mib()
 
         with engine.connect() as conn:
             at_offer = conn.execute(

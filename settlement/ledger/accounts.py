@@ -36,6 +36,7 @@ _OWNER = {
     AccountKind.PLATFORM_CASH: ("platform", "cash"),
     AccountKind.CHARITY_PAYABLE: ("charity", "payable"),
 }
+MEMBER_KINDS = frozenset(kind for kind, (owner, _) in _OWNER.items() if owner == "member")
 # Debit-balance accounts (assets, or claims on others) are negative under the credit-normal
 # convention; every other account is a liability or revenue and may never go below zero.
 ALLOW_NEGATIVE = frozenset(

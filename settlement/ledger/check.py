@@ -1,4 +1,5 @@
-"""Recompute every balance from postings and compare with the cached totals."""
+"""Recompute every balance and daily booking from postings and compare with the cached
+totals."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, and_, case, func, select
 
+from settlement.ledger.bookings import booking_mismatches
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
 
 _a = LedgerAccount.__table__
@@ -23,6 +25,7 @@ class LedgerReport:
     unbalanced_entries: list[int] = field(default_factory=list)
     currency_totals: dict[str, int] = field(default_factory=dict)
     negative_accounts: list[str] = field(default_factory=list)
+    booking_mismatches: list[str] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
@@ -30,6 +33,7 @@ class LedgerReport:
             self.balance_mismatches
             or self.unbalanced_entries
             or self.negative_accounts
+            or self.booking_mismatches
             or any(self.currency_totals.values())
         )
 
@@ -40,6 +44,7 @@ class LedgerReport:
         out += [f"MISMATCH {m}" for m in self.balance_mismatches[:20]]
         out += [f"UNBALANCED entry {e}" for e in self.unbalanced_entries[:20]]
         out += [f"NEGATIVE {a}" for a in self.negative_accounts[:20]]
+        out += [f"MISMATCH {m}" for m in self.booking_mismatches[:20]]
         out.append("ledger balanced: " + ("yes" if self.balanced else "NO"))
         return out
 
@@ -104,4 +109,5 @@ def check_ledger(conn: Connection) -> LedgerReport:
             .limit(100)
         ).scalars()
     )
+    report.booking_mismatches = booking_mismatches(conn)
     return report

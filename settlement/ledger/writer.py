@@ -15,7 +15,8 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from settlement.ledger.accounts import AccountDirectory, AccountKind, AccountRef
+from settlement.ledger.accounts import MEMBER_KINDS, AccountDirectory, AccountKind, AccountRef
+from settlement.ledger.bookings import DailyBookings
 from settlement.ledger.bulk import insert_rows, one_of
 from settlement.ledger.ids import allocate_ids
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
@@ -134,6 +135,7 @@ class LedgerBatch:
         account_ids = directory.ids_for(conn, refs)
         posted_delta: dict[int, int] = defaultdict(int)
         pending_delta: dict[int, int] = defaultdict(int)
+        booked = DailyBookings()
 
         ids = allocate_ids(conn, _entries, len(self.entries))
         entry_rows, posting_rows = [], []
@@ -159,7 +161,8 @@ class LedgerBatch:
                     "memo": e.memo,
                 }
             )
-            delta = posted_delta if e.status is EntryStatus.POSTED else pending_delta
+            posted = e.status is EntryStatus.POSTED
+            delta = posted_delta if posted else pending_delta
             for p in e.postings:
                 account_id = account_ids[(p.kind, p.owner_id, e.currency)]
                 posting_rows.append(
@@ -171,6 +174,8 @@ class LedgerBatch:
                     }
                 )
                 delta[account_id] += p.amount
+                if posted and p.kind not in MEMBER_KINDS:
+                    booked.add(account_id, e.kind, e.offer_id, e.merchant_id, p.amount)
         if entry_rows:
             insert_rows(conn, _entries, entry_rows)
             insert_rows(conn, _postings, posting_rows)
@@ -183,9 +188,14 @@ class LedgerBatch:
                 pending_delta[account_id] -= p.amount
                 if status is EntryStatus.POSTED:
                     posted_delta[account_id] += p.amount
+                    if p.kind not in MEMBER_KINDS:
+                        booked.add(
+                            account_id, entry.kind, entry.offer_id, entry.merchant_id, p.amount
+                        )
         if self.resolutions:
-            self._write_resolutions(conn, now, posted_delta, pending_delta, len(entry_rows))
+            self._write_resolutions(conn, now, posted_delta, pending_delta, booked)
         _apply_balance_deltas(conn, posted_delta, pending_delta)
+        booked.write(conn, now)
 
     def _write_resolutions(
         self,
@@ -193,7 +203,7 @@ class LedgerBatch:
         now: datetime,
         posted_delta: dict[int, int],
         pending_delta: dict[int, int],
-        _new_count: int,
+        booked: DailyBookings,
     ) -> None:
         in_batch = {e.id for e, _, _ in self.new_resolutions}
         entry_ids = sorted(set(self.resolutions) - in_batch)
@@ -208,15 +218,29 @@ class LedgerBatch:
                     )
                 ).scalars()
             )
-            for entry_id, account_id, amount in conn.execute(
-                select(_postings.c.entry_id, _postings.c.account_id, _postings.c.amount).where(
-                    one_of(conn, _postings.c.entry_id, chunk)
+            for entry_id, account_id, amount, kind, offer_id, merchant_id, owner in conn.execute(
+                select(
+                    _postings.c.entry_id,
+                    _postings.c.account_id,
+                    _postings.c.amount,
+                    _entries.c.kind,
+                    _entries.c.offer_id,
+                    _entries.c.merchant_id,
+                    _accounts.c.owner_type,
                 )
+                .select_from(
+                    _postings.join(_entries, _entries.c.id == _postings.c.entry_id).join(
+                        _accounts, _accounts.c.id == _postings.c.account_id
+                    )
+                )
+                .where(one_of(conn, _postings.c.entry_id, chunk))
             ):
                 status = self.resolutions[entry_id][0]
                 pending_delta[account_id] -= amount
                 if status is EntryStatus.POSTED:
                     posted_delta[account_id] += amount
+                    if owner != "member":
+                        booked.add(account_id, kind, offer_id, merchant_id, amount)
         not_pending = set(entry_ids) - pending_ids
         if not_pending:
             raise LedgerError(f"only pending entries resolve: {sorted(not_pending)[:5]}")

@@ -18,21 +18,23 @@ statement adds the cash it paid in the period, so that
 
 exactly, per currency (the receivable is a debit account: what is owed is negative).
 
-Everything is grouped in the database, in two passes over the entries booked in the period:
-one over their postings (every amount), one over their rewards (spend and members). See
-DESIGN.md, Settlement runs.
+Everything is grouped in the database. Every amount comes from the daily booking rollup the
+ledger writer keeps in the transaction that books each posting (a few rows per offer and day;
+`clo ledger check` recomputes it from the postings); spend and members come from one pass
+over the accruals booked in the period and their rewards, since distinct members do not add
+up across days. See DESIGN.md, Settlement runs.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import Connection, and_, func, insert, select, union_all
 
 from settlement.ledger.accounts import AccountKind
-from settlement.ledger.bulk import one_of
+from settlement.ledger.bookings import NO_OFFER, utc_day
 from settlement.runs.tables import (
     MerchantInvoice,
     SettlementStatement,
@@ -40,14 +42,14 @@ from settlement.runs.tables import (
 )
 from settlement.tables import (
     LedgerAccount,
+    LedgerDailyBooking,
     LedgerEntry,
     LedgerEntryResolution,
-    LedgerPosting,
     Reward,
 )
 
+_b = LedgerDailyBooking.__table__
 _e = LedgerEntry.__table__
-_p = LedgerPosting.__table__
 _a = LedgerAccount.__table__
 _r = LedgerEntryResolution.__table__
 _rw = Reward.__table__
@@ -84,8 +86,8 @@ def _booked_sources(conn: Connection, start: datetime, end: datetime):
 
     PostgreSQL gets the two ways as two branches, each joined and aggregated on its own: it
     hash-joins, and each branch then filters by its own scan. SQLite joins by nested loops,
-    so it gets the union of the booked ids in id order, reading entries, postings and
-    rewards page after page instead of at random (the indexes give booking-time order)."""
+    so it gets the union of the booked ids in id order, reading entries and rewards page
+    after page instead of at random (the indexes give booking-time order)."""
     written_where = and_(
         _e.c.created_at >= start, _e.c.created_at < end, _e.c.initial_status == "posted"
     )
@@ -105,44 +107,30 @@ def _booked_sources(conn: Connection, start: datetime, end: datetime):
     return [(booked.join(_e, _e.c.id == booked.c.entry_id), True)]
 
 
-def _regroup(branches, keys: tuple[str, ...], sums: dict[str, str]):
-    """Add up per-branch aggregates: one row per key over all branches."""
-    if len(branches) == 1:
-        return branches[0]
-    both = union_all(*branches).subquery("branches")
-    outer = [both.c[k] for k in keys]
-    return select(
-        *outer, *(getattr(func, f)(both.c[name]).label(name) for name, f in sums.items())
-    ).group_by(*outer)
+def _days(start: datetime, end: datetime) -> tuple[date, date]:
+    """The UTC days [first, last) a period covers; a statement period is whole days."""
+    for bound in (start, end):
+        if bound.astimezone(UTC).time() != time():
+            raise ValueError(f"a statement period starts and ends at midnight UTC, not {bound}")
+    return utc_day(start), utc_day(end)
 
 
-def posting_query(conn: Connection, start: datetime, end: datetime, account_ids: list[int]):
-    """One pass over the postings booked in the period to `account_ids`, per offer, account
-    and entry kind: every amount of the lines and each receivable's whole movement.
-
-    The caller passes the accounts that are not a member's: an entry's postings sum to zero,
-    so what its members received is minus the sum of the others (member accounts hold most
-    postings, and the cheapest rows are the ones never grouped). A list of ids, not a join,
-    lets the database estimate how many postings remain. The key is as narrow as it can be,
-    since sorting or hashing the period's postings by it is most of the cost: an offer has
-    one merchant, and an account one currency."""
-    keys = (_e.c.offer_id, _p.c.account_id, _e.c.kind)
-    branches = [
+def booking_query(start: datetime, end: datetime):
+    """Per offer, account and entry kind: the postings booked as posted in the period to
+    accounts that are not a member's, from the daily rollup the ledger writer keeps
+    (`settlement.ledger.bookings`); every amount of the lines and each receivable's whole
+    movement. What the members received is minus the rest, since an entry sums to zero."""
+    first, last = _days(start, end)
+    keys = (_b.c.offer_id, _b.c.account_id, _b.c.kind)
+    return (
         select(
             *keys,
-            func.max(_e.c.merchant_id).label("merchant_id"),
-            func.count().label("postings"),
-            func.sum(_p.c.amount).label("amount"),
+            func.max(_b.c.merchant_id).label("merchant_id"),
+            func.sum(_b.c.postings).label("postings"),
+            func.sum(_b.c.amount).label("amount"),
         )
-        .select_from(source.join(_p, _p.c.entry_id == _e.c.id))
-        .where(booked, one_of(conn, _p.c.account_id, account_ids))
+        .where(_b.c.booked_on >= first, _b.c.booked_on < last)
         .group_by(*keys)
-        for source, booked in _booked_sources(conn, start, end)
-    ]
-    return _regroup(
-        branches,
-        ("offer_id", "account_id", "kind"),
-        {"merchant_id": "max", "postings": "sum", "amount": "sum"},
     )
 
 
@@ -193,14 +181,14 @@ def _aggregate(conn: Connection, start: datetime, end: datetime) -> tuple[dict, 
     }
     lines: dict[tuple[int, int, str], dict[str, int]] = defaultdict(_new_line)
     movements: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
-    for row in conn.execute(posting_query(conn, start, end, sorted(accounts))):
+    for row in conn.execute(booking_query(start, end)):
         account, amount, postings = accounts[row.account_id], int(row.amount), int(row.postings)
         if account.kind == RECEIVABLE:
             moved = movements[(account.owner_id, account.currency)]
             moved[0] += amount
             if row.kind == "cash_receipt":
                 moved[1] += amount
-        if row.kind not in LINE_KINDS or row.offer_id is None or row.merchant_id is None:
+        if row.kind not in LINE_KINDS or row.offer_id == NO_OFFER or row.merchant_id is None:
             continue
         line = lines[(row.merchant_id, row.offer_id, account.currency)]
         accrual = row.kind == "accrual"

@@ -7,12 +7,20 @@ the migrated database and the models fails here, on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 import settlement.runs.tables
 import settlement.tables  # noqa: F401  (every module that declares tables)
+from service.schema import alembic_config, upgrade
+from settlement.ledger.accounts import AccountDirectory, AccountKind
+from settlement.ledger.check import check_ledger
+from settlement.ledger.writer import Entry, EntryStatus, Posting, post_entry, resolve_entry
+from settlement.tables import LedgerDailyBooking
 
 
 def test_migrated_database_matches_the_table_models(engine):
@@ -20,3 +28,52 @@ def test_migrated_database_matches_the_table_models(engine):
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         differences = compare_metadata(context, SQLModel.metadata)
     assert differences == []
+
+
+def test_daily_booking_migration_derives_the_rollup_of_an_existing_ledger(engine):
+    """A ledger written before migration 0006 gets the rollup the writer would have kept:
+    posted on Nov 10 (625 owed, 125 revenue), written pending on Nov 12 and posted on Nov 14
+    (250, 50), written pending and voided (nothing)."""
+    directory = AccountDirectory()
+    nov = lambda day: datetime(2026, 11, day, 12, 0, tzinfo=UTC)  # noqa: E731
+
+    def accrual(key: str, reward: int, status: EntryStatus) -> Entry:
+        return Entry(
+            idempotency_key=key,
+            kind="accrual",
+            status=status,
+            currency="USD",
+            postings=(
+                Posting(AccountKind.MERCHANT_RECEIVABLE, 3, -(reward + reward // 4)),
+                Posting(AccountKind.MEMBER_PENDING, 7, reward),
+                Posting(AccountKind.PLATFORM_REVENUE, None, reward // 4),
+            ),
+            effective_at=nov(10),
+            offer_id=11,
+            merchant_id=3,
+        )
+
+    with engine.begin() as conn:
+        post_entry(conn, directory, accrual("a", 500, EntryStatus.POSTED), nov(10))
+        pending = post_entry(conn, directory, accrual("b", 200, EntryStatus.PENDING), nov(12))
+        voided = post_entry(conn, directory, accrual("c", 100, EntryStatus.PENDING), nov(12))
+        resolve_entry(conn, directory, pending, EntryStatus.POSTED, "cleared", nov(14))
+        resolve_entry(conn, directory, voided, EntryStatus.VOIDED, "reversal", nov(14))
+    booked = select(LedgerDailyBooking).order_by("booked_on", "amount")
+    with engine.connect() as conn:
+        kept_by_writer = list(conn.execute(booked))
+    assert [(r.booked_on, r.offer_id, r.postings, r.amount) for r in kept_by_writer] == [
+        (date(2026, 11, 10), 11, 1, -625),
+        (date(2026, 11, 10), 11, 1, 125),
+        (date(2026, 11, 14), 11, 1, -250),
+        (date(2026, 11, 14), 11, 1, 50),
+    ]
+
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert list(conn.execute(booked)) == kept_by_writer
+        assert check_ledger(conn).balanced

@@ -4,17 +4,20 @@ numbers written out, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from settlement.ledger.accounts import AccountDirectory
+from settlement.ledger.check import check_ledger
 from settlement.rewards import RewardBook, RewardRecord, RewardState
 from settlement.runs.periods import iso_week
 from settlement.runs.ports import InvoiceLine, Ports, TransferResult
 from settlement.runs.runner import RunSettings, SettlementRunner
+from settlement.runs.statements import compute_statements
 from settlement.runs.tables import MerchantInvoice, SettlementStatement, SettlementStatementLine
-from settlement.tables import LedgerAccount, LedgerEntry
+from settlement.tables import LedgerAccount, LedgerDailyBooking, LedgerEntry
 
 W46, W47 = iso_week("2026-W46"), iso_week("2026-W47")  # Mon 2026-11-09, Mon 2026-11-16
 MERCHANT, OFFER, MEMBER = 3, 11, 7
@@ -167,3 +170,37 @@ def test_an_auth_in_week_46_cleared_in_week_47_is_billed_once_in_week_47(engine)
     assert tuple(receivable) == (-875, 0)
     assert invoice46 + invoice47 == 875 == -receivable.posted_amount
     assert sorted(amount for _, amount in billing.items) == [250, 625]
+
+    # The daily booking rollup the statements read: the cleared purchase on the day it was
+    # written (Tue 11-10), the $40.00 auth on the day it posted (Tue 11-17), neither auth on
+    # the day it was written pending, the reversed one never. Members' accounts are left
+    # out (their side is minus the rest); the receivable is debited, revenue credited.
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                LedgerDailyBooking.__table__.c.booked_on,
+                LedgerAccount.__table__.c.code,
+                LedgerDailyBooking.__table__.c.kind,
+                LedgerDailyBooking.__table__.c.offer_id,
+                LedgerDailyBooking.__table__.c.merchant_id,
+                LedgerDailyBooking.__table__.c.postings,
+                LedgerDailyBooking.__table__.c.amount,
+            )
+            .join(LedgerAccount.__table__)
+            .order_by(LedgerDailyBooking.__table__.c.booked_on, LedgerAccount.__table__.c.code)
+        ).all()
+        report = check_ledger(conn)
+    receivable, revenue = f"merchant:{MERCHANT}:receivable:USD", "platform:revenue:USD"
+    assert [tuple(r) for r in rows] == [
+        (date(2026, 11, 10), receivable, "accrual", OFFER, MERCHANT, 1, -625),
+        (date(2026, 11, 10), revenue, "accrual", OFFER, MERCHANT, 1, 125),
+        (date(2026, 11, 17), receivable, "accrual", OFFER, MERCHANT, 1, -250),
+        (date(2026, 11, 17), revenue, "accrual", OFFER, MERCHANT, 1, 50),
+    ]
+    assert report.balanced, report.lines()  # the rollup agrees with the postings
+
+
+def test_statements_cover_whole_utc_days(engine):
+    start = datetime(2026, 11, 9, 0, 0, tzinfo=UTC)
+    with engine.begin() as conn, pytest.raises(ValueError, match="midnight UTC"):
+        compute_statements(conn, 1, start, start + timedelta(days=6, hours=12), start)

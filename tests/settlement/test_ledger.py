@@ -179,6 +179,16 @@ def test_check_finds_a_cached_balance_that_disagrees_with_postings(engine):
     assert any("member:1:pending:USD" in m for m in report.balance_mismatches)
 
 
+def test_check_finds_a_daily_booking_that_disagrees_with_postings(engine):
+    with engine.begin() as conn:
+        post_entry(conn, AccountDirectory(), accrual("d"), NOW)
+        assert check_ledger(conn).balanced
+        conn.execute(text("UPDATE ledger_daily_booking SET amount = amount + 1"))
+        report = check_ledger(conn)
+    assert not report.balanced
+    assert report.booking_mismatches and "postings say" in report.booking_mismatches[0]
+
+
 _entries = st.lists(
     st.tuples(
         st.integers(1, 5),

@@ -1,0 +1,160 @@
+"""Daily bookings: the rollup of what was booked as posted to each non-member account.
+
+The ledger writer adds every flush's booked postings to `ledger_daily_booking` in the same
+transaction (`DailyBookings`), so a period's statements read a few thousand rows instead of
+joining the period's entries to their postings. The rollup is a cache of the postings, like
+the cached balances: `recomputed_bookings` derives it from the ledger again, `clo ledger
+check` compares the two, and `rebuild_daily_bookings` writes it afresh (the migration that
+introduced it, and bulk loads that bypass the writer).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    Connection,
+    Date,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    union_all,
+)
+
+from settlement.tables import (
+    LedgerAccount,
+    LedgerDailyBooking,
+    LedgerEntry,
+    LedgerEntryResolution,
+    LedgerPosting,
+)
+
+_b = LedgerDailyBooking.__table__
+_e = LedgerEntry.__table__
+_p = LedgerPosting.__table__
+_r = LedgerEntryResolution.__table__
+_a = LedgerAccount.__table__
+
+NO_OFFER = 0  # the offer key of entries that belong to no offer (payouts, cash receipts)
+KEY = ("booked_on", "account_id", "kind", "offer_id")
+BookingKey = tuple[int, str, int]  # account, entry kind, offer (NO_OFFER for none)
+
+
+def utc_day(at: datetime) -> date:
+    return at.astimezone(UTC).date()
+
+
+class DailyBookings:
+    """The postings one flush books as posted, summed per account, entry kind and offer."""
+
+    def __init__(self) -> None:
+        # key -> [postings, amount, merchant id]
+        self._totals: dict[BookingKey, list] = {}
+
+    def add(
+        self, account_id: int, kind: str, offer_id: int | None, merchant_id: int | None, amount: int
+    ) -> None:
+        key = (account_id, kind, NO_OFFER if offer_id is None else offer_id)
+        total = self._totals.get(key)
+        if total is None:
+            # An offer belongs to one merchant; a row of no offer names none.
+            self._totals[key] = [1, amount, None if offer_id is None else merchant_id]
+        else:
+            total[0] += 1
+            total[1] += amount
+
+    def write(self, conn: Connection, booked_at: datetime) -> None:
+        if not self._totals:
+            return
+        day = utc_day(booked_at)
+        sqlite = conn.dialect.name == "sqlite"
+        mark = "?" if sqlite else "%s"
+        # Raw SQL, the same on both databases: ON CONFLICT ... excluded is SQLite's syntax
+        # too. Keys in order, so concurrent writers lock rows in one order (and they hold
+        # the accounts' balance locks already, taken first by the writer).
+        conn.exec_driver_sql(
+            f"INSERT INTO {_b.name} ({', '.join(KEY)}, postings, amount, merchant_id) "
+            f"VALUES ({', '.join([mark] * 7)}) ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
+            f"postings = {_b.name}.postings + excluded.postings, "
+            f"amount = {_b.name}.amount + excluded.amount",
+            [
+                (day.isoformat() if sqlite else day, *key, *total)
+                for key, total in sorted(self._totals.items())
+            ],
+        )
+
+
+def _day_of(conn: Connection, column):
+    if conn.dialect.name == "postgresql":
+        # A literal zone, not a parameter: GROUP BY must see the same expression as SELECT.
+        return cast(func.timezone(literal_column("'UTC'"), column), Date)
+    return func.date(column, type_=Date)
+
+
+def recomputed_bookings(conn: Connection):
+    """`ledger_daily_booking` as the postings say it should be: a select of its columns.
+
+    An entry is booked on the day it was written, if written posted, or on the day its
+    pending entry was resolved as posted; voided and still-pending entries never are."""
+    member_accounts = select(_a.c.id).where(_a.c.owner_type == "member")
+    branches = [
+        select(
+            _day_of(conn, day).label("booked_on"),
+            _p.c.account_id,
+            _e.c.kind,
+            func.coalesce(_e.c.offer_id, NO_OFFER).label("offer_id"),
+            func.count().label("postings"),
+            func.sum(_p.c.amount).label("amount"),
+            func.max(_e.c.merchant_id).filter(_e.c.offer_id.is_not(None)).label("merchant_id"),
+        )
+        .select_from(source.join(_p, _p.c.entry_id == _e.c.id))
+        .where(booked, _p.c.account_id.not_in(member_accounts))
+        .group_by(_day_of(conn, day), _p.c.account_id, _e.c.kind, _e.c.offer_id)
+        for source, day, booked in (
+            (_e, _e.c.created_at, _e.c.initial_status == "posted"),
+            (_r.join(_e, _e.c.id == _r.c.entry_id), _r.c.resolved_at, _r.c.status == "posted"),
+        )
+    ]
+    both = union_all(*branches).subquery("booked")
+    keys = [both.c[k] for k in KEY]
+    return select(
+        *keys,
+        func.sum(both.c.postings).label("postings"),
+        func.sum(both.c.amount).label("amount"),
+        func.max(both.c.merchant_id).label("merchant_id"),
+    ).group_by(*keys)
+
+
+def rebuild_daily_bookings(conn: Connection) -> None:
+    """Write the whole rollup afresh from the postings."""
+    conn.execute(delete(_b))
+    query = recomputed_bookings(conn).subquery()
+    columns = [*KEY, "postings", "amount", "merchant_id"]
+    conn.execute(insert(_b).from_select(columns, select(*(query.c[c] for c in columns))))
+
+
+def booking_mismatches(conn: Connection) -> list[str]:
+    """Every rollup row that differs from what the postings say, described."""
+
+    def rows(query) -> dict[tuple, tuple]:
+        return {
+            (str(r.booked_on), r.account_id, r.kind, r.offer_id): (
+                int(r.postings),
+                int(r.amount),
+                r.merchant_id,
+            )
+            for r in conn.execute(query)
+        }
+
+    stored = rows(select(*(_b.c[c] for c in (*KEY, "postings", "amount", "merchant_id"))))
+    derived = rows(recomputed_bookings(conn))
+    out = []
+    for key in sorted(set(stored) | set(derived)):
+        if stored.get(key) != derived.get(key):
+            out.append(
+                f"daily booking {key}: stored {stored.get(key)}, postings say {derived.get(key)}"
+            )
+    return out
