@@ -41,6 +41,18 @@ _a = LedgerAccount.__table__
 NO_OFFER = 0  # the offer key of entries that belong to no offer (payouts, cash receipts)
 KEY = ("booked_on", "account_id", "kind", "offer_id")
 BookingKey = tuple[int, str, int]  # account, entry kind, offer (NO_OFFER for none)
+# The two ways an entry is booked as posted, as (table, the entry's id in it, booking time,
+# condition): written posted, or written pending and resolved as posted. Voided and
+# still-pending entries never are; each entry is booked at most once.
+BOOKING_WAYS = (
+    (_e, _e.c.id, _e.c.created_at, _e.c.initial_status == "posted"),
+    (_r, _r.c.entry_id, _r.c.resolved_at, _r.c.status == "posted"),
+)
+
+
+def with_entry(table, entry_id):
+    """A booking way's table joined to the ledger entry it books."""
+    return _e if table is _e else table.join(_e, _e.c.id == entry_id)
 
 
 def utc_day(at: datetime) -> date:
@@ -95,10 +107,8 @@ def _day_of(conn: Connection, column):
 
 
 def recomputed_bookings(conn: Connection):
-    """`ledger_daily_booking` as the postings say it should be: a select of its columns.
-
-    An entry is booked on the day it was written, if written posted, or on the day its
-    pending entry was resolved as posted; voided and still-pending entries never are."""
+    """`ledger_daily_booking` as the postings say it should be: a select of its columns,
+    each posting on the day of its entry's booking (`BOOKING_WAYS`)."""
     member_accounts = select(_a.c.id).where(_a.c.owner_type == "member")
     branches = [
         select(
@@ -110,13 +120,10 @@ def recomputed_bookings(conn: Connection):
             func.sum(_p.c.amount).label("amount"),
             func.max(_e.c.merchant_id).filter(_e.c.offer_id.is_not(None)).label("merchant_id"),
         )
-        .select_from(source.join(_p, _p.c.entry_id == _e.c.id))
+        .select_from(with_entry(table, entry_id).join(_p, _p.c.entry_id == _e.c.id))
         .where(booked, _p.c.account_id.not_in(member_accounts))
         .group_by(_day_of(conn, day), _p.c.account_id, _e.c.kind, _e.c.offer_id)
-        for source, day, booked in (
-            (_e, _e.c.created_at, _e.c.initial_status == "posted"),
-            (_r.join(_e, _e.c.id == _r.c.entry_id), _r.c.resolved_at, _r.c.status == "posted"),
-        )
+        for table, entry_id, day, booked in BOOKING_WAYS
     ]
     both = union_all(*branches).subquery("booked")
     keys = [both.c[k] for k in KEY]

@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import Connection, and_, func, insert, select, union_all
 
 from settlement.ledger.accounts import AccountKind
-from settlement.ledger.bookings import NO_OFFER, utc_day
+from settlement.ledger.bookings import BOOKING_WAYS, NO_OFFER, utc_day, with_entry
 from settlement.runs.tables import (
     MerchantInvoice,
     SettlementStatement,
@@ -44,14 +44,12 @@ from settlement.tables import (
     LedgerAccount,
     LedgerDailyBooking,
     LedgerEntry,
-    LedgerEntryResolution,
     Reward,
 )
 
 _b = LedgerDailyBooking.__table__
 _e = LedgerEntry.__table__
 _a = LedgerAccount.__table__
-_r = LedgerEntryResolution.__table__
 _rw = Reward.__table__
 _lines = SettlementStatementLine.__table__
 _statements = SettlementStatement.__table__
@@ -81,26 +79,20 @@ class StatementTotals:
 
 def _booked_sources(conn: Connection, start: datetime, end: datetime):
     """Where the entries booked as posted in [start, end) are found, as (from clause,
-    condition) pairs over `ledger_entry`. An entry is booked when written posted, or when
-    written pending and resolved as posted; each entry is in at most one period.
+    condition) pairs over `ledger_entry`: the two `BOOKING_WAYS`, in the period.
 
     PostgreSQL gets the two ways as two branches, each joined and aggregated on its own: it
     hash-joins, and each branch then filters by its own scan. SQLite joins by nested loops,
     so it gets the union of the booked ids in id order, reading entries and rewards page
     after page instead of at random (the indexes give booking-time order)."""
-    written_where = and_(
-        _e.c.created_at >= start, _e.c.created_at < end, _e.c.initial_status == "posted"
-    )
-    resolved_where = and_(
-        _r.c.resolved_at >= start, _r.c.resolved_at < end, _r.c.status == "posted"
-    )
+    in_period = [
+        (table, entry_id, and_(booked, at >= start, at < end))
+        for table, entry_id, at, booked in BOOKING_WAYS
+    ]
     if conn.dialect.name == "postgresql":
-        return [(_e, written_where), (_r.join(_e, _e.c.id == _r.c.entry_id), resolved_where)]
+        return [(with_entry(table, entry_id), where) for table, entry_id, where in in_period]
     booked = (
-        union_all(
-            select(_e.c.id.label("entry_id")).where(written_where),
-            select(_r.c.entry_id.label("entry_id")).where(resolved_where),
-        )
+        union_all(*(select(entry_id.label("entry_id")).where(w) for _, entry_id, w in in_period))
         .order_by("entry_id")
         .subquery("booked")
     )

@@ -35,7 +35,9 @@ def test_daily_booking_migration_derives_the_rollup_of_an_existing_ledger(engine
     posted on Nov 10 (625 owed, 125 revenue), written pending on Nov 12 and posted on Nov 14
     (250, 50), written pending and voided (nothing)."""
     directory = AccountDirectory()
-    nov = lambda day: datetime(2026, 11, day, 12, 0, tzinfo=UTC)  # noqa: E731
+
+    def nov(day: int) -> datetime:
+        return datetime(2026, 11, day, 12, 0, tzinfo=UTC)
 
     def accrual(key: str, reward: int, status: EntryStatus) -> Entry:
         return Entry(
