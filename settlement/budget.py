@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from settlement.ledger.bulk import one_of
+from settlement.ledger.bulk import execute_many, one_of
 from settlement.tables import OfferBudget
 
 _budgets = OfferBudget.__table__
@@ -89,7 +89,8 @@ def apply_reservations(conn: Connection, deltas: Mapping[int, tuple[int, int]]) 
         if a or n
     ]
     if rows:
-        conn.execute(
+        execute_many(
+            conn,
             update(_budgets)
             .where(_budgets.c.offer_id == bindparam("b_offer"))
             .values(

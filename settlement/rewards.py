@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, bindparam, select, update
 
 from matching.money import prorate
 from settlement.ledger.accounts import AccountDirectory, AccountKind, account_code
-from settlement.ledger.bulk import bulk_insert, one_of
+from settlement.ledger.bulk import bulk_insert, execute_many, one_of
 from settlement.ledger.writer import Entry, EntryStatus, LedgerBatch, Posting, significant
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, Reward
 
@@ -99,6 +99,11 @@ def clawback_for_refund(record: RewardRecord, refund_amount: int) -> Clawback:
         max(0, target_reward - record.clawed_reward_amount),
         max(0, target_commission - record.clawed_commission_amount),
     )
+
+
+def _stored(record: RewardRecord, name: str) -> object:
+    # States go in as their plain values: COPY would write an enum member's name.
+    return record.state.value if name == "state" else getattr(record, name)
 
 
 @dataclass(slots=True)
@@ -381,17 +386,11 @@ class RewardBook:
 
     def flush(self, conn: Connection, directory: AccountDirectory) -> None:
         if self.new:
-            # States go in as their plain values: COPY would write an enum member's name.
             bulk_insert(
                 conn,
                 _rewards,
                 _COLUMNS,
-                [
-                    tuple(
-                        r.state.value if name == "state" else getattr(r, name) for name in _COLUMNS
-                    )
-                    for r in self.new.values()
-                ],
+                [tuple(_stored(r, name) for name in _COLUMNS) for r in self.new.values()],
             )
         if self.dirty:
             mutable = [
@@ -399,12 +398,13 @@ class RewardBook:
                 for c in _COLUMNS
                 if c not in ("id", "member_id", "offer_id", "merchant_id", "currency")
             ]
-            conn.execute(
+            execute_many(
+                conn,
                 update(_rewards)
                 .where(_rewards.c.id == bindparam("r_id"))
                 .values({c: bindparam(f"r_{c}") for c in mutable}),
                 [
-                    {"r_id": r.id, **{f"r_{c}": getattr(r, c) for c in mutable}}
+                    {"r_id": r.id, **{f"r_{c}": _stored(r, c) for c in mutable}}
                     for r in self.dirty.values()
                 ],
             )

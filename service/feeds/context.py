@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from matching.match import MemberOfferState as OfferState
 from service.offers.catalog import aware
 from service.tables import Activation, Card, Member, MemberBrandState, MemberOfferState
-from settlement.ledger.bulk import one_of
+from settlement.ledger.bulk import execute_many, one_of
 
 _card = Card.__table__
 _member = Member.__table__
@@ -139,7 +139,8 @@ def add_offer_state_deltas(conn: Connection, deltas: dict[tuple[int, int], list[
             "threshold_paid": _offer_state.c.threshold_paid | stmt.excluded.threshold_paid,
         },
     )
-    conn.execute(
+    execute_many(
+        conn,
         stmt,
         [
             {
@@ -178,7 +179,8 @@ def add_brand_purchases(
             "purchase_count": _brand_state.c.purchase_count + stmt.excluded.purchase_count,
         },
     )
-    conn.execute(
+    execute_many(
+        conn,
         stmt,
         [
             {

@@ -27,7 +27,7 @@ from service.offers.catalog import OfferCatalog, aware
 from service.security.card_numbers import find_card_number, mask_card_numbers
 from service.tables import CardEventRow, RejectedEvent
 from settlement.ledger.accounts import AccountDirectory
-from settlement.ledger.bulk import insert_rows, one_of
+from settlement.ledger.bulk import bulk_insert, one_of
 from settlement.ledger.ids import allocate_ids
 from settlement.rewards import RewardBook
 from settlement.tables import Reward
@@ -36,6 +36,30 @@ _events = CardEventRow.__table__
 _rejected = RejectedEvent.__table__
 _rewards = Reward.__table__
 _FREE_TEXT_FIELDS = ("descriptor", "merchant_name")
+_EVENT_COLUMNS = [
+    "id",
+    "source",
+    "external_id",
+    "kind",
+    "card_id",
+    "member_id",
+    "merchant_id",
+    "amount",
+    "currency",
+    "occurred_at",
+    "mid",
+    "descriptor",
+    "merchant_name",
+    "mcc",
+    "channel",
+    "original_external_id",
+    "linked_event_id",
+    "outcome",
+    "reason",
+    "reward_id",
+    "decisions_json",
+    "ingested_at",
+]
 
 
 @dataclass(slots=True)
@@ -414,37 +438,7 @@ class IngestPipeline:
     def _write_events(
         self, conn: Connection, source: Source, now: datetime, rows: list[Row]
     ) -> None:
-        insert_rows(
-            conn,
-            _events,
-            [
-                {
-                    "id": r.id,
-                    "source": source.value,
-                    "external_id": r.event.external_id,
-                    "kind": r.event.kind.value,
-                    "card_id": r.event.card_id,
-                    "member_id": r.member_id,
-                    "merchant_id": r.merchant_id,
-                    "amount": r.event.amount,
-                    "currency": r.event.currency,
-                    "occurred_at": r.event.occurred_at,
-                    "mid": r.event.mid,
-                    "descriptor": r.event.descriptor,
-                    "merchant_name": r.event.merchant_name,
-                    "mcc": r.event.mcc,
-                    "channel": r.event.channel.value,
-                    "original_external_id": r.event.original_external_id,
-                    "linked_event_id": r.linked_event_id,
-                    "outcome": r.outcome,
-                    "reason": r.reason,
-                    "reward_id": r.reward_id,
-                    "decisions_json": json.dumps(r.decisions, separators=(",", ":")),
-                    "ingested_at": now,
-                }
-                for r in rows
-            ],
-        )
+        bulk_insert(conn, _events, _EVENT_COLUMNS, [_event_row(r, source, now) for r in rows])
 
     def _write_rejects(
         self, conn: Connection, source: Source, now: datetime, rejects: list, outcomes: list
@@ -476,3 +470,32 @@ class IngestPipeline:
             insert(_rejected).on_conflict_do_nothing(index_elements=["source", "raw_sha256"]),
             values,
         )
+
+
+def _event_row(r: Row, source: Source, now: datetime) -> tuple:
+    """A `card_event` row, values in `_EVENT_COLUMNS` order."""
+    e = r.event
+    return (
+        r.id,
+        source.value,
+        e.external_id,
+        e.kind.value,
+        e.card_id,
+        r.member_id,
+        r.merchant_id,
+        e.amount,
+        e.currency,
+        e.occurred_at,
+        e.mid,
+        e.descriptor,
+        e.merchant_name,
+        e.mcc,
+        e.channel.value,
+        e.original_external_id,
+        r.linked_event_id,
+        r.outcome,
+        r.reason,
+        r.reward_id,
+        json.dumps(r.decisions, separators=(",", ":")) if r.decisions else "[]",
+        now,
+    )

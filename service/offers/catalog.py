@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime
 
@@ -78,6 +79,24 @@ def rules_from_row(row, mids: frozenset[str] | None, timezone: str) -> OfferRule
     )
 
 
+def _settle_long_lived_objects() -> None:
+    """Keep the cyclic garbage collector off the catalog and out of the feed's way.
+
+    A catalog of 100,000 offers is millions of objects that live as long as the process, and
+    a feed batch allocates some hundred thousand short-lived ones that reference counting
+    frees. With the default thresholds the batches set off a full collection every few
+    thousand events, each walking the whole heap: a fifth of ingest time went to the collector
+    (8.2 s of 39 s for 200,000 events). Freezing the catalog takes it out of every walk, and a
+    young generation of 50,000 allocations lets most batch objects die before one is counted.
+    Frozen objects are still freed by reference counting when the catalog is replaced;
+    unfreezing first lets a reload reclaim the previous catalog's cycles.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
+
+
 class OfferCatalog:
     """Holds the index in memory; `current` reloads it when the offer tables change."""
 
@@ -98,8 +117,10 @@ class OfferCatalog:
     def current(self, conn: Connection) -> OfferIndex:
         stamp = self._fingerprint(conn)
         if self._index is None or stamp != self._stamp:
+            self._index = None
             self._index = self._load(conn)
             self._stamp = stamp
+            _settle_long_lived_objects()
         return self._index
 
     def _load(self, conn: Connection) -> OfferIndex:

@@ -9,16 +9,16 @@ which dominates when a batch writes tens of thousands of rows.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 
 from sqlalchemy import (
-    Boolean,
     ColumnElement,
     Connection,
-    DateTime,
+    Executable,
     Table,
-    TypeDecorator,
     any_,
     bindparam,
     func,
@@ -27,24 +27,19 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 
-def _needs_conversion(table: Table, name: str) -> bool:
-    column_type = table.c[name].type
-    if isinstance(column_type, TypeDecorator):
-        column_type = column_type.impl_instance
-    return isinstance(column_type, DateTime | Boolean)
+def _sqlite_datetime(value: datetime) -> str:
+    # The format SQLAlchemy's DateTime uses on SQLite, in UTC, so reads and comparisons
+    # through Core and the ORM see the same values.
+    # (isoformat with a space is that format, and several times faster than strftime.)
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _to_sqlite(value: object) -> object:
-    if isinstance(value, datetime):
-        # The format SQLAlchemy's DateTime uses on SQLite, in UTC, so reads and comparisons
-        # through Core and the ORM see the same values.
-        # (isoformat with a space is that format, and several times faster than strftime.)
-        if value.tzinfo is not UTC:
-            value = value.astimezone(UTC)
-        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-    if isinstance(value, bool):
-        return int(value)
-    return value
+# The driver converts datetimes itself, in C, for the raw writes below: Core never hands it
+# one (its DateTime type binds strings), so this changes nothing for the rest of the program.
+# Booleans need nothing: sqlite3 binds them as the integers 0 and 1.
+sqlite3.register_adapter(datetime, _sqlite_datetime)
 
 
 def bulk_insert(
@@ -61,16 +56,6 @@ def bulk_insert(
             for row in rows:
                 copy.write_row(row)
         return
-    convert = [i for i, name in enumerate(columns) if _needs_conversion(table, name)]
-    if convert:
-        converted = []
-        for row in rows:
-            values = list(row)
-            for i in convert:
-                if values[i] is not None:
-                    values[i] = _to_sqlite(values[i])
-            converted.append(values)
-        rows = converted
     placeholders = ", ".join("?" for _ in columns)
     cur = dbapi.cursor()
     try:
@@ -81,12 +66,41 @@ def bulk_insert(
         cur.close()
 
 
+def _values_getter(keys: Sequence[str]):
+    """A dict's values for keys, as a tuple (itemgetter of one key returns the bare value)."""
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda row: (row[key],)
+    return itemgetter(*keys)
+
+
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> None:
     """`bulk_insert` for rows given as dicts with the same keys (the first row's order)."""
     if not rows:
         return
     columns = list(rows[0])
-    bulk_insert(conn, table, columns, [tuple(row[c] for c in columns) for row in rows])
+    values_of = _values_getter(columns)
+    bulk_insert(conn, table, columns, [values_of(row) for row in rows])
+
+
+def execute_many(conn: Connection, statement: Executable, rows: Sequence[dict]) -> None:
+    """One Core DML statement (an UPDATE, an upsert) for many parameter sets, run by the
+    driver's executemany.
+
+    The statement is compiled once for the call; the values skip Core's per-value bind
+    processing, as in `bulk_insert`, so they must already be in stored form. Every row has the
+    first row's keys, which name the statement's bind parameters (or columns, for an insert).
+    """
+    if not rows:
+        return
+    compiled = statement.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    if compiled.positional:
+        values_of = _values_getter(compiled.positiontup)
+        params: Sequence = [values_of(row) for row in rows]
+    else:
+        params = rows
+    # Through the connection, not a raw cursor, so driver errors arrive as SQLAlchemy's.
+    conn.exec_driver_sql(compiled.string, params)
 
 
 def one_of(conn: Connection, column: ColumnElement, values: Sequence[int | str]) -> ColumnElement:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from settlement.ledger.accounts import MEMBER_KINDS, AccountDirectory, AccountKind, AccountRef
 from settlement.ledger.bookings import DailyBookings
-from settlement.ledger.bulk import insert_rows, one_of
+from settlement.ledger.bulk import execute_many, insert_rows, one_of
 from settlement.ledger.ids import allocate_ids
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
 
@@ -245,7 +245,8 @@ class LedgerBatch:
         if not_pending:
             raise LedgerError(f"only pending entries resolve: {sorted(not_pending)[:5]}")
         # The primary key on entry_id refuses a second resolution of the same entry.
-        conn.execute(
+        execute_many(
+            conn,
             _resolutions.insert(),
             [
                 {"entry_id": entry_id, "status": status.value, "resolved_at": now, "reason": reason}
@@ -261,7 +262,8 @@ def _apply_balance_deltas(
     if not changed:
         return
     # Sorted ids: concurrent writers lock accounts in the same order and cannot deadlock.
-    conn.execute(
+    execute_many(
+        conn,
         update(_accounts)
         .where(_accounts.c.id == bindparam("b_id"))
         .values(
