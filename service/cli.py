@@ -206,6 +206,7 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
         database=args.database,
         seed=args.seed,
         batch_events=args.batch_events,
+        floor=args.floor,
     )
 
 
@@ -281,7 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, default=100_000)
     p.add_argument("--offers", type=int, default=1_000)
     p.add_argument("--seed", type=int, default=11)
-    p.add_argument("--batch-events", type=int, default=5000)
+    p.add_argument("--batch-events", type=int, default=None, help="default: as `clo ingest`")
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="time only reading, parsing and storing the events, the least any design pays",
+    )
     p = add("lift", cmd_bench_lift, "coverage of the holdout lift interval on seeded data", bench)
     p.add_argument("--seeds", type=int, default=100)
     p.add_argument("--members", type=int, default=5_000)

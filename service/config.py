@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     feed_signing_keys: dict[str, str] = Field(default_factory=lambda: dict(DEV_FEED_KEYS))
     feed_replay_window_seconds: int = 300
     feed_batch_max_events: int = 1000
-    ingest_batch_events: int = 5000
+    # Events per transaction for feed files: larger batches share index pages and commits
+    # (200,000 events: 6,300 events/s at 5,000, 7,700 at 20,000, 8,100 at 50,000).
+    ingest_batch_events: int = 20_000
     auth_expiry_days: int = 7
     clearing_link_tolerance_bps: int = 2_500
     clearing_link_window_days: int = 10

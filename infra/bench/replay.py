@@ -19,16 +19,24 @@ import psycopg
 from sqlalchemy import func, select
 
 from infra.bench.memory import peak_rss_mib
-from matching.events import Source
+from matching.events import CardEvent, EventRejected, Source, parse_event
+from service.config import get_settings
 from service.db import make_engine, normalize_url
-from service.feeds.pipeline import IngestPipeline, IngestSummary
+from service.feeds.batch import Row
+from service.feeds.context import load_cards
+from service.feeds.pipeline import EVENT_COLUMNS, IngestPipeline, IngestSummary, card_event_row
 from service.feeds.records import open_feed, read_feed
+from service.offers.catalog import OfferCatalog
 from service.schema import upgrade
+from service.security.card_numbers import find_card_number
 from service.synthetic import generate_events, seed_world, write_csv
 from service.tables import CardEventRow
+from settlement.ledger.bulk import bulk_insert
 from settlement.ledger.check import check_ledger
+from settlement.ledger.ids import allocate_ids
 
 BENCH_NOW = datetime(2026, 11, 1, tzinfo=UTC)
+_events = CardEventRow.__table__
 
 
 def _fresh_database(url: str | None, workdir: Path) -> tuple[str, callable]:
@@ -55,8 +63,15 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_replay_benchmark(
-    *, events: int, offers: int, database: str | None, seed: int, batch_events: int
+    *,
+    events: int,
+    offers: int,
+    database: str | None,
+    seed: int,
+    batch_events: int | None,
+    floor: bool = False,
 ) -> int:
+    batch_events = batch_events or get_settings().ingest_batch_events
     workdir = Path(tempfile.mkdtemp(prefix="clo-bench-"))
     url, drop = _fresh_database(database, workdir)
     engine = make_engine(url)
@@ -84,6 +99,9 @@ def run_replay_benchmark(
             f"{members:,} members on {engine.dialect.name} (setup {setup_s:.1f} s, untimed)"
         )
 
+        if floor:
+            _print_floor(engine, feed, batch_events)
+            return 0
         pipeline = IngestPipeline(engine, batch_events=batch_events)
         summary = IngestSummary()
         batch_seconds: list[float] = []
@@ -153,3 +171,57 @@ def _timed_batch(
         summary.add(outcome)
     seconds.append(time.perf_counter() - t)
     sizes.append(len(batch))
+
+
+def _print_floor(engine, feed: Path, batch_events: int) -> None:
+    """What every event costs before any matching, reward or ledger work: reading its line,
+    parsing and checking it, and storing its row (same table, indexes and foreign keys, one
+    commit per batch). No design of the feed in this stack can go faster than this."""
+    stream, fmt = open_feed(feed)
+    t = time.perf_counter()
+    with stream:
+        records = [r for r in read_feed(stream, fmt) if r.error is None]
+    read_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    parsed: dict[str, CardEvent] = {}
+    for record in records:
+        try:
+            event = parse_event(record.fields, Source.FILE)
+        except EventRejected:
+            continue
+        if not any(find_card_number(v) for v in (event.descriptor, event.merchant_name) if v):
+            parsed.setdefault(event.external_id, event)
+    parse_s = time.perf_counter() - t
+
+    with engine.connect() as conn:  # untimed: who holds each card, where each event happened
+        cards = load_cards(conn, (e.card_id for e in parsed.values()))
+        index = OfferCatalog().current(conn)
+    rows = [
+        Row(0, e, cards[e.card_id][0], index.brand_for(e), outcome="no_offer")
+        for e in parsed.values()
+        if e.card_id in cards
+    ]
+    t = time.perf_counter()
+    for start in range(0, len(rows), batch_events):
+        batch = rows[start : start + batch_events]
+        with engine.begin() as conn:
+            for row, event_id in zip(batch, allocate_ids(conn, _events, len(batch)), strict=True):
+                row.id = event_id
+            bulk_insert(
+                conn,
+                _events,
+                EVENT_COLUMNS,
+                [card_event_row(r, Source.FILE, BENCH_NOW) for r in batch],
+            )
+    store_s = time.perf_counter() - t
+
+    read_us, parse_us, store_us = (s / len(records) * 1e6 for s in (read_s, parse_s, store_s))
+    print(f"read the line                 {read_us:>8.1f} us per event")
+    print(f"parse and check it            {parse_us:>8.1f} us per event")
+    print(f"store its card_event row      {store_us:>8.1f} us per event")
+    print(f"floor, one process            {1e6 / (read_us + parse_us + store_us):>8,.0f} events/s")
+    print(
+        f"floor, reading and parsing beside storing on two cores "
+        f"{1e6 / max(read_us + parse_us, store_us):,.0f} events/s"
+    )

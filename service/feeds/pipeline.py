@@ -36,7 +36,7 @@ _events = CardEventRow.__table__
 _rejected = RejectedEvent.__table__
 _rewards = Reward.__table__
 _FREE_TEXT_FIELDS = ("descriptor", "merchant_name")
-_EVENT_COLUMNS = [
+EVENT_COLUMNS = [
     "id",
     "source",
     "external_id",
@@ -438,7 +438,7 @@ class IngestPipeline:
     def _write_events(
         self, conn: Connection, source: Source, now: datetime, rows: list[Row]
     ) -> None:
-        bulk_insert(conn, _events, _EVENT_COLUMNS, [_event_row(r, source, now) for r in rows])
+        bulk_insert(conn, _events, EVENT_COLUMNS, [card_event_row(r, source, now) for r in rows])
 
     def _write_rejects(
         self, conn: Connection, source: Source, now: datetime, rejects: list, outcomes: list
@@ -472,8 +472,8 @@ class IngestPipeline:
         )
 
 
-def _event_row(r: Row, source: Source, now: datetime) -> tuple:
-    """A `card_event` row, values in `_EVENT_COLUMNS` order."""
+def card_event_row(r: Row, source: Source, now: datetime) -> tuple:
+    """A `card_event` row, values in `EVENT_COLUMNS` order."""
     e = r.event
     return (
         r.id,

@@ -89,11 +89,19 @@ def execute_many(conn: Connection, statement: Executable, rows: Sequence[dict]) 
 
     The statement is compiled once for the call; the values skip Core's per-value bind
     processing, as in `bulk_insert`, so they must already be in stored form. Every row has the
-    first row's keys, which name the statement's bind parameters (or columns, for an insert).
+    first row's keys, which name the statement's bind parameters (or columns, for an insert);
+    values given in the statement itself fill the rest.
     """
     if not rows:
         return
     compiled = statement.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    fixed = {
+        name: bind.effective_value
+        for bind, name in compiled.bind_names.items()
+        if name not in rows[0]
+    }
+    if fixed:  # values written into the statement itself, `.values(flag=True)` say
+        rows = [{**fixed, **row} for row in rows]
     if compiled.positional:
         values_of = _values_getter(compiled.positiontup)
         params: Sequence = [values_of(row) for row in rows]
