@@ -36,6 +36,7 @@ _events = CardEventRow.__table__
 _rejected = RejectedEvent.__table__
 _rewards = Reward.__table__
 _FREE_TEXT_FIELDS = ("descriptor", "merchant_name")
+SQLITE_INGEST_CACHE_KIB = 64 * 1024
 EVENT_COLUMNS = [
     "id",
     "source",
@@ -171,6 +172,11 @@ class IngestPipeline:
             parsed.append((i, event))
 
         with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # A batch inserts at random places in card_event's indexes (by card, member,
+                # merchant): with SQLite's default 2 MiB page cache most of those leaf pages
+                # are read back from the file. 64 MiB took the row from 20 to 13.5 us.
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_INGEST_CACHE_KIB}")
             self._process(conn, source, now, parsed, rejects, records, outcomes)
         return outcomes  # type: ignore[return-value]
 
