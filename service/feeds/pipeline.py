@@ -172,11 +172,7 @@ class IngestPipeline:
             parsed.append((i, event))
 
         with self.engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                # A batch inserts at random places in card_event's indexes (by card, member,
-                # merchant): with SQLite's default 2 MiB page cache most of those leaf pages
-                # are read back from the file. 64 MiB took the row from 20 to 13.5 us.
-                conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_INGEST_CACHE_KIB}")
+            prepare_ingest_connection(conn)
             self._process(conn, source, now, parsed, rejects, records, outcomes)
         return outcomes  # type: ignore[return-value]
 
@@ -476,6 +472,14 @@ class IngestPipeline:
             insert(_rejected).on_conflict_do_nothing(index_elements=["source", "raw_sha256"]),
             values,
         )
+
+
+def prepare_ingest_connection(conn: Connection) -> None:
+    if conn.dialect.name == "sqlite":
+        # A batch inserts at random places in card_event's indexes (by card, member,
+        # merchant): with SQLite's default 2 MiB page cache most of those leaf pages are
+        # read back from the file. 64 MiB took the row from 20 to 13.5 us.
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_INGEST_CACHE_KIB}")
 
 
 def card_event_row(r: Row, source: Source, now: datetime) -> tuple:
