@@ -29,12 +29,12 @@ from service.feeds.pipeline import (
     IngestPipeline,
     IngestSummary,
     card_event_row,
+    card_number_field,
     prepare_ingest_connection,
 )
 from service.feeds.records import open_feed, read_feed
 from service.offers.catalog import OfferCatalog
 from service.schema import upgrade
-from service.security.card_numbers import find_card_number
 from service.synthetic import generate_events, seed_world, write_csv
 from service.tables import CardEventRow
 from settlement.ledger.bulk import bulk_insert
@@ -196,7 +196,7 @@ def _print_floor(engine, feed: Path, batch_events: int) -> None:
             event = parse_event(record.fields, Source.FILE)
         except EventRejected:
             continue
-        if not any(find_card_number(v) for v in (event.descriptor, event.merchant_name) if v):
+        if card_number_field(event) is None:
             parsed.setdefault(event.external_id, event)
     parse_s = time.perf_counter() - t
 

@@ -153,10 +153,7 @@ class IngestPipeline:
                     (i, rec, exc.field, exc.reason, exc.detail, str(ext)[:128] if ext else None)
                 )
                 continue
-            bad_field = next(
-                (f for f in _FREE_TEXT_FIELDS if (v := getattr(event, f)) and find_card_number(v)),
-                None,
-            )
+            bad_field = card_number_field(event)
             if bad_field:
                 rejects.append(
                     (
@@ -472,6 +469,13 @@ class IngestPipeline:
             insert(_rejected).on_conflict_do_nothing(index_elements=["source", "raw_sha256"]),
             values,
         )
+
+
+def card_number_field(event: CardEvent) -> str | None:
+    """The first free-text field of the event that holds what looks like a full card number."""
+    return next(
+        (f for f in _FREE_TEXT_FIELDS if (v := getattr(event, f)) and find_card_number(v)), None
+    )
 
 
 def prepare_ingest_connection(conn: Connection) -> None:
