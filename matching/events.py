@@ -76,9 +76,15 @@ class EventRejected(ValueError):
 
 
 MAX_AMOUNT = 10**12
-MAX_CARD_ID = 2**63 - 1
+MAX_CARD_ID = 2**31 - 1  # card ids are 32-bit integers in the database
 EXTERNAL_ID_MAX_CHARS = 128
 TEXT_MAX_CHARS = 255
+# The widths of the columns each field is stored in: a longer value is refused, never cut.
+MID_MAX_CHARS = 64
+ACQUIRER_ID_MAX_CHARS = 64
+MCC_MAX_CHARS = 8
+COUNTRY_MAX_CHARS = 3
+POSTAL_CODE_MAX_CHARS = 16
 # A timestamp longer than this is not ISO 8601; refusing it early bounds the parsing cost.
 _TIMESTAMP_MAX_CHARS = 64
 
@@ -206,7 +212,7 @@ def parse_event(raw: Mapping[str, object], source: Source) -> CardEvent:
         )
     occurred_at = _timestamp(raw)
     channel = _choice(raw, "channel", _CHANNELS, "invalid_channel") or Channel.IN_STORE
-    original = _text(raw, "original_external_id", TEXT_MAX_CHARS)
+    original = _text(raw, "original_external_id", EXTERNAL_ID_MAX_CHARS)
     if original is None and kind in _NEEDS_ORIGINAL:
         raise EventRejected(
             "original_external_id", "missing_original", f"a {kind} must name the event it undoes"
@@ -219,13 +225,13 @@ def parse_event(raw: Mapping[str, object], source: Source) -> CardEvent:
         amount=amount,
         currency=currency,
         occurred_at=occurred_at,
-        mid=_text(raw, "mid", TEXT_MAX_CHARS),
-        acquirer_id=_text(raw, "acquirer_id", TEXT_MAX_CHARS),
+        mid=_text(raw, "mid", MID_MAX_CHARS),
+        acquirer_id=_text(raw, "acquirer_id", ACQUIRER_ID_MAX_CHARS),
         descriptor=_text(raw, "descriptor", TEXT_MAX_CHARS),
         merchant_name=_text(raw, "merchant_name", TEXT_MAX_CHARS),
-        mcc=_text(raw, "mcc", TEXT_MAX_CHARS),
-        country=_text(raw, "country", TEXT_MAX_CHARS),
-        postal_code=_text(raw, "postal_code", TEXT_MAX_CHARS),
+        mcc=_text(raw, "mcc", MCC_MAX_CHARS),
+        country=_text(raw, "country", COUNTRY_MAX_CHARS),
+        postal_code=_text(raw, "postal_code", POSTAL_CODE_MAX_CHARS),
         brand_hint=_text(raw, "brand_hint", TEXT_MAX_CHARS),
         channel=channel,
         original_external_id=original,

@@ -161,9 +161,13 @@ class CardEventRow(SQLModel, table=True):
     currency: str = Field(max_length=3)
     occurred_at: datetime
     mid: str | None = Field(default=None, max_length=64)
+    acquirer_id: str | None = Field(default=None, max_length=64)
     descriptor: str | None = Field(default=None, max_length=255)
     merchant_name: str | None = Field(default=None, max_length=255)
     mcc: str | None = Field(default=None, max_length=8)
+    country: str | None = Field(default=None, max_length=3)
+    postal_code: str | None = Field(default=None, max_length=16)
+    brand_hint: str | None = Field(default=None, max_length=255)
     channel: str = Field(max_length=16)
     original_external_id: str | None = Field(default=None, max_length=128)
     linked_event_id: int | None = Field(default=None, sa_type=BigInteger)

@@ -58,6 +58,11 @@ def mature_due(
             last_id = ids[-1]
             book = RewardBook(now=now)
             for record in book.load(conn, set(ids)).values():
+                # Locked now: an ingest batch may have changed it since the ids were read.
+                if record.state is not RewardState.CLEARED or (
+                    record.hold_until is not None and record.hold_until > now
+                ):
+                    continue
                 amount = book.mature(record, at=now)
                 result.matured_count += 1
                 result.matured_amount += amount
@@ -95,6 +100,8 @@ def expire_stale_auths(
             book = RewardBook(now=now)
             released: dict[int, tuple[int, int]] = defaultdict(lambda: (0, 0))
             for record in book.load(conn, set(ids)).values():
+                if record.state is not RewardState.AUTHORIZED:
+                    continue  # cleared, refunded or reversed since the ids were read
                 amount = book.void(record, reason="auth_expired")
                 a, n = released[record.offer_id]
                 released[record.offer_id] = (a - amount, n - 1)

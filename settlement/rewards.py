@@ -1,22 +1,26 @@
 """The reward lifecycle and the ledger entries each transition writes.
 
-authorized (pending entry) -> cleared (posted, recomputed on the cleared amount) -> matured
+authorized (pending entry) -> cleared (posted, priced on the cleared amount) -> matured
 (pending -> available after the hold); an authorized reward is voided by a reversal or by
-expiry; a refund claws back in proportion to the refunded share, never more than was earned.
+expiry, and a voided one is priced again if its clearing arrives after all. A refund claws back
+the refunded share. The money rules themselves are pure functions in `matching.lifecycle`;
+this module turns each change of a reward's terms into the entries that move exactly the
+change in its net reward and commission.
 
-Entries are keyed by reward and transition (`reward:{id}:accrue`, `:clear`, `:mature`,
-`:clawback:{event}`), so a transition replayed after a crash cannot write twice.
+Entries are keyed by reward and transition (`reward:{id}:accrue`, `:clear`, `:clear:{event}`,
+`:reauth:{event}`, `:mature`, `:clawback:{event}`), so a transition replayed after a crash
+cannot write twice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Connection, and_, bindparam, select, update
 
-from matching.money import prorate
+from matching.lifecycle import RewardTerms, after_refund
 from settlement.ledger.accounts import AccountDirectory, AccountKind, account_code
 from settlement.ledger.bulk import bulk_insert, execute_many, one_of
 from settlement.ledger.writer import Entry, EntryStatus, LedgerBatch, Posting, significant
@@ -33,6 +37,10 @@ class RewardState(StrEnum):
     CLEARED = "cleared"
     MATURED = "matured"
     VOIDED = "voided"
+
+
+class RewardStateError(Exception):
+    """A transition asked of a reward in a state that does not allow it: a bug in the caller."""
 
 
 @dataclass(slots=True)
@@ -57,13 +65,39 @@ class RewardRecord:
     expires_at: datetime | None = None
     cleared_at: datetime | None = None
     matured_at: datetime | None = None
+    # The part of the net reward already moved to the member's available balance.
+    available_reward_amount: int = 0
 
     @property
     def net_reward_amount(self) -> int:
         return self.reward_amount - self.clawed_reward_amount
 
+    @property
+    def net_commission_amount(self) -> int:
+        return self.commission_amount - self.clawed_commission_amount
+
+    @property
+    def terms(self) -> RewardTerms:
+        return RewardTerms(
+            self.spend_amount,
+            self.reward_amount,
+            self.commission_amount,
+            self.refunded_spend_amount,
+            self.clawed_reward_amount,
+            self.clawed_commission_amount,
+        )
+
+    def take_terms(self, terms: RewardTerms) -> None:
+        self.spend_amount = terms.spend_amount
+        self.reward_amount = terms.reward_amount
+        self.commission_amount = terms.commission_amount
+        self.refunded_spend_amount = terms.refunded_spend_amount
+        self.clawed_reward_amount = terms.clawed_reward_amount
+        self.clawed_commission_amount = terms.clawed_commission_amount
+
 
 _COLUMNS = [f.name for f in fields(RewardRecord)]
+_TIMES = ("occurred_at", "hold_until", "expires_at", "cleared_at", "matured_at")
 
 
 def accrual_postings(
@@ -83,27 +117,18 @@ def accrual_postings(
 
 @dataclass(frozen=True, slots=True)
 class Clawback:
-    refunded_spend_amount: int  # cumulative, after this refund
     reward_amount: int  # clawed by this refund
     commission_amount: int
-
-
-def clawback_for_refund(record: RewardRecord, refund_amount: int) -> Clawback:
-    """Claw back the refunded share. Targets are cumulative, so rounding never lets the total
-    clawed exceed what was earned, however the refunds are split."""
-    refunded = min(record.spend_amount, record.refunded_spend_amount + refund_amount)
-    target_reward = prorate(record.reward_amount, refunded, record.spend_amount)
-    target_commission = prorate(record.commission_amount, refunded, record.spend_amount)
-    return Clawback(
-        refunded,
-        max(0, target_reward - record.clawed_reward_amount),
-        max(0, target_commission - record.clawed_commission_amount),
-    )
 
 
 def _stored(record: RewardRecord, name: str) -> object:
     # States go in as their plain values: COPY would write an enum member's name.
     return record.state.value if name == "state" else getattr(record, name)
+
+
+def _require(record: RewardRecord, transition: str, *allowed: RewardState) -> None:
+    if record.state not in allowed:
+        raise RewardStateError(f"reward {record.id}: cannot {transition} from {record.state}")
 
 
 @dataclass(slots=True)
@@ -125,11 +150,22 @@ class RewardBook:
         for rid in reward_ids - set(wanted):
             out[rid] = self.new.get(rid) or self.dirty[rid]
         cols = [_rewards.c[name] for name in _COLUMNS]
+        wanted.sort()
         for start in range(0, len(wanted), 5000):
             chunk = wanted[start : start + 5000]
-            for row in conn.execute(select(*cols).where(one_of(conn, _rewards.c.id, chunk))):
+            query = select(*cols).where(one_of(conn, _rewards.c.id, chunk))
+            if conn.dialect.name == "postgresql":
+                # Ingest, maturation and expiry all read a reward, change it and write it
+                # back whole: the row lock (taken in id order) makes them wait for each other
+                # instead of one overwriting the other. SQLite's write lock does the same.
+                query = query.order_by(_rewards.c.id).with_for_update()
+            for row in conn.execute(query):
                 rec = RewardRecord(*row)
                 rec.state = RewardState(rec.state)
+                for name in _TIMES:
+                    value = getattr(rec, name)
+                    if value is not None and value.tzinfo is None:  # SQLite: stored as UTC
+                        setattr(rec, name, value.replace(tzinfo=UTC))
                 out[rec.id] = rec
             # The one unresolved pending entry of each authorized reward.
             for reward_id, entry_id in conn.execute(
@@ -175,24 +211,24 @@ class RewardBook:
             self.pending_entries[record.id] = entry
 
     def clear(
-        self,
-        record: RewardRecord,
-        *,
-        event_id: int,
-        cleared_spend_amount: int,
-        reward_amount: int,
-        commission_amount: int,
-        at: datetime,
+        self, record: RewardRecord, terms: RewardTerms, *, event_id: int, at: datetime
     ) -> int:
-        """Post an authorized reward, recomputed on the cleared amount. Returns the change in
-        reward amount (for the budget)."""
-        if record.state is not RewardState.AUTHORIZED:
-            return 0
-        delta = reward_amount - record.reward_amount
+        """The purchase's clearing: post the reward on `terms` (priced on the cleared amount).
+
+        From authorized, the pending entry is posted as it is when nothing changed, else voided
+        and replaced; from voided (an expired or reversed auth whose clearing came after all)
+        the reward accrues afresh. Returns the change in the net reward (for budget and caps).
+        """
+        _require(record, "clear", RewardState.AUTHORIZED, RewardState.VOIDED)
+        before = record.net_reward_amount if record.state is RewardState.AUTHORIZED else 0
         pending_id = self._pending_entry_id(record)
-        if delta == 0 and commission_amount == record.commission_amount:
-            if pending_id is not None:
-                self.ledger.resolve(pending_id, EntryStatus.POSTED, "cleared")
+        unchanged = (
+            record.state is RewardState.AUTHORIZED
+            and terms.net_reward_amount == record.net_reward_amount
+            and terms.net_commission_amount == record.net_commission_amount
+        )
+        if unchanged and pending_id is not None:
+            self.ledger.resolve(pending_id, EntryStatus.POSTED, "cleared")
         else:
             if pending_id is not None:
                 self.ledger.resolve(pending_id, EntryStatus.VOIDED, "recomputed_on_clearing")
@@ -202,31 +238,58 @@ class RewardBook:
                 "accrual",
                 EntryStatus.POSTED,
                 accrual_postings(
-                    record.member_id, record.merchant_id, reward_amount, commission_amount
+                    record.member_id,
+                    record.merchant_id,
+                    terms.net_reward_amount,
+                    terms.net_commission_amount,
                 ),
                 event_id,
                 at,
             )
+        record.take_terms(terms)
         record.state = RewardState.CLEARED
         record.clearing_event_id = event_id
-        record.spend_amount = cleared_spend_amount
-        record.reward_amount = reward_amount
-        record.commission_amount = commission_amount
         record.cleared_at = at
         record.hold_until = at + timedelta(days=record.hold_days)
         self._touch(record)
-        return delta
+        return terms.net_reward_amount - before
+
+    def add_clearing(
+        self, record: RewardRecord, terms: RewardTerms, *, event_id: int, at: datetime
+    ) -> int:
+        """An incremental clearing (split shipment): post what the purchase earns more on
+        `terms` (priced on all its clearings together). The added part has its own hold, so a
+        matured reward is open again until then. Returns the increase in the net reward."""
+        _require(record, "add a clearing to", RewardState.CLEARED, RewardState.MATURED)
+        added_reward = terms.net_reward_amount - record.net_reward_amount
+        added_commission = terms.net_commission_amount - record.net_commission_amount
+        assert added_reward >= 0 and added_commission >= 0, (record, terms)
+        self._entry(
+            record,
+            f"clear:{event_id}",
+            "accrual",
+            EntryStatus.POSTED,
+            accrual_postings(record.member_id, record.merchant_id, added_reward, added_commission),
+            event_id,
+            at,
+        )
+        record.take_terms(terms)
+        if added_reward:
+            hold_until = at + timedelta(days=record.hold_days)
+            record.state = RewardState.CLEARED
+            record.hold_until = max(record.hold_until or hold_until, hold_until)
+        self._touch(record)
+        return added_reward
 
     def void(self, record: RewardRecord, *, reason: str) -> int:
-        """Void an authorized reward (reversal or expiry). Returns the reward released."""
-        if record.state is not RewardState.AUTHORIZED:
-            return 0
+        """Void an authorized reward (reversal or expiry). Returns the net reward released."""
+        _require(record, "void", RewardState.AUTHORIZED)
         pending_id = self._pending_entry_id(record)
         if pending_id is not None:
             self.ledger.resolve(pending_id, EntryStatus.VOIDED, reason)
         record.state = RewardState.VOIDED
         self._touch(record)
-        return record.reward_amount
+        return record.net_reward_amount
 
     def refund(
         self,
@@ -237,84 +300,108 @@ class RewardBook:
         event_id: int,
         at: datetime,
     ) -> Clawback:
-        if record.state is RewardState.VOIDED or record.spend_amount <= 0:
-            return Clawback(record.refunded_spend_amount, 0, 0)
-        claw = clawback_for_refund(record, refund_amount)
-        key = f"clawback:{event_id}"
-        if record.state is RewardState.AUTHORIZED:
-            # Not cleared yet: replace the pending entry by one for what remains.
-            pending_id = self._pending_entry_id(record)
-            if pending_id is not None:
-                self.ledger.resolve(pending_id, EntryStatus.VOIDED, "refund_before_clearing")
-            remaining_reward = record.reward_amount - claw.reward_amount
-            remaining_commission = record.commission_amount - claw.commission_amount
-            record.reward_amount, record.commission_amount = remaining_reward, remaining_commission
-            record.spend_amount -= claw.refunded_spend_amount - record.refunded_spend_amount
-            if record.spend_amount <= 0 or remaining_reward <= 0:
-                record.state = RewardState.VOIDED
-            else:
-                entry = self._entry(
-                    record,
-                    f"reauth:{event_id}",
-                    "accrual",
-                    EntryStatus.PENDING,
-                    accrual_postings(
-                        record.member_id, record.merchant_id, remaining_reward, remaining_commission
-                    ),
-                    event_id,
-                    at,
-                )
-                if entry is not None:
-                    self.pending_entries[record.id] = entry
-            self._touch(record)
-            return claw
-        if claw.reward_amount == 0 and claw.commission_amount == 0:
-            record.refunded_spend_amount = claw.refunded_spend_amount
-            self._touch(record)
-            return claw
-        merchant_credit = Posting(
-            AccountKind.MERCHANT_RECEIVABLE,
-            record.merchant_id,
-            claw.reward_amount + claw.commission_amount,
+        """Claw back the refunded share of the purchase (`matching.lifecycle.after_refund`).
+
+        Before the clearing the pending entry is replaced by one for what remains (a full
+        refund voids the reward); after it, a clawback entry takes the difference from the
+        member's pending cashback, then from available, and any shortfall becomes a recovery
+        balance the member owes, never a silent negative. A voided reward only remembers the
+        refund, so that a late clearing is priced net of it.
+        """
+        terms = after_refund(record.terms, refund_amount)
+        claw = Clawback(
+            terms.clawed_reward_amount - record.clawed_reward_amount,
+            terms.clawed_commission_amount - record.clawed_commission_amount,
         )
-        revenue = Posting(AccountKind.PLATFORM_REVENUE, None, -claw.commission_amount)
-        if record.state is RewardState.CLEARED:
-            member = [Posting(AccountKind.MEMBER_PENDING, record.member_id, -claw.reward_amount)]
-        else:
-            # Matured: take from available; a shortfall becomes a recovery balance the member
-            # owes, never a silent negative available balance.
+        assert claw.reward_amount >= 0 and claw.commission_amount >= 0
+        if record.state is RewardState.VOIDED:
+            record.take_terms(terms)
+            self._touch(record)
+            return Clawback(0, 0)
+        if record.state is RewardState.AUTHORIZED:
+            self._reauthorize(record, terms, event_id=event_id, at=at)
+            return claw
+        record.take_terms(terms)
+        self._touch(record)
+        if claw.reward_amount == 0 and claw.commission_amount == 0:
+            return claw
+        # What of this reward still sits in pending is taken first.
+        still_pending = (
+            record.net_reward_amount + claw.reward_amount - record.available_reward_amount
+        )
+        from_pending = max(min(claw.reward_amount, still_pending), 0)
+        member = [Posting(AccountKind.MEMBER_PENDING, record.member_id, -from_pending)]
+        rest = claw.reward_amount - from_pending
+        if rest:
             available = self.available_amount(conn, record.member_id, record.currency)
-            taken = min(available, claw.reward_amount)
+            taken = min(available, rest)
             self.available_cache[(record.member_id, record.currency)] = available - taken
-            member = [
+            record.available_reward_amount -= rest
+            member += [
                 Posting(AccountKind.MEMBER_AVAILABLE, record.member_id, -taken),
-                Posting(
-                    AccountKind.MEMBER_RECOVERY, record.member_id, -(claw.reward_amount - taken)
-                ),
+                Posting(AccountKind.MEMBER_RECOVERY, record.member_id, -(rest - taken)),
             ]
         self._entry(
             record,
-            key,
+            f"clawback:{event_id}",
             "clawback",
             EntryStatus.POSTED,
-            significant([merchant_credit, revenue, *member]),
+            significant(
+                [
+                    Posting(
+                        AccountKind.MERCHANT_RECEIVABLE,
+                        record.merchant_id,
+                        claw.reward_amount + claw.commission_amount,
+                    ),
+                    Posting(AccountKind.PLATFORM_REVENUE, None, -claw.commission_amount),
+                    *member,
+                ]
+            ),
             event_id,
             at,
         )
-        record.refunded_spend_amount = claw.refunded_spend_amount
-        record.clawed_reward_amount += claw.reward_amount
-        record.clawed_commission_amount += claw.commission_amount
-        self._touch(record)
         return claw
 
+    def _reauthorize(
+        self, record: RewardRecord, terms: RewardTerms, *, event_id: int, at: datetime
+    ) -> None:
+        """An authorized reward's terms changed before clearing: a pending entry for the rest."""
+        pending_id = self._pending_entry_id(record)
+        if pending_id is not None:
+            self.ledger.resolve(pending_id, EntryStatus.VOIDED, "refund_before_clearing")
+        record.take_terms(terms)
+        if terms.fully_refunded or terms.net_reward_amount <= 0:
+            record.state = RewardState.VOIDED
+        else:
+            entry = self._entry(
+                record,
+                f"reauth:{event_id}",
+                "accrual",
+                EntryStatus.PENDING,
+                accrual_postings(
+                    record.member_id,
+                    record.merchant_id,
+                    terms.net_reward_amount,
+                    terms.net_commission_amount,
+                ),
+                event_id,
+                at,
+            )
+            if entry is not None:
+                self.pending_entries[record.id] = entry
+        self._touch(record)
+
     def mature(self, record: RewardRecord, *, at: datetime) -> int:
-        if record.state is not RewardState.CLEARED:
-            return 0
-        amount = record.net_reward_amount
+        """After the hold: what of the net reward is still pending becomes available."""
+        _require(record, "mature", RewardState.CLEARED)
+        amount = record.net_reward_amount - record.available_reward_amount
         if amount > 0:
+            # A reward matures again only after an incremental clearing reopened it; its
+            # key then names the hold it waited for.
+            again = record.matured_at is not None
             self._entry(
                 record,
-                "mature",
+                f"mature:{record.hold_until:%Y%m%d%H%M%S}" if again else "mature",
                 "maturation",
                 EntryStatus.POSTED,
                 (
@@ -327,10 +414,11 @@ class RewardBook:
             key = (record.member_id, record.currency)
             if key in self.available_cache:
                 self.available_cache[key] += amount
+            record.available_reward_amount += amount
         record.state = RewardState.MATURED
         record.matured_at = at
         self._touch(record)
-        return amount
+        return max(amount, 0)
 
     # -- helpers ---------------------------------------------------------------------------
     def available_amount(self, conn: Connection, member_id: int, currency: str) -> int:

@@ -166,6 +166,8 @@ class Reward(SQLModel, table=True):
     expires_at: datetime | None = None
     cleared_at: datetime | None = None
     matured_at: datetime | None = None
+    # The part of the net reward already moved to the member's available balance.
+    available_reward_amount: int = Field(default=0, sa_type=BigInteger)
 
 
 class OfferBudget(SQLModel, table=True):

@@ -14,9 +14,10 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from matching.events import CardEvent, EventKind
+from matching.lifecycle import Presentment, RewardTerms, classify_clearing, price_at_clearing
 from matching.match import MatchContext, Reason, match
 from matching.match import MemberOfferState as OfferState
-from matching.offers import OfferKind, OfferRules, commission_for, reward_for_amount
+from matching.offers import OfferRules
 from service.feeds import context as ctx
 from service.offers.catalog import OfferCatalog
 from settlement.budget import Remaining, apply_reservations, lock_remaining
@@ -25,6 +26,7 @@ from settlement.rewards import RewardBook, RewardRecord, RewardState
 from settlement.tables import Reward
 
 _rewards = Reward.__table__
+_CLEARED_STATES = (RewardState.CLEARED, RewardState.MATURED)
 
 
 @dataclass(slots=True)
@@ -41,7 +43,12 @@ class Linked:
     reward_id: int | None
     outcome: str
     reason: str | None
-    cleared: bool = False
+    # Amounts of the clearings that settled this auth so far (duplicate presentments aside).
+    clearing_amounts: list[int] = field(default_factory=list)
+
+    @property
+    def cleared(self) -> bool:
+        return bool(self.clearing_amounts)
 
 
 @dataclass(slots=True)
@@ -57,6 +64,7 @@ class Row:
     reward_amount: int = 0
     linked_event_id: int | None = None
     decisions: list = field(default_factory=list)
+    rejection: tuple[str, str, str] | None = None  # field, reason, detail
 
 
 class BatchState:
@@ -184,55 +192,72 @@ class BatchState:
         self._count(row.member_id, offer.offer_id, rewards=1, amount=winner.reward_amount)
         row.outcome, row.reward_id, row.reward_amount = "rewarded", reward_id, winner.reward_amount
 
-    def clear(self, row: Row, auth: Linked) -> None:
-        auth.cleared = True
+    def clear(self, row: Row, auth: Linked, *, tolerance_bps: int) -> None:
+        """A clearing linked to `auth`: its first, a further part, or a duplicate presentment."""
+        event = row.event
         row.linked_event_id = auth.id
-        if auth.reward_id is None:
+        record = self._reward(auth.reward_id) if auth.reward_id is not None else None
+        earlier = list(auth.clearing_amounts)
+        if not earlier and record is not None and record.state in _CLEARED_STATES:
+            # Cleared by a concurrent batch since the auth was read: the locked reward knows.
+            earlier = [record.spend_amount]
+        presentment = classify_clearing(
+            auth.amount, earlier, event.amount, tolerance_bps=tolerance_bps
+        )
+        if presentment is Presentment.DUPLICATE:
+            row.outcome, row.reason = "no_reward", "duplicate_presentment"
+            return
+        auth.clearing_amounts.append(event.amount)
+        if record is None:
             row.outcome, row.reason = "no_reward", auth.reason or auth.outcome
             return
-        record = self._reward(auth.reward_id)
-        if record.state is not RewardState.AUTHORIZED:
-            row.outcome, row.reason, row.reward_id = (
-                "no_reward",
-                f"reward_{record.state}",
-                record.id,
-            )
+        row.reward_id = record.id
+        cleared_total = sum(earlier) + event.amount
+        if record.state in _CLEARED_STATES:
+            terms = self._priced(record, cleared_total, base_net=record.net_reward_amount)
+            added = self.book.add_clearing(record, terms, event_id=row.id, at=event.occurred_at)
+            self._reserve(record.offer_id, added, 0)
+            self._count(record.member_id, record.offer_id, amount=added)
+            row.outcome, row.reward_amount = ("rewarded", added) if added else ("no_reward", 0)
+            row.reason = None if added else "incremental_clearing"
             return
+        reopened = record.state is RewardState.VOIDED
+        if reopened and self.redemptions_left.get(record.offer_id, 1) <= 0:
+            row.outcome, row.reason = "no_reward", "budget_exhausted"
+            return
+        base_net = 0 if reopened else record.net_reward_amount
+        terms = self._priced(record, cleared_total, base_net=base_net)
+        if reopened and terms.net_reward_amount <= 0:
+            # Refunded in full before its clearing: the refund stands.
+            row.outcome, row.reason = "no_reward", "refunded_before_clearing"
+            return
+        delta = self.book.clear(record, terms, event_id=row.id, at=event.occurred_at)
+        self._reserve(record.offer_id, delta, int(reopened))
+        self._count(record.member_id, record.offer_id, rewards=int(reopened), amount=delta)
+        row.outcome, row.reward_amount = "rewarded", record.net_reward_amount
+
+    def _priced(self, record: RewardRecord, cleared_total: int, *, base_net: int) -> RewardTerms:
+        """The reward's terms on `cleared_total`, its net growing at most by what the budget
+        and the member's cap leave (`base_net` is what is reserved for it now)."""
         offer = self.catalog.rules_for(self.conn, record.offer_id)
-        event = row.event
-        new_reward = record.reward_amount
-        if offer is not None and offer.kind is OfferKind.CASHBACK:
-            member = self.members.get(row.member_id) or ctx.load_members(
-                self.conn, [row.member_id]
-            ).get(row.member_id, (0, None))
-            new_reward = reward_for_amount(offer, event.amount, record.occurred_at, member[1])
-            if offer.member_max_reward_amount is not None:
-                state = self._state(row.member_id, offer.offer_id)
-                room = offer.member_max_reward_amount - state.reward_amount + record.reward_amount
-                new_reward = min(new_reward, max(room, 0))
-        increase = new_reward - record.reward_amount
-        if increase > 0 and record.offer_id in self.budget_left:
-            new_reward -= increase - min(increase, self.budget_left[record.offer_id])
-        commission = (
-            commission_for(offer, event.amount, new_reward)
-            if offer is not None
-            else record.commission_amount
+        rooms = []
+        if record.offer_id in self.budget_left:
+            rooms.append(self.budget_left[record.offer_id])
+        if offer is not None and offer.member_max_reward_amount is not None:
+            state = self._state(record.member_id, record.offer_id)
+            rooms.append(offer.member_max_reward_amount - state.reward_amount)
+        return price_at_clearing(
+            offer,
+            record.terms,
+            cleared_spend_amount=cleared_total,
+            purchased_at=record.occurred_at,
+            birth_month=self._member(record.member_id)[1],
+            max_net_reward_amount=base_net + max(min(rooms), 0) if rooms else None,
         )
-        delta = self.book.clear(
-            record,
-            event_id=row.id,
-            cleared_spend_amount=event.amount,
-            reward_amount=new_reward,
-            commission_amount=commission,
-            at=event.occurred_at,
-        )
-        self._reserve(record.offer_id, delta, 0)
-        self._count(row.member_id, record.offer_id, amount=delta)
-        row.outcome, row.reward_id, row.reward_amount = "rewarded", record.id, new_reward
 
     def reverse_or_refund(self, row: Row, original: Linked) -> None:
         event = row.event
-        row.linked_event_id = original.id
+        row.linked_event_id, row.reason = original.id, None
         if original.reward_id is None:
             row.outcome, row.reason = "no_reward", "original_not_rewarded"
             return
@@ -244,16 +269,23 @@ class BatchState:
             self._count(record.member_id, record.offer_id, rewards=-1, amount=-released)
             row.outcome = "voided"
             return
-        # A refund, or a reversal of a cleared purchase (a full refund).
-        amount = event.amount if event.kind is EventKind.REFUND else record.spend_amount
-        before = record.reward_amount
+        # A refund, or a reversal of a cleared purchase (a refund of what is left of it).
+        if event.kind is EventKind.REFUND:
+            amount = event.amount
+        else:
+            amount = record.spend_amount - record.refunded_spend_amount
+        if amount <= 0 or (record.state is RewardState.VOIDED and event.kind is EventKind.REVERSAL):
+            row.outcome, row.reason = "no_reward", f"reward_{record.state}"
+            return
+        was_authorized = record.state is RewardState.AUTHORIZED
         claw = self.book.refund(
             self.conn, record, refund_amount=amount, event_id=row.id, at=event.occurred_at
         )
-        clawed = claw.reward_amount if record.state is not RewardState.VOIDED else before
-        self._reserve(record.offer_id, -clawed, 0)
-        self._count(record.member_id, record.offer_id, amount=-clawed)
-        row.outcome, row.reward_amount = "clawback", -clawed
+        # A reward voided by the refund frees its redemption too: a voided reward holds nothing.
+        voided = int(was_authorized and record.state is RewardState.VOIDED)
+        self._reserve(record.offer_id, -claw.reward_amount, -voided)
+        self._count(record.member_id, record.offer_id, rewards=-voided, amount=-claw.reward_amount)
+        row.outcome, row.reward_amount = "clawback", -claw.reward_amount
 
     # -- state -----------------------------------------------------------------------------
     def _next_reward_id(self) -> int:
@@ -261,6 +293,12 @@ class BatchState:
             # A block at a time; unused ids are gaps, which is harmless.
             self.reward_ids = allocate_ids(self.conn, _rewards, 1000)[::-1]
         return self.reward_ids.pop()
+
+    def _member(self, member_id: int) -> tuple[int, int | None]:
+        """(tier, birth month) of a member, read once per batch."""
+        if member_id not in self.members:
+            self.members.update(ctx.load_members(self.conn, [member_id]))
+        return self.members.get(member_id, (0, None))
 
     def _reward(self, reward_id: int) -> RewardRecord:
         if reward_id not in self.rewards:

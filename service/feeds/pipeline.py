@@ -13,21 +13,21 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from matching.events import CardEvent, EventKind, EventRejected, Source, parse_event
-from matching.linking import OpenAuth, link_clearing_to_auth
 from service.feeds import context as ctx
+from service.feeds import originals
 from service.feeds.batch import BatchState, Linked, Row
-from service.offers.catalog import OfferCatalog, aware
+from service.offers.catalog import OfferCatalog
 from service.security.card_numbers import find_card_number, mask_card_numbers
 from service.tables import CardEventRow, RejectedEvent
 from settlement.ledger.accounts import AccountDirectory
-from settlement.ledger.bulk import bulk_insert, one_of
+from settlement.ledger.bulk import bulk_insert
 from settlement.ledger.ids import allocate_ids
 from settlement.rewards import RewardBook
 from settlement.tables import Reward
@@ -37,6 +37,8 @@ _rejected = RejectedEvent.__table__
 _rewards = Reward.__table__
 _FREE_TEXT_FIELDS = ("descriptor", "merchant_name")
 SQLITE_INGEST_CACHE_KIB = 64 * 1024
+BATCH_ATTEMPTS = 3
+EVENT_KEY_CONSTRAINT = "uq_card_event_source_external_id"
 EVENT_COLUMNS = [
     "id",
     "source",
@@ -49,9 +51,13 @@ EVENT_COLUMNS = [
     "currency",
     "occurred_at",
     "mid",
+    "acquirer_id",
     "descriptor",
     "merchant_name",
     "mcc",
+    "country",
+    "postal_code",
+    "brand_hint",
     "channel",
     "original_external_id",
     "linked_event_id",
@@ -168,10 +174,19 @@ class IngestPipeline:
                 continue
             parsed.append((i, event))
 
-        with self.engine.begin() as conn:
-            prepare_ingest_connection(conn)
-            self._process(conn, source, now, parsed, rejects, records, outcomes)
-        return outcomes  # type: ignore[return-value]
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            outcomes = [None] * len(records)
+            try:
+                with self.engine.begin() as conn:
+                    prepare_ingest_connection(conn)
+                    self._process(conn, source, now, parsed, list(rejects), records, outcomes)
+                return outcomes  # type: ignore[return-value]
+            except Exception as exc:
+                # Another batch stored one of these events first (or the two deadlocked):
+                # the next attempt reads its result and reports a duplicate.
+                if attempt == BATCH_ATTEMPTS or not lost_a_race(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     # -- the batch -----------------------------------------------------------------------------
     def _process(
@@ -194,13 +209,22 @@ class IngestPipeline:
             else:
                 first_in_batch[event.external_id] = i
                 unique.append((i, event))
-        stored = self._stored_results(conn, source, [e.external_id for _, e in unique])
+        stored = originals.stored_results(conn, source, [e.external_id for _, e in unique])
         fresh = []
         for i, event in unique:
-            if event.external_id in stored:
-                outcomes[i] = stored[event.external_id]
-            else:
+            found = stored.get(event.external_id)
+            if found is None:
                 fresh.append((i, event))
+            else:
+                outcomes[i] = IngestOutcome(
+                    "duplicate",
+                    event.external_id,
+                    found.event_id,
+                    found.outcome,
+                    found.reason,
+                    found.reward_amount,
+                    line=getattr(records[i], "line", 0),
+                )
 
         # 2. Cards and brands.
         cards = ctx.load_cards(conn, (e.card_id for _, e in fresh))
@@ -226,10 +250,11 @@ class IngestPipeline:
         ids = allocate_ids(conn, _events, len(rows))
         for row, event_id in zip(rows, ids, strict=True):
             row.id = event_id
-        linked = self._load_originals(conn, source, rows)
-        open_auths = self._load_open_auths(conn, rows)
+        linked = originals.load_originals(conn, source, rows)
+        open_auths = originals.load_open_auths(conn, rows, self.link_window_days)
+        waiting = originals.load_waiting(conn, source, rows)
 
-        # 4. Match purchases, apply lifecycle transitions.
+        # 4. Match purchases, apply lifecycle transitions, in the order the events came.
         book = RewardBook(now=now)
         batch = BatchState(
             conn,
@@ -242,43 +267,19 @@ class IngestPipeline:
             auth_expiry_days=self.auth_expiry_days,
         )
         for row in rows:
-            event = row.event
-            card_status = cards[event.card_id]
-            if card_status[1] != "active" and (
-                card_status[2] is None or event.occurred_at >= card_status[2]
-            ):
-                row.outcome, row.reason = "not_matched", "card_unlinked"
-            elif event.kind is EventKind.AUTH:
-                batch.purchase(row, cleared=False)
-            elif event.kind is EventKind.CLEARING:
-                auth = self._find_auth(row, linked, open_auths)
-                if auth is None:
-                    batch.purchase(row, cleared=True)
-                else:
-                    batch.clear(row, auth)
-            else:
-                original = linked.get(event.original_external_id or "")
-                if original is None or original.card_id != event.card_id:
-                    row.outcome, row.reason = "unlinked", "original_not_found"
-                else:
-                    batch.reverse_or_refund(row, original)
-            linked[event.external_id] = Linked(
-                row.id,
-                event.kind.value,
-                event.card_id,
-                row.merchant_id,
-                event.amount,
-                event.currency,
-                event.occurred_at,
-                row.reward_id,
-                row.outcome,
-                row.reason,
-            )
-            if event.kind is EventKind.AUTH:
-                open_auths.setdefault(event.card_id, []).append(linked[event.external_id])
+            self._apply(batch, row, cards[row.event.card_id], linked, open_auths, waiting)
+        rejected = [row for row in rows if row.rejection is not None]
+        if rejected:
+            rows = [row for row in rows if row.rejection is None]
+            for row in rejected:
+                assert row.rejection is not None
+                rejects.append(
+                    (row.index, records[row.index], *row.rejection, row.event.external_id)
+                )
 
         # 5. Write everything.
         self._write_events(conn, source, now, rows)
+        originals.update_waited_rows(conn, waiting.stored_rows)
         book.flush(conn, self.directory)
         batch.flush()
         self._write_rejects(conn, source, now, rejects, outcomes)
@@ -305,133 +306,84 @@ class IngestPipeline:
                 getattr(records[i], "line", 0),
             )
 
-    def _find_auth(
-        self, row: Row, linked: dict[str, Linked], open_auths: dict[int, list[Linked]]
-    ) -> Linked | None:
+    def _apply(
+        self,
+        batch: BatchState,
+        row: Row,
+        card: tuple[int, str, datetime | None],
+        linked: dict[str, Linked],
+        open_auths: dict[int, list[Linked]],
+        waiting: originals.Waiting,
+    ) -> None:
+        """One event's effect, then that of any refund or reversal that was waiting for it."""
         event = row.event
-        if event.original_external_id:
-            auth = linked.get(event.original_external_id)
-            if auth is not None and auth.kind == "auth" and auth.card_id == event.card_id:
-                return None if auth.cleared else auth
-        candidates = [a for a in open_auths.get(event.card_id, ()) if not a.cleared]
-        if not candidates:
-            return None
-        found = link_clearing_to_auth(
-            event,
+        original = linked.get(event.original_external_id or "")
+        if (
+            original is not None
+            and original.card_id == event.card_id
+            and original.currency != event.currency
+        ):
+            row.rejection = (
+                "currency",
+                "currency_mismatch",
+                f"{event.kind} in {event.currency} names an event in {original.currency}",
+            )
+            return
+        _, card_status, unlinked_at = card
+        if card_status != "active" and (unlinked_at is None or event.occurred_at >= unlinked_at):
+            row.outcome, row.reason = "not_matched", "card_unlinked"
+        elif event.kind is EventKind.AUTH:
+            if event.external_id in waiting.early_clearings:
+                # Its clearing came first and was priced as the purchase: it is paid already.
+                row.linked_event_id = waiting.early_clearings.pop(event.external_id).id
+                row.outcome, row.reason = "no_reward", "already_cleared"
+            else:
+                batch.purchase(row, cleared=False)
+        elif event.kind is EventKind.CLEARING:
+            auth = originals.find_auth(
+                row,
+                linked,
+                open_auths,
+                tolerance_bps=self.link_tolerance_bps,
+                window_days=self.link_window_days,
+            )
+            if auth is None and event.original_external_id:
+                auth = waiting.early_clearings.get(event.original_external_id)
+            if auth is None:
+                batch.purchase(row, cleared=True)
+            else:
+                batch.clear(row, auth, tolerance_bps=self.link_tolerance_bps)
+        elif original is None or original.card_id != event.card_id:
+            row.outcome, row.reason = originals.UNLINKED, "original_not_found"
+            waiting.add_undoer(row)
+        else:
+            batch.reverse_or_refund(row, original)
+        this = Linked(
+            row.id,
+            event.kind.value,
+            event.card_id,
             row.merchant_id,
-            [
-                OpenAuth(str(a.id), a.card_id, a.merchant_id, a.amount, a.currency, a.occurred_at)
-                for a in candidates
-            ],
-            tolerance_bps=self.link_tolerance_bps,
-            window_days=self.link_window_days,
+            event.amount,
+            event.currency,
+            event.occurred_at,
+            row.reward_id,
+            row.outcome,
+            row.reason,
         )
-        if found is None:
-            return None
-        return next(a for a in candidates if str(a.id) == found.external_id)
-
-    # -- reads ---------------------------------------------------------------------------------
-    def _stored_results(
-        self, conn: Connection, source: Source, external_ids: list[str]
-    ) -> dict[str, IngestOutcome]:
-        rw = _rewards
-        out = {}
-        for chunk in ctx._chunks(external_ids):
-            for ext, eid, outcome, reason, reward_amount in conn.execute(
-                select(
-                    _events.c.external_id,
-                    _events.c.id,
-                    _events.c.outcome,
-                    _events.c.reason,
-                    rw.c.reward_amount,
-                )
-                .select_from(_events.outerjoin(rw, rw.c.id == _events.c.reward_id))
-                .where(_events.c.source == source.value, one_of(conn, _events.c.external_id, chunk))
-            ):
-                out[ext] = IngestOutcome(
-                    "duplicate",
-                    ext,
-                    eid,
-                    outcome,
-                    reason,
-                    reward_amount or 0 if outcome == "rewarded" else 0,
-                )
-        return out
-
-    def _load_originals(
-        self, conn: Connection, source: Source, rows: list[Row]
-    ) -> dict[str, Linked]:
-        wanted = sorted(
-            {r.event.original_external_id for r in rows if r.event.original_external_id}
-        )
-        out: dict[str, Linked] = {}
-        for chunk in ctx._chunks(wanted):
-            for r in conn.execute(
-                select(_events).where(
-                    _events.c.source == source.value, one_of(conn, _events.c.external_id, chunk)
-                )
-            ):
-                out[r.external_id] = self._linked_from_row(r)
-        if out:
-            self._mark_cleared(conn, out.values())
-        return out
-
-    def _load_open_auths(self, conn: Connection, rows: list[Row]) -> dict[int, list[Linked]]:
-        """Recent auths of cards whose clearings carry no usable link, for fuzzy linking."""
-        cards = sorted(
-            {
-                r.event.card_id
-                for r in rows
-                if r.event.kind is EventKind.CLEARING and not r.event.original_external_id
-            }
-        )
-        out: dict[int, list[Linked]] = {}
-        if not cards:
-            return out
-        since = min(r.event.occurred_at for r in rows) - timedelta(days=self.link_window_days)
-        found: list[Linked] = []
-        for chunk in ctx._chunks(cards):
-            for r in conn.execute(
-                select(_events).where(
-                    one_of(conn, _events.c.card_id, chunk),
-                    _events.c.kind == "auth",
-                    _events.c.occurred_at >= since,
-                )
-            ):
-                found.append(self._linked_from_row(r))
-        self._mark_cleared(conn, found)
-        for a in found:
-            out.setdefault(a.card_id, []).append(a)
-        return out
-
-    @staticmethod
-    def _linked_from_row(r) -> Linked:
-        return Linked(
-            r.id,
-            r.kind,
-            r.card_id,
-            r.merchant_id,
-            r.amount,
-            r.currency,
-            aware(r.occurred_at),
-            r.reward_id,
-            r.outcome,
-            r.reason,
-        )
-
-    @staticmethod
-    def _mark_cleared(conn: Connection, auths: Iterable[Linked]) -> None:
-        by_id = {a.id: a for a in auths if a.kind == "auth"}
-        ids = sorted(by_id)
-        for chunk in ctx._chunks(ids):
-            for auth_id in conn.execute(
-                select(_events.c.linked_event_id).where(
-                    and_(
-                        one_of(conn, _events.c.linked_event_id, chunk), _events.c.kind == "clearing"
-                    )
-                )
-            ).scalars():
-                by_id[auth_id].cleared = True
+        linked[event.external_id] = this
+        if event.kind is EventKind.AUTH:
+            open_auths.setdefault(event.card_id, []).append(this)
+        elif (
+            event.kind is EventKind.CLEARING
+            and event.original_external_id
+            and row.linked_event_id is None
+            and row.rejection is None
+        ):
+            waiting.add_early_clearing(event.original_external_id, this)
+        if event.kind in (EventKind.AUTH, EventKind.CLEARING):
+            for undoer in waiting.take_undoers(event.external_id, event.card_id):
+                if undoer.event.currency == event.currency:
+                    batch.reverse_or_refund(undoer, this)
 
     # -- writes --------------------------------------------------------------------------------
     def _write_events(
@@ -478,6 +430,19 @@ def card_number_field(event: CardEvent) -> str | None:
     )
 
 
+def lost_a_race(exc: Exception) -> bool:
+    """A concurrent batch stored the same event key first, or the two deadlocked (PostgreSQL).
+
+    COPY runs on the driver's cursor, so its errors may arrive unwrapped by SQLAlchemy.
+    """
+    error = getattr(exc, "orig", None) or exc
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate == "40P01":  # deadlock_detected
+        return True
+    constraint = getattr(getattr(error, "diag", None), "constraint_name", None)
+    return sqlstate == "23505" and constraint == EVENT_KEY_CONSTRAINT
+
+
 def prepare_ingest_connection(conn: Connection) -> None:
     if conn.dialect.name == "sqlite":
         # A batch inserts at random places in card_event's indexes (by card, member,
@@ -501,9 +466,13 @@ def card_event_row(r: Row, source: Source, now: datetime) -> tuple:
         e.currency,
         e.occurred_at,
         e.mid,
+        e.acquirer_id,
         e.descriptor,
         e.merchant_name,
         e.mcc,
+        e.country,
+        e.postal_code,
+        e.brand_hint,
         e.channel.value,
         e.original_external_id,
         r.linked_event_id,

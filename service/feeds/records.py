@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -69,7 +70,7 @@ def read_ndjson(stream: IO[bytes]) -> Iterator[RawRecord]:
             continue
         try:
             value = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # deep nesting overflows the decoder
             yield RawRecord(None, text, line_no, ("line", "invalid_json", str(exc)[:200]))
             continue
         yield record_from_json_value(value, text, line_no)
@@ -80,20 +81,49 @@ def read_ndjson(stream: IO[bytes]) -> Iterator[RawRecord]:
 _NUL_STAND_IN = "\ufffe"
 
 
-def _without_nul(lines: Iterable[str]) -> Iterator[str]:
-    for line in lines:
-        yield line.replace("\x00", _NUL_STAND_IN) if "\x00" in line else line
+class _LinesWithoutNul:
+    """Physical lines for the csv reader, NULs swapped, the last one kept for error reports."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self.last = ""
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.last = line
+        return line.replace("\x00", _NUL_STAND_IN) if "\x00" in line else line
+
+    def evidence(self) -> str:
+        """The line being read, short: its start, its length and a digest of the whole."""
+        line = self.last.rstrip("\r\n")
+        if len(line) <= 200:
+            return line
+        digest = hashlib.sha256(line.encode("utf-8", "replace")).hexdigest()
+        return f"{line[:200]}... [{len(line)} characters, sha256 {digest}]"
 
 
 def read_csv(stream: IO[bytes]) -> Iterator[RawRecord]:
     text_stream = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
-    reader = csv.reader(_without_nul(text_stream))
+    lines = _LinesWithoutNul(text_stream)
+    reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
         return
     names = [h.strip() for h in header]
     width = len(names)
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The reader starts afresh on the next line: one bad line never ends the file.
+            error = ("line", _csv_reason(exc), str(exc)[:200])
+            yield RawRecord(None, lines.evidence(), reader.line_num, error)
+            continue
         line_no = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
@@ -113,6 +143,10 @@ def read_csv(stream: IO[bytes]) -> Iterator[RawRecord]:
             )
             continue
         yield RawRecord(dict(zip(names, row, strict=True)), raw, line_no)
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    return "field_too_large" if "field larger than field limit" in str(exc) else "invalid_csv"
 
 
 def open_feed(path: Path) -> tuple[IO[bytes], str]:

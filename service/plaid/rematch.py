@@ -19,16 +19,17 @@ cannot reward an event twice.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, select, update
 
-from matching.events import CardEvent, Channel, EventKind, Source
+from matching.events import CardEvent, EventKind, Source
 from service.feeds import context as ctx
 from service.feeds.batch import BatchState, Row
+from service.feeds.originals import event_from_row
 from service.linking_tables import PlaidTransaction
-from service.offers.catalog import OfferCatalog, aware
+from service.offers.catalog import OfferCatalog
 from service.tables import CardEventRow
 from settlement.ledger.accounts import AccountDirectory
 from settlement.rewards import RewardBook
@@ -65,26 +66,10 @@ def _candidates(conn: Connection, merchant_key: str, since: datetime) -> list:
     ).all()
 
 
-def _event(r, brand_hint: str) -> CardEvent:
-    return CardEvent(
-        source=Source.PLAID,
-        external_id=r.external_id,
-        kind=EventKind(r.kind),
-        card_id=r.card_id,
-        amount=r.amount,
-        currency=r.currency,
-        occurred_at=aware(r.occurred_at),
-        mid=r.mid,
-        acquirer_id=None,
-        descriptor=r.descriptor,
-        merchant_name=r.merchant_name,
-        mcc=r.mcc,
-        country=None,
-        postal_code=None,
-        brand_hint=brand_hint,
-        channel=Channel(r.channel),
-        original_external_id=r.original_external_id,
-    )
+def _event(r, merchant_key: str) -> CardEvent:
+    """The event as it arrived; the merchant key stands in for a brand hint it did not carry."""
+    event = event_from_row(r, Source.PLAID)
+    return event if event.brand_hint else replace(event, brand_hint=merchant_key)
 
 
 def rematch(

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from matching.lifecycle import RewardTerms
 from settlement.ledger.accounts import AccountDirectory
 from settlement.ledger.check import check_ledger
 from settlement.rewards import RewardBook, RewardRecord, RewardState
@@ -132,14 +133,7 @@ def test_an_auth_in_week_46_cleared_in_week_47_is_billed_once_in_week_47(engine)
 
     def clear_and_reverse(conn, book) -> None:
         records = book.load(conn, {1, 3})
-        book.clear(
-            records[1],
-            event_id=11,
-            cleared_spend_amount=4_000,
-            reward_amount=200,
-            commission_amount=50,
-            at=tue47,
-        )
+        book.clear(records[1], RewardTerms(4_000, 200, 50), event_id=11, at=tue47)
         book.void(records[3], reason="reversal")
 
     ingest(engine, d, tue47, clear_and_reverse)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from matching.lifecycle import RewardTerms, after_refund
 from settlement.ledger.accounts import AccountDirectory
 from settlement.ledger.check import check_ledger
 from settlement.maturation import expire_stale_auths, mature_due
-from settlement.rewards import RewardBook, RewardRecord, RewardState, clawback_for_refund
+from settlement.rewards import RewardBook, RewardRecord, RewardState, RewardStateError
 
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 
@@ -81,14 +83,7 @@ def test_auth_is_pending_then_clearing_at_same_amount_posts_it(engine):
     run(
         engine,
         d,
-        lambda c, b: b.clear(
-            load(c, b),
-            event_id=101,
-            cleared_spend_amount=4_000,
-            reward_amount=200,
-            commission_amount=50,
-            at=T0,
-        ),
+        lambda c, b: b.clear(load(c, b), RewardTerms(4_000, 200, 50), event_id=101, at=T0),
     )
     assert balances(engine) == {
         "merchant:3:receivable:USD": (-250, 0),
@@ -106,14 +101,7 @@ def test_clearing_with_a_tip_recomputes_on_the_cleared_amount(engine):
     delta = run(
         engine,
         d,
-        lambda c, b: b.clear(
-            load(c, b),
-            event_id=101,
-            cleared_spend_amount=4_600,
-            reward_amount=230,
-            commission_amount=58,
-            at=T0,
-        ),
+        lambda c, b: b.clear(load(c, b), RewardTerms(4_600, 230, 58), event_id=101, at=T0),
     )
     assert delta == 30
     assert balances(engine) == {
@@ -130,14 +118,7 @@ def test_auth_and_clearing_in_the_same_unit_of_work(engine):
     def both(conn, book):
         rec = record()
         book.open(rec, event_id=100, auth_expiry_days=7)
-        book.clear(
-            rec,
-            event_id=101,
-            cleared_spend_amount=4_000,
-            reward_amount=200,
-            commission_amount=50,
-            at=T0,
-        )
+        book.clear(rec, RewardTerms(4_000, 200, 50), event_id=101, at=T0)
 
     run(engine, d, both)
     assert balances(engine)["member:7:pending:USD"] == (200, 0)
@@ -185,14 +166,10 @@ def test_partial_refund_claws_back_its_share(engine):
 
 def test_refunds_never_claw_back_more_than_was_earned():
     # Three refunds of $15.00 on a $40.00 purchase: 45 > 40, so the last one is capped.
-    rec = record(state=RewardState.CLEARED)
-    total = 0
+    terms = record(state=RewardState.CLEARED).terms
     for refund in (1_500, 1_500, 1_500):
-        claw = clawback_for_refund(rec, refund)
-        rec.refunded_spend_amount = claw.refunded_spend_amount
-        rec.clawed_reward_amount += claw.reward_amount
-        total += claw.reward_amount
-    assert [rec.refunded_spend_amount, total] == [4_000, 200]
+        terms = after_refund(terms, refund)
+    assert [terms.refunded_spend_amount, terms.clawed_reward_amount] == [4_000, 200]
 
 
 @given(
@@ -201,19 +178,17 @@ def test_refunds_never_claw_back_more_than_was_earned():
     refunds=st.lists(st.integers(1, 1_000_000), min_size=1, max_size=8),
 )
 def test_property_clawback_never_exceeds_earned(spend, reward, refunds):
-    rec = record(state=RewardState.CLEARED, spend=spend, reward=reward, commission=reward // 4)
-    clawed = clawed_commission = 0
+    terms = record(state=RewardState.CLEARED, spend=spend, reward=reward, commission=reward // 4)
+    terms = terms.terms
     for refund in refunds:
-        claw = clawback_for_refund(rec, refund)
-        assert claw.reward_amount >= 0 and claw.commission_amount >= 0
-        rec.refunded_spend_amount = claw.refunded_spend_amount
-        rec.clawed_reward_amount += claw.reward_amount
-        rec.clawed_commission_amount += claw.commission_amount
-        clawed += claw.reward_amount
-        clawed_commission += claw.commission_amount
-    assert clawed <= reward and clawed_commission <= reward // 4
-    if rec.refunded_spend_amount == spend:
-        assert clawed == reward  # a full refund takes back exactly what was earned
+        before = terms
+        terms = after_refund(terms, refund)
+        assert terms.clawed_reward_amount >= before.clawed_reward_amount
+        assert terms.clawed_commission_amount >= before.clawed_commission_amount
+    assert terms.clawed_reward_amount <= reward
+    assert terms.clawed_commission_amount <= reward // 4
+    if terms.refunded_spend_amount == spend:
+        assert terms.clawed_reward_amount == reward  # a full refund takes back all it earned
 
 
 def test_maturity_moves_pending_to_available_after_hold_days(engine):
@@ -279,16 +254,41 @@ def test_refund_after_maturity_takes_from_available_and_records_the_shortfall(en
 
 
 def test_refund_before_clearing_shrinks_the_pending_reward(engine):
-    # Auth $40.00 (200 / 50); a $20.00 refund before clearing leaves 100 / 25 pending.
+    # Auth $40.00 (200 / 50); a $20.00 refund before clearing leaves 100 / 25 pending. The
+    # reward keeps the purchase as priced and what was refunded of it, so the clearing can
+    # price the purchase net of the refund.
     d = AccountDirectory()
     run(engine, d, lambda c, b: b.open(record(), event_id=100, auth_expiry_days=7))
     run(engine, d, lambda c, b: b.refund(c, load(c, b), refund_amount=2_000, event_id=104, at=T0))
     assert balances(engine)["member:7:pending:USD"] == (0, 100)
     assert balances(engine)["platform:revenue:USD"] == (0, 25)
     with engine.connect() as conn:
-        state, spend = conn.execute(text("SELECT state, spend_amount FROM reward")).one()
-    assert (state, spend) == ("authorized", 2_000)
+        row = conn.execute(
+            text(
+                "SELECT state, spend_amount, refunded_spend_amount, clawed_reward_amount "
+                "FROM reward"
+            )
+        ).one()
+    assert tuple(row) == ("authorized", 4_000, 2_000, 100)
     assert_balanced(engine)
+
+
+ALLOWED_FROM = {
+    "clear": {RewardState.AUTHORIZED, RewardState.VOIDED},
+    "refund": set(RewardState),
+    "void": {RewardState.AUTHORIZED},
+    "mature": {RewardState.CLEARED},
+}
+
+
+def transition(conn, book, rec, action, amount, i):
+    if action == "clear":
+        terms = RewardTerms(amount, amount // 20, amount // 80)
+        book.clear(rec, terms, event_id=10_000 + i, at=T0)
+    elif action == "void":
+        book.void(rec, reason="reversed")
+    else:
+        book.mature(rec, at=T0)
 
 
 @settings(
@@ -313,21 +313,16 @@ def test_property_any_lifecycle_keeps_the_ledger_balanced(engine, steps):
 
         def step(conn, book, action=action, amount=amount, i=i):
             rec = load(conn, book, next_id)
-            if action == "clear":
-                book.clear(
-                    rec,
-                    event_id=10_000 + i,
-                    cleared_spend_amount=amount,
-                    reward_amount=amount // 20,
-                    commission_amount=amount // 80,
-                    at=T0,
-                )
-            elif action == "refund":
+            allowed = ALLOWED_FROM[action]
+            if action == "refund":
                 book.refund(conn, rec, refund_amount=amount, event_id=next_id * 100 + i, at=T0)
-            elif action == "void":
-                book.void(rec, reason="reversed")
-            else:
-                book.mature(rec, at=T0)
+                return
+            if rec.state not in allowed:
+                # A wrong-state transition is a caller's bug, and says so.
+                with pytest.raises(RewardStateError):
+                    transition(conn, book, rec, action, amount, i)
+                return
+            transition(conn, book, rec, action, amount, i)
 
         run(engine, d, step)
     assert_balanced(engine)
