@@ -11,6 +11,7 @@ from service.config import Settings, get_settings
 from service.db import make_engine
 from service.problems import install_problem_handlers
 from service.routing import GuardedRoute
+from service.runtime import process_pipeline
 
 # Each domain package has an `endpoints.py` with a `router`.
 DOMAINS = (
@@ -36,6 +37,10 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
+    # Webhook batches are one request each (at most `feed_batch_max_events`).
+    app.state.pipeline = process_pipeline(
+        app.state.engine, settings, batch_events=settings.feed_batch_max_events
+    )
     install_problem_handlers(app)
     v1 = APIRouter(prefix="/v1", route_class=GuardedRoute)
     for domain in DOMAINS:

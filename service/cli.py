@@ -105,17 +105,11 @@ def ingest_file(
 ):
     """Stream a feed file through the production pipeline; returns the summary."""
     from matching.events import Source
-    from service.feeds.pipeline import IngestPipeline, IngestSummary
+    from service.feeds.pipeline import IngestSummary
     from service.feeds.records import open_feed, read_feed
+    from service.runtime import process_pipeline
 
-    settings = get_settings()
-    pipeline = IngestPipeline(
-        engine,
-        auth_expiry_days=settings.auth_expiry_days,
-        link_tolerance_bps=settings.clearing_link_tolerance_bps,
-        link_window_days=settings.clearing_link_window_days,
-        batch_events=batch_events or settings.ingest_batch_events,
-    )
+    pipeline = process_pipeline(engine, get_settings(), batch_events=batch_events)
     stream, fmt = open_feed(path)
     summary = IngestSummary()
     progress = _Progress(path.stat().st_size, stream)
@@ -301,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from service.runtime import tune_garbage_collector
+
+    tune_garbage_collector()
     args = build_parser().parse_args(argv)
     sys.exit(args.func(args))
 

@@ -34,6 +34,7 @@ from service.feeds.pipeline import (
 )
 from service.feeds.records import open_feed, read_feed
 from service.offers.catalog import OfferCatalog
+from service.runtime import process_pipeline
 from service.schema import upgrade
 from service.synthetic import generate_events, seed_world, write_csv
 from service.tables import CardEventRow
@@ -108,7 +109,7 @@ def run_replay_benchmark(
         if floor:
             _print_floor(engine, feed, batch_events)
             return 0
-        pipeline = IngestPipeline(engine, batch_events=batch_events)
+        pipeline = process_pipeline(engine, get_settings(), batch_events=batch_events)
         summary = IngestSummary()
         batch_seconds: list[float] = []
         batch_sizes: list[int] = []

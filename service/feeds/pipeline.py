@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from matching.events import CardEvent, EventKind, EventRejected, Source, parse_event
+from service.config import Settings
 from service.feeds import context as ctx
 from service.feeds import originals
 from service.feeds.batch import BatchState, Linked, Row
@@ -116,18 +117,19 @@ class IngestPipeline:
     def __init__(
         self,
         engine: Engine,
+        settings: Settings | None = None,
         *,
-        auth_expiry_days: int = 7,
-        link_tolerance_bps: int = 2_500,
-        link_window_days: int = 10,
-        batch_events: int = 5000,
+        batch_events: int | None = None,
         catalog: OfferCatalog | None = None,
     ) -> None:
+        """The rules' numbers come from `Settings` alone (defaults included); a process builds
+        one pipeline at its start and keeps it, with its offer catalog."""
+        settings = settings or Settings()
         self.engine = engine
-        self.auth_expiry_days = auth_expiry_days
-        self.link_tolerance_bps = link_tolerance_bps
-        self.link_window_days = link_window_days
-        self.batch_events = batch_events
+        self.auth_expiry_days = settings.auth_expiry_days
+        self.link_tolerance_bps = settings.clearing_link_tolerance_bps
+        self.link_window_days = settings.clearing_link_window_days
+        self.batch_events = batch_events or settings.ingest_batch_events
         self.catalog = catalog or OfferCatalog()
         self.directory = AccountDirectory()
 

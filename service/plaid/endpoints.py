@@ -13,6 +13,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service.auth import Principal, Role, db_session, require
+from service.feeds.service import pipeline_for
 from service.members.service import member_in_scope
 from service.merchants.common import Id, Page, PageParams, page_of, page_params
 from service.plaid import review
@@ -136,7 +137,12 @@ def _handle_webhook(request: Request, raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise WebhookRefused("body is not a webhook", field="body", reason="not_a_webhook")
     return act_on_webhook(
-        request.app.state.engine, client_of(request), body, datetime.now(UTC), settings=settings
+        request.app.state.engine,
+        client_of(request),
+        body,
+        datetime.now(UTC),
+        settings=settings,
+        pipeline=pipeline_for(request.app),
     )
 
 

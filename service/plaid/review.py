@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from matching.index import normalize_name
 from service.auth import Principal, Role, db_session, require
+from service.feeds.service import pipeline_for
 from service.linking_tables import UnresolvedMerchant
 from service.merchants.common import Id, Page, PageParams, UtcDatetime, page_of, page_params
 from service.merchants.service import merchant_in_scope
@@ -112,6 +113,7 @@ def map_unresolved(
         now,
         window_days=settings.rematch_window_days,
         auth_expiry_days=settings.auth_expiry_days,
+        catalog=pipeline_for(request.app).catalog,
     )
     return MappingOut(
         unresolved=_out(row),

@@ -51,13 +51,7 @@ class SyncFailed(RuntimeError):
 
 
 def _pipeline(engine: Engine, settings: Settings) -> IngestPipeline:
-    return IngestPipeline(
-        engine,
-        auth_expiry_days=settings.auth_expiry_days,
-        link_tolerance_bps=settings.clearing_link_tolerance_bps,
-        link_window_days=settings.clearing_link_window_days,
-        batch_events=settings.ingest_batch_events,
-    )
+    return IngestPipeline(engine, settings)
 
 
 def _fetch_all(
@@ -194,6 +188,7 @@ def act_on_webhook(
     now: datetime,
     *,
     settings: Settings | None = None,
+    pipeline: IngestPipeline | None = None,
 ) -> dict[str, Any]:
     """What a verified webhook asks for: a sync, or an Item status change."""
     item_ref = body.get("item_id")
@@ -205,12 +200,12 @@ def act_on_webhook(
         return {"status": "ignored", "reason": "unknown_item"}
     kind, code = body.get("webhook_type"), body.get("webhook_code")
     if kind == "TRANSACTIONS" and code in ("SYNC_UPDATES_AVAILABLE", "DEFAULT_UPDATE"):
-        result = sync_item(engine, client, item.id, now, settings=settings)
+        result = sync_item(engine, client, item.id, now, settings=settings, pipeline=pipeline)
         return {"status": result.status, "accepted": result.summary.accepted}
     if kind == "ITEM" and code == "LOGIN_REPAIRED":
         with engine.begin() as conn:
             repo.set_status(conn, item.id, ACTIVE, None, now)
-        result = sync_item(engine, client, item.id, now, settings=settings)
+        result = sync_item(engine, client, item.id, now, settings=settings, pipeline=pipeline)
         return {"status": result.status, "accepted": result.summary.accepted}
     if kind == "ITEM" and code == "ERROR":
         error = body.get("error") if isinstance(body.get("error"), dict) else {}

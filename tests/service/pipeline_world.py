@@ -10,6 +10,7 @@ from itertools import count
 from sqlalchemy import Engine, insert, select
 
 from matching.events import Source
+from service.config import Settings
 from service.feeds.pipeline import IngestOutcome, IngestPipeline
 from service.feeds.records import RawRecord
 from service.tables import Activation, Card, Location, Member, Merchant, Offer, OfferLocation
@@ -76,7 +77,7 @@ class PipelineWorld:
                     },
                 ],
             )
-        self.pipeline = IngestPipeline(self.engine, auth_expiry_days=7, batch_events=100)
+        self.pipeline = IngestPipeline(self.engine, Settings(auth_expiry_days=7), batch_events=100)
 
     def member(self, *, member_id: int, tier: int = 0, birth_month: int | None = None) -> int:
         with self.engine.begin() as conn:
