@@ -8,7 +8,6 @@ batch in flight, and replaying it changes nothing because every event is keyed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,16 +15,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from matching.events import CardEvent, EventKind, EventRejected, Source, parse_event
+from matching.events import (
+    EXTERNAL_ID_MAX_CHARS,
+    CardEvent,
+    EventKind,
+    EventRejected,
+    Source,
+    parse_event,
+)
 from service.config import Settings
 from service.feeds import context as ctx
 from service.feeds import originals
 from service.feeds.batch import BatchState, Linked, Row
+from service.feeds.rejects import Rejection, write_rejections
 from service.offers.catalog import OfferCatalog
-from service.security.card_numbers import find_card_number, mask_card_numbers
+from service.security.card_numbers import find_card_number
 from service.tables import CardEventRow, RejectedEvent
 from settlement.ledger.accounts import AccountDirectory
 from settlement.ledger.bulk import bulk_insert
@@ -148,29 +153,24 @@ class IngestPipeline:
     def ingest_batch(self, records: Sequence, source: Source, now: datetime) -> list[IngestOutcome]:
         outcomes: list[IngestOutcome | None] = [None] * len(records)
         parsed: list[tuple[int, CardEvent]] = []
-        rejects: list[tuple[int, object, str, str, str, str | None]] = []
+        rejects: list[Rejection] = []
         for i, rec in enumerate(records):
             if rec.error is not None:
-                rejects.append((i, rec, *rec.error, None))
+                rejects.append(Rejection(i, rec, *rec.error))
                 continue
             try:
                 event = parse_event(rec.fields, source)
             except EventRejected as exc:
                 ext = rec.fields.get("external_id") if rec.fields else None
-                rejects.append(
-                    (i, rec, exc.field, exc.reason, exc.detail, str(ext)[:128] if ext else None)
-                )
+                ext_text = str(ext)[:EXTERNAL_ID_MAX_CHARS] if ext else None
+                rejects.append(Rejection(i, rec, exc.field, exc.reason, exc.detail, ext_text))
                 continue
             bad_field = card_number_field(event)
             if bad_field:
+                detail = f"{bad_field} holds what looks like a full card number"
                 rejects.append(
-                    (
-                        i,
-                        rec,
-                        bad_field,
-                        "card_number_not_allowed",
-                        f"{bad_field} holds what looks like a full card number",
-                        event.external_id,
+                    Rejection(
+                        i, rec, bad_field, "card_number_not_allowed", detail, event.external_id
                     )
                 )
                 continue
@@ -197,7 +197,7 @@ class IngestPipeline:
         source: Source,
         now: datetime,
         parsed: list[tuple[int, CardEvent]],
-        rejects: list,
+        rejects: list[Rejection],
         records: Sequence,
         outcomes: list,
     ) -> None:
@@ -235,15 +235,9 @@ class IngestPipeline:
         for i, event in fresh:
             card = cards.get(event.card_id)
             if card is None:
+                detail = f"card {event.card_id} is not enrolled"
                 rejects.append(
-                    (
-                        i,
-                        records[i],
-                        "card_id",
-                        "unknown_card",
-                        f"card {event.card_id} is not enrolled",
-                        event.external_id,
-                    )
+                    Rejection(i, records[i], "card_id", "unknown_card", detail, event.external_id)
                 )
                 continue
             rows.append(Row(i, event, card[0], index.brand_for(event)))
@@ -276,7 +270,7 @@ class IngestPipeline:
             for row in rejected:
                 assert row.rejection is not None
                 rejects.append(
-                    (row.index, records[row.index], *row.rejection, row.event.external_id)
+                    Rejection(row.index, records[row.index], *row.rejection, row.event.external_id)
                 )
 
         # 5. Write everything.
@@ -284,7 +278,12 @@ class IngestPipeline:
         originals.update_waited_rows(conn, waiting.stored_rows)
         book.flush(conn, self.directory)
         batch.flush()
-        self._write_rejects(conn, source, now, rejects, outcomes)
+        write_rejections(conn, source, now, rejects)
+        for r in rejects:
+            line = getattr(r.record, "line", 0)
+            outcomes[r.index] = IngestOutcome(
+                "rejected", r.external_id, None, None, r.reason, 0, r.field, line
+            )
         for row in rows:
             outcomes[row.index] = IngestOutcome(
                 "accepted",
@@ -392,37 +391,6 @@ class IngestPipeline:
         self, conn: Connection, source: Source, now: datetime, rows: list[Row]
     ) -> None:
         bulk_insert(conn, _events, EVENT_COLUMNS, [card_event_row(r, source, now) for r in rows])
-
-    def _write_rejects(
-        self, conn: Connection, source: Source, now: datetime, rejects: list, outcomes: list
-    ) -> None:
-        if not rejects:
-            return
-        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        values = []
-        for i, rec, field_name, reason, detail, ext in rejects:
-            raw = rec.raw_text if rec.raw_text else json.dumps(rec.fields, default=str)
-            # Kept as evidence, so escaped rather than dropped: PostgreSQL text refuses NUL.
-            masked = mask_card_numbers(raw).replace("\x00", "\\u0000")[:4000]
-            values.append(
-                {
-                    "source": source.value,
-                    "external_id": ext,
-                    "field": field_name,
-                    "reason": reason,
-                    "detail": mask_card_numbers(detail).replace("\x00", "\\u0000")[:500],
-                    "raw_sha256": hashlib.sha256(raw.encode()).hexdigest(),
-                    "raw_redacted": masked,
-                    "received_at": now,
-                }
-            )
-            outcomes[i] = IngestOutcome(
-                "rejected", ext, None, None, reason, 0, field_name, getattr(rec, "line", 0)
-            )
-        conn.execute(
-            insert(_rejected).on_conflict_do_nothing(index_elements=["source", "raw_sha256"]),
-            values,
-        )
 
 
 def card_number_field(event: CardEvent) -> str | None:
