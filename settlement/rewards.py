@@ -14,6 +14,7 @@ cannot write twice.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -182,6 +183,7 @@ class RewardBook:
                 )
             ):
                 self.pending_entries[reward_id] = entry_id
+        self._load_available(conn, out.values())
         return out
 
     # -- transitions -----------------------------------------------------------------------
@@ -293,7 +295,6 @@ class RewardBook:
 
     def refund(
         self,
-        conn: Connection,
         record: RewardRecord,
         *,
         refund_amount: int,
@@ -333,7 +334,7 @@ class RewardBook:
         member = [Posting(AccountKind.MEMBER_PENDING, record.member_id, -from_pending)]
         rest = claw.reward_amount - from_pending
         if rest:
-            available = self.available_amount(conn, record.member_id, record.currency)
+            available = self.available_amount(record.member_id, record.currency)
             taken = min(available, rest)
             self.available_cache[(record.member_id, record.currency)] = available - taken
             record.available_reward_amount -= rest
@@ -421,21 +422,39 @@ class RewardBook:
         return max(amount, 0)
 
     # -- helpers ---------------------------------------------------------------------------
-    def available_amount(self, conn: Connection, member_id: int, currency: str) -> int:
-        key = (member_id, currency)
-        if key not in self.available_cache:
-            code = account_code(AccountKind.MEMBER_AVAILABLE, member_id, currency)
-            self.available_cache[key] = (
-                conn.execute(
-                    select(_accounts.c.posted_amount).where(_accounts.c.code == code)
-                ).scalar_one_or_none()
-                or 0
+    def available_amount(self, member_id: int, currency: str) -> int:
+        """The member's available balance as this book has moved it (`load` reads it)."""
+        found = self.available_cache.get((member_id, currency))
+        assert found is not None, f"available balance of member {member_id} was not loaded"
+        return found
+
+    def _load_available(self, conn: Connection, records: Iterable[RewardRecord]) -> None:
+        """Available balances of the members whose rewards were loaded: a refund after
+        maturity takes from there, and must know how much there is."""
+        wanted = {
+            account_code(AccountKind.MEMBER_AVAILABLE, r.member_id, r.currency): (
+                r.member_id,
+                r.currency,
             )
-            # Maturations written earlier in this book are not in the table yet.
-            for entry in self.ledger.entries:
-                if entry.kind == "maturation" and entry.member_id == member_id:
-                    self.available_cache[key] += entry.postings[1].amount
-        return self.available_cache[key]
+            for r in records
+            if (r.member_id, r.currency) not in self.available_cache
+        }
+        for key in wanted.values():
+            self.available_cache[key] = 0
+        codes = sorted(wanted)
+        for start in range(0, len(codes), 5000):
+            for code, amount in conn.execute(
+                select(_accounts.c.code, _accounts.c.posted_amount).where(
+                    one_of(conn, _accounts.c.code, codes[start : start + 5000])
+                )
+            ):
+                self.available_cache[wanted[code]] = amount
+        # Maturations written earlier in this book are not in the table yet.
+        loaded = set(wanted.values())
+        for entry in self.ledger.entries:
+            key = (entry.member_id, entry.currency)
+            if entry.kind == "maturation" and key in loaded:
+                self.available_cache[key] += entry.postings[1].amount
 
     def _pending_entry_id(self, record: RewardRecord) -> int | Entry | None:
         return self.pending_entries.pop(record.id, None)

@@ -205,7 +205,7 @@ def _print_floor(engine, feed: Path, batch_events: int) -> None:
         cards = load_cards(conn, (e.card_id for e in parsed.values()))
         index = OfferCatalog().current(conn)
     rows = [
-        Row(0, e, cards[e.card_id][0], index.brand_for(e), outcome="no_offer")
+        Row(0, e, cards[e.card_id].member_id, index.brand_for(e), outcome="no_offer")
         for e in parsed.values()
         if e.card_id in cards
     ]

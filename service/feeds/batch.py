@@ -8,7 +8,7 @@ history current within the batch, and writes the deltas once at the end.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -19,13 +19,10 @@ from matching.match import MatchContext, Reason, match
 from matching.match import MemberOfferState as OfferState
 from matching.offers import OfferRules
 from service.feeds import context as ctx
-from service.offers.catalog import OfferCatalog
-from settlement.budget import Remaining, apply_reservations, lock_remaining
-from settlement.ledger.ids import allocate_ids
+from service.feeds.loading import NO_PROFILE, BatchContext, MemberProfile
+from settlement.budget import apply_reservations
 from settlement.rewards import RewardBook, RewardRecord, RewardState
-from settlement.tables import Reward
 
-_rewards = Reward.__table__
 _CLEARED_STATES = (RewardState.CLEARED, RewardState.MATURED)
 
 
@@ -68,63 +65,35 @@ class Row:
 
 
 class BatchState:
-    """Member, offer and budget state for one batch, kept current as events are applied."""
+    """The decide stage: applies each event of a batch in order (purchase, clearing, reversal
+    or refund) against working copies of its loaded context, keeping counters, budgets and
+    brand history current within the batch. No connection: everything comes from the
+    `BatchContext`, and `write_batch_state` writes the deltas once at the end."""
 
-    def __init__(
-        self,
-        conn: Connection,
-        rows: list[Row],
-        index,
-        book: RewardBook,
-        linked: dict[str, Linked],
-        open_auths: dict[int, list[Linked]],
-        *,
-        catalog: OfferCatalog,
-        auth_expiry_days: int,
-    ) -> None:
-        self.catalog = catalog
-        self.auth_expiry_days = auth_expiry_days
-        self.conn = conn
-        self.index = index
+    def __init__(self, context: BatchContext, book: RewardBook) -> None:
+        self.context = context
         self.book = book
-        self.candidates: dict[int, tuple[OfferRules, ...]] = {}
-        offer_ids: set[int] = set()
-        members: set[int] = set()
-        brand_pairs: set[tuple[int, int]] = set()
-        pairs: set[tuple[int, int]] = set()
-        for r in rows:
-            if r.event.kind in (EventKind.AUTH, EventKind.CLEARING):
-                found = index.candidates(r.event)
-                self.candidates[r.id] = found
-                if found:
-                    offer_ids.update(o.offer_id for o in found)
-                    members.add(r.member_id)
-                    pairs.update((r.member_id, o.offer_id) for o in found)
-                if r.merchant_id is not None:
-                    brand_pairs.add((r.member_id, r.merchant_id))
-        # Every stored reward a later event of this batch may touch, read in one go, so no
-        # event costs a query of its own.
-        reward_ids = {a.reward_id for a in linked.values() if a.reward_id is not None}
-        reward_ids.update(
-            a.reward_id for auths in open_auths.values() for a in auths if a.reward_id is not None
-        )
-        self.rewards: dict[int, RewardRecord] = book.load(conn, reward_ids)
-        for record in self.rewards.values():
-            offer_ids.add(record.offer_id)
-            members.add(record.member_id)
-            pairs.add((record.member_id, record.offer_id))
-        self.reward_ids: list[int] = []
-        self.members = ctx.load_members(conn, members)
-        self.activations = ctx.load_activations(conn, members, offer_ids)
-        self.history = ctx.load_brand_history(conn, brand_pairs)
-        self.states = ctx.load_offer_states(conn, pairs)
-        # Pairs read above and found absent have empty counters: no need to ask again.
-        self.known_pairs = pairs
-        self.remaining: dict[int, Remaining] = lock_remaining(conn, offer_ids)
-        self.budget_left = {k: v.amount for k, v in self.remaining.items() if v.amount is not None}
-        self.redemptions_left = {
-            k: v.redemptions for k, v in self.remaining.items() if v.redemptions is not None
+        self.candidates = context.candidates
+        self.rules: dict[int, OfferRules] = {
+            o.offer_id: o for found in context.candidates.values() for o in found
         }
+        self.rules.update(context.rules)
+        # Working copies: the loaded context stays as it was read.
+        self.rewards: dict[int, RewardRecord] = {k: replace(v) for k, v in context.rewards.items()}
+        self.members = context.members
+        self.activations = context.activations
+        self.history = context.brand_history
+        self.states: dict[int, dict[int, OfferState]] = {
+            m: dict(by_offer) for m, by_offer in context.offer_states.items()
+        }
+        self.budget_left = {
+            k: v.amount for k, v in context.remaining.items() if v.amount is not None
+        }
+        self.redemptions_left = {
+            k: v.redemptions for k, v in context.remaining.items() if v.redemptions is not None
+        }
+        self.reward_ids = list(reversed(context.reward_ids))
+        self.auth_expiry_days = context.auth_expiry_days
         self.budget_deltas: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         self.state_deltas: dict[tuple[int, int], list[int]] = {}
         self.purchases: dict[tuple[int, int], tuple[datetime, datetime, int]] = {}
@@ -139,14 +108,14 @@ class BatchState:
         if not candidates:
             row.outcome, row.reason = "no_offer", None
             return
-        member = self.members.get(row.member_id, (0, None))
+        member = self._member(row.member_id)
         result = match(
             event,
             candidates,
             MatchContext(
                 member_id=row.member_id,
-                member_tier=member[0],
-                birth_month=member[1],
+                member_tier=member.tier,
+                birth_month=member.birth_month,
                 activations=self.activations.get(row.member_id, {}),
                 last_brand_purchase_at=last_purchase_at,
                 offer_states=self.states.get(row.member_id, {}),
@@ -239,7 +208,7 @@ class BatchState:
     def _priced(self, record: RewardRecord, cleared_total: int, *, base_net: int) -> RewardTerms:
         """The reward's terms on `cleared_total`, its net growing at most by what the budget
         and the member's cap leave (`base_net` is what is reserved for it now)."""
-        offer = self.catalog.rules_for(self.conn, record.offer_id)
+        offer = self.rules.get(record.offer_id)
         rooms = []
         if record.offer_id in self.budget_left:
             rooms.append(self.budget_left[record.offer_id])
@@ -251,7 +220,7 @@ class BatchState:
             record.terms,
             cleared_spend_amount=cleared_total,
             purchased_at=record.occurred_at,
-            birth_month=self._member(record.member_id)[1],
+            birth_month=self._member(record.member_id).birth_month,
             max_net_reward_amount=base_net + max(min(rooms), 0) if rooms else None,
         )
 
@@ -278,9 +247,7 @@ class BatchState:
             row.outcome, row.reason = "no_reward", f"reward_{record.state}"
             return
         was_authorized = record.state is RewardState.AUTHORIZED
-        claw = self.book.refund(
-            self.conn, record, refund_amount=amount, event_id=row.id, at=event.occurred_at
-        )
+        claw = self.book.refund(record, refund_amount=amount, event_id=row.id, at=event.occurred_at)
         # A reward voided by the refund frees its redemption too: a voided reward holds nothing.
         voided = int(was_authorized and record.state is RewardState.VOIDED)
         self._reserve(record.offer_id, -claw.reward_amount, -voided)
@@ -289,30 +256,21 @@ class BatchState:
 
     # -- state -----------------------------------------------------------------------------
     def _next_reward_id(self) -> int:
-        if not self.reward_ids:
-            # A block at a time; unused ids are gaps, which is harmless.
-            self.reward_ids = allocate_ids(self.conn, _rewards, 1000)[::-1]
+        # The loader allocated one id per purchase that has an offer to earn.
         return self.reward_ids.pop()
 
-    def _member(self, member_id: int) -> tuple[int, int | None]:
-        """(tier, birth month) of a member, read once per batch."""
-        if member_id not in self.members:
-            self.members.update(ctx.load_members(self.conn, [member_id]))
-        return self.members.get(member_id, (0, None))
+    def _member(self, member_id: int) -> MemberProfile:
+        return self.members.get(member_id, NO_PROFILE)
 
     def _reward(self, reward_id: int) -> RewardRecord:
-        if reward_id not in self.rewards:
-            self.rewards.update(self.book.load(self.conn, {reward_id}))
-        return self.rewards[reward_id]
+        found = self.rewards.get(reward_id)
+        assert found is not None, f"reward {reward_id} was not loaded for this batch"
+        return found
 
     def _state(self, member_id: int, offer_id: int) -> OfferState:
-        by_offer = self.states.setdefault(member_id, {})
-        if offer_id not in by_offer and (member_id, offer_id) in self.known_pairs:
-            by_offer[offer_id] = OfferState()
-        elif offer_id not in by_offer:
-            loaded = ctx.load_offer_states(self.conn, {(member_id, offer_id)})
-            by_offer[offer_id] = loaded.get(member_id, {}).get(offer_id, OfferState())
-        return by_offer[offer_id]
+        found = self.states.get(member_id, {}).get(offer_id)
+        assert found is not None, f"counters of member {member_id}, offer {offer_id} not loaded"
+        return found
 
     def _count(
         self,
@@ -380,10 +338,12 @@ class BatchState:
         prior = self.purchases.get((row.member_id, row.merchant_id))
         return (None, None) if prior is None else (prior[0], prior[1])
 
-    def flush(self) -> None:
-        apply_reservations(self.conn, {k: (v[0], v[1]) for k, v in self.budget_deltas.items()})
-        ctx.add_offer_state_deltas(self.conn, self.state_deltas)
-        ctx.add_brand_purchases(self.conn, self.purchases)
+
+def write_batch_state(conn: Connection, state: BatchState) -> None:
+    """The write stage for what the batch changed beyond its rewards and entries."""
+    apply_reservations(conn, {k: (v[0], v[1]) for k, v in state.budget_deltas.items()})
+    ctx.add_offer_state_deltas(conn, state.state_deltas)
+    ctx.add_brand_purchases(conn, state.purchases)
 
 
 def explain(decisions) -> str | None:

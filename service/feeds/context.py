@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -27,10 +28,13 @@ def _chunks(values: list, size: int = CHUNK) -> Iterable[list]:
         yield values[start : start + size]
 
 
-def load_cards(
-    conn: Connection, card_ids: Iterable[int]
-) -> dict[int, tuple[int, str, datetime | None]]:
-    """card id -> (member id, status, unlinked at)."""
+class CardStatus(NamedTuple):
+    member_id: int
+    status: str  # active | unlinked
+    unlinked_at: datetime | None
+
+
+def load_cards(conn: Connection, card_ids: Iterable[int]) -> dict[int, CardStatus]:
     out = {}
     for chunk in _chunks(sorted(set(card_ids))):
         for cid, member_id, status, unlinked_at in conn.execute(
@@ -38,7 +42,7 @@ def load_cards(
                 one_of(conn, _card.c.id, chunk)
             )
         ):
-            out[cid] = (member_id, status, aware(unlinked_at))
+            out[cid] = CardStatus(member_id, status, aware(unlinked_at))
     return out
 
 

@@ -1,9 +1,14 @@
 """The ingest pipeline: one path for webhooks, feed files, Plaid pages and replays.
 
-A batch is one transaction: parse, drop duplicates by (source, external_id), link clearings,
-refunds and reversals to what they follow, match purchases against the offer index, reserve
-budgets, write events, rewards, ledger entries and balances, commit. A crash loses at most the
-batch in flight, and replaying it changes nothing because every event is keyed.
+A batch is one transaction, in stages: parse each input into a `CardEvent` (or a `Rejection`
+with its reason); drop duplicates by (source, external_id); load, in bulk and locked, what
+deciding the batch may need (`loading.load_context`: the originals its events name, open
+auths, events that were waiting for them, stored rewards, counters, budgets); decide each
+event in the order it came without touching the database (`batch.BatchState`, with the money
+rules of `matching`); write events, rewards, ledger entries, counters and budgets; commit. A
+crash loses at most the batch in flight, and replaying it changes nothing because every event
+is keyed; a batch that loses a race for an event key to a concurrent one retries and reports
+that event as a duplicate.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from matching.events import (
 from service.config import Settings
 from service.feeds import context as ctx
 from service.feeds import originals
-from service.feeds.batch import BatchState, Linked, Row
+from service.feeds.batch import BatchState, Linked, Row, write_batch_state
+from service.feeds.loading import load_context
 from service.feeds.rejects import Rejection, write_rejections
 from service.offers.catalog import OfferCatalog
 from service.security.card_numbers import find_card_number
@@ -240,7 +246,7 @@ class IngestPipeline:
                     Rejection(i, records[i], "card_id", "unknown_card", detail, event.external_id)
                 )
                 continue
-            rows.append(Row(i, event, card[0], index.brand_for(event)))
+            rows.append(Row(i, event, card.member_id, index.brand_for(event)))
 
         # 3. What later events refer to: stored originals and in-batch ones.
         ids = allocate_ids(conn, _events, len(rows))
@@ -250,18 +256,23 @@ class IngestPipeline:
         open_auths = originals.load_open_auths(conn, rows, self.link_window_days)
         waiting = originals.load_waiting(conn, source, rows)
 
-        # 4. Match purchases, apply lifecycle transitions, in the order the events came.
+        # 4. Load, in bulk and locked, what deciding the batch may need.
         book = RewardBook(now=now)
-        batch = BatchState(
+        stored_rewards = [a.reward_id for a in linked.values()]
+        stored_rewards += [a.reward_id for auths in open_auths.values() for a in auths]
+        stored_rewards += [c.reward_id for c in waiting.early_clearings.values()]
+        context = load_context(
             conn,
             rows,
             index,
+            self.catalog,
             book,
-            linked,
-            open_auths,
-            catalog=self.catalog,
+            (r for r in stored_rewards if r is not None),
             auth_expiry_days=self.auth_expiry_days,
         )
+
+        # 4. Decide: each event in the order it came, no database.
+        batch = BatchState(context, book)
         for row in rows:
             self._apply(batch, row, cards[row.event.card_id], linked, open_auths, waiting)
         rejected = [row for row in rows if row.rejection is not None]
@@ -277,7 +288,7 @@ class IngestPipeline:
         self._write_events(conn, source, now, rows)
         originals.update_waited_rows(conn, waiting.stored_rows)
         book.flush(conn, self.directory)
-        batch.flush()
+        write_batch_state(conn, batch)
         write_rejections(conn, source, now, rejects)
         for r in rejects:
             line = getattr(r.record, "line", 0)
@@ -311,7 +322,7 @@ class IngestPipeline:
         self,
         batch: BatchState,
         row: Row,
-        card: tuple[int, str, datetime | None],
+        card: ctx.CardStatus,
         linked: dict[str, Linked],
         open_auths: dict[int, list[Linked]],
         waiting: originals.Waiting,
@@ -330,8 +341,9 @@ class IngestPipeline:
                 f"{event.kind} in {event.currency} names an event in {original.currency}",
             )
             return
-        _, card_status, unlinked_at = card
-        if card_status != "active" and (unlinked_at is None or event.occurred_at >= unlinked_at):
+        if card.status != "active" and (
+            card.unlinked_at is None or event.occurred_at >= card.unlinked_at
+        ):
             row.outcome, row.reason = "not_matched", "card_unlinked"
         elif event.kind is EventKind.AUTH:
             if event.external_id in waiting.early_clearings:

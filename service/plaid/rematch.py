@@ -26,7 +26,8 @@ from sqlalchemy import Connection, and_, select, update
 
 from matching.events import CardEvent, EventKind, Source
 from service.feeds import context as ctx
-from service.feeds.batch import BatchState, Row
+from service.feeds.batch import BatchState, Row, write_batch_state
+from service.feeds.loading import load_context
 from service.feeds.originals import event_from_row
 from service.linking_tables import PlaidTransaction
 from service.offers.catalog import OfferCatalog
@@ -105,9 +106,8 @@ def rematch(
     if not rows:
         return result
     book = RewardBook(now=now)
-    batch = BatchState(
-        conn, rows, index, book, {}, {}, catalog=catalog, auth_expiry_days=auth_expiry_days
-    )
+    context = load_context(conn, rows, index, catalog, book, (), auth_expiry_days=auth_expiry_days)
+    batch = BatchState(context, book)
     cards = ctx.load_cards(conn, (r.event.card_id for r in rows))
     for row in rows:
         _member_id, status, unlinked_at = cards[row.event.card_id]
@@ -116,7 +116,7 @@ def rematch(
             continue
         batch.purchase(row, cleared=row.event.kind is EventKind.CLEARING)
     book.flush(conn, AccountDirectory())
-    batch.flush()
+    write_batch_state(conn, batch)
     for row in rows:
         conn.execute(
             update(_ev)

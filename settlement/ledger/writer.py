@@ -194,6 +194,9 @@ class LedgerBatch:
                         )
         if self.resolutions:
             self._write_resolutions(conn, now, posted_delta, pending_delta, booked)
+        # Every entry balances and a resolution moves a whole entry: so do the balance changes.
+        assert sum(posted_delta.values()) == 0, posted_delta
+        assert sum(pending_delta.values()) == 0, pending_delta
         _apply_balance_deltas(conn, posted_delta, pending_delta)
         booked.write(conn, now)
 

@@ -153,7 +153,7 @@ def test_partial_refund_claws_back_its_share(engine):
         lambda c, b: b.open(record(state=RewardState.CLEARED), event_id=100, auth_expiry_days=7),
     )
     claw = run(
-        engine, d, lambda c, b: b.refund(c, load(c, b), refund_amount=1_000, event_id=102, at=T0)
+        engine, d, lambda c, b: b.refund(load(c, b), refund_amount=1_000, event_id=102, at=T0)
     )
     assert (claw.reward_amount, claw.commission_amount) == (50, 12)
     assert balances(engine) == {
@@ -242,7 +242,7 @@ def test_refund_after_maturity_takes_from_available_and_records_the_shortfall(en
             T0,
         )
     claw = run(
-        engine, d, lambda c, b: b.refund(c, load(c, b), refund_amount=4_000, event_id=103, at=T0)
+        engine, d, lambda c, b: b.refund(load(c, b), refund_amount=4_000, event_id=103, at=T0)
     )
     assert (claw.reward_amount, claw.commission_amount) == (200, 50)
     b = balances(engine)
@@ -259,7 +259,7 @@ def test_refund_before_clearing_shrinks_the_pending_reward(engine):
     # price the purchase net of the refund.
     d = AccountDirectory()
     run(engine, d, lambda c, b: b.open(record(), event_id=100, auth_expiry_days=7))
-    run(engine, d, lambda c, b: b.refund(c, load(c, b), refund_amount=2_000, event_id=104, at=T0))
+    run(engine, d, lambda c, b: b.refund(load(c, b), refund_amount=2_000, event_id=104, at=T0))
     assert balances(engine)["member:7:pending:USD"] == (0, 100)
     assert balances(engine)["platform:revenue:USD"] == (0, 25)
     with engine.connect() as conn:
@@ -315,7 +315,7 @@ def test_property_any_lifecycle_keeps_the_ledger_balanced(engine, steps):
             rec = load(conn, book, next_id)
             allowed = ALLOWED_FROM[action]
             if action == "refund":
-                book.refund(conn, rec, refund_amount=amount, event_id=next_id * 100 + i, at=T0)
+                book.refund(rec, refund_amount=amount, event_id=next_id * 100 + i, at=T0)
                 return
             if rec.state not in allowed:
                 # A wrong-state transition is a caller's bug, and says so.

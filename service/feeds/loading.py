@@ -1,0 +1,114 @@
+"""The load stage: everything deciding one batch needs, read in bulk and frozen.
+
+The decide stage (`service.feeds.batch.BatchState`) then runs without a connection: what it
+may touch is here, and a lookup that misses is a bug in this loader, not a query to make.
+Rows are locked in a fixed order so concurrent batches, maturation and expiry never deadlock:
+rewards by id, then budgets by offer id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import NamedTuple
+
+from sqlalchemy import Connection
+
+from matching.events import EventKind
+from matching.index import OfferIndex
+from matching.match import MemberOfferState as OfferState
+from matching.offers import OfferRules
+from service.feeds import context as ctx
+from service.offers.catalog import OfferCatalog
+from settlement.budget import Remaining, lock_remaining
+from settlement.ledger.ids import allocate_ids
+from settlement.rewards import RewardBook, RewardRecord
+from settlement.tables import Reward
+
+_rewards = Reward.__table__
+
+
+class MemberProfile(NamedTuple):
+    tier: int
+    birth_month: int | None
+
+
+NO_PROFILE = MemberProfile(0, None)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchContext:
+    """What deciding a batch may read, loaded before any event is applied."""
+
+    index: OfferIndex
+    candidates: Mapping[int, tuple[OfferRules, ...]]  # by event id: offers it may earn
+    rules: Mapping[int, OfferRules]  # offers of stored rewards, whatever their status
+    members: Mapping[int, MemberProfile]
+    activations: Mapping[int, Mapping[int, datetime]]  # member -> offer -> activated at
+    brand_history: Mapping[tuple[int, int], tuple[datetime, datetime]]  # first, last purchase
+    offer_states: Mapping[int, Mapping[int, OfferState]]  # member -> offer -> counters
+    remaining: Mapping[int, Remaining]  # offers with a budget or a redemption limit
+    rewards: Mapping[int, RewardRecord]  # stored rewards the batch may change (locked)
+    reward_ids: tuple[int, ...]  # ids for the rewards the batch may open
+    auth_expiry_days: int
+
+
+def load_context(
+    conn: Connection,
+    rows: Sequence,
+    index: OfferIndex,
+    catalog: OfferCatalog,
+    book: RewardBook,
+    stored_reward_ids: Iterable[int],
+    *,
+    auth_expiry_days: int,
+) -> BatchContext:
+    """Read, in bulk, what the rows of a batch may need; `book` learns the pending entries and
+    available balances of the stored rewards it loads (and locks)."""
+    candidates: dict[int, tuple[OfferRules, ...]] = {}
+    offer_ids: set[int] = set()
+    members: set[int] = set()
+    brand_pairs: set[tuple[int, int]] = set()
+    pairs: set[tuple[int, int]] = set()
+    for r in rows:
+        if r.event.kind in (EventKind.AUTH, EventKind.CLEARING):
+            found = index.candidates(r.event)
+            candidates[r.id] = found
+            if found:
+                offer_ids.update(o.offer_id for o in found)
+                members.add(r.member_id)
+                pairs.update((r.member_id, o.offer_id) for o in found)
+            if r.merchant_id is not None:
+                brand_pairs.add((r.member_id, r.merchant_id))
+    rewards = book.load(conn, set(stored_reward_ids))
+    rules: dict[int, OfferRules] = {}
+    for record in rewards.values():
+        offer_ids.add(record.offer_id)
+        members.add(record.member_id)
+        pairs.add((record.member_id, record.offer_id))
+        if record.offer_id not in rules:
+            found_rules = catalog.rules_for(conn, record.offer_id)
+            if found_rules is not None:
+                rules[record.offer_id] = found_rules
+    states = ctx.load_offer_states(conn, pairs)
+    for member_id, offer_id in pairs:  # absent counters are zero
+        states.setdefault(member_id, {}).setdefault(offer_id, OfferState())
+    # At most one new reward per purchase that has an offer to earn.
+    openers = sum(1 for found in candidates.values() if found)
+    return BatchContext(
+        index=index,
+        candidates=MappingProxyType(candidates),
+        rules=MappingProxyType(rules),
+        members=MappingProxyType(
+            {m: MemberProfile(*p) for m, p in ctx.load_members(conn, members).items()}
+        ),
+        activations=MappingProxyType(ctx.load_activations(conn, members, offer_ids)),
+        brand_history=MappingProxyType(ctx.load_brand_history(conn, brand_pairs)),
+        offer_states=MappingProxyType(states),
+        remaining=MappingProxyType(lock_remaining(conn, offer_ids)),
+        rewards=MappingProxyType(rewards),
+        reward_ids=tuple(allocate_ids(conn, _rewards, openers)),
+        auth_expiry_days=auth_expiry_days,
+    )
