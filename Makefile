@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/clo bench replay --events 1000000 --offers 100000
+
+# Re-copy the pinned front-end libraries from npm (infra/web/package.json) into
+# service/web/static/vendor; the copies are committed, so nothing else needs npm.
+vendor:
+	infra/web/vendor.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache clo-demo.db*
