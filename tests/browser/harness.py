@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from cryptography.fernet import Fernet
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from sqlalchemy import Engine
 
 from infra.standins.plaid_standin import PlaidStandin
 from infra.standins.stripe_standin import StripeStandin
 from service.app import create_app
 from service.config import Settings
+from tests.service.api_client import FEED_KEYS
 
 CHROMIUM = os.environ.get("CLO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,7 +45,6 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 AXE = "/static/vendor/axe.min.js"
 # axe-core impacts that fail a page (minor and moderate ones are reported, not failed).
 FAILING_IMPACTS = ("serious", "critical")
-FEED_KEYS = {"k1": "browser-test-feed-secret-0123456789abcdef"}
 
 
 @dataclass
@@ -85,6 +86,8 @@ def live_app(engine: Engine, db_url: str, label: str, **settings_kw: Any) -> Ite
             plaid_secret=plaid_standin.secret,
             plaid_host=plaid_standin.url,
             plaid_link_js_url=f"{plaid_standin.url}/link/v2/stable/link-initialize.js",
+            payout_minimum_amount=500,
+            encryption_keys=[Fernet.generate_key().decode()],
             **settings_kw,
         )
         app = create_app(engine=engine, settings=settings)
@@ -127,11 +130,15 @@ class Shots:
             old.unlink()
         self.count = 0
 
-    def __call__(self, page: Page, step: str, *, full_page: bool = True) -> Path:
+    def __call__(self, page: Page, step: str, *, show: Locator | None = None) -> Path:
+        """What the member sees on the phone's screen (390 x 844, not the whole page): the
+        part the journey is about, scrolled into view when `show` names it."""
         self.count += 1
+        if show is not None:
+            show.first.scroll_into_view_if_needed()
         name = re.sub(r"[^a-z0-9]+", "-", step.lower()).strip("-")
         path = self.folder / f"{self.count:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=full_page)
+        page.screenshot(path=str(path))
         return path
 
 

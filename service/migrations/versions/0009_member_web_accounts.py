@@ -1,4 +1,5 @@
-"""web: cookie sessions, one-shot form tokens, member sign-in (password and passkeys)
+"""web: cookie sessions, one-shot form tokens, member sign-in (password and passkeys);
+merchant category (what members filter offers by)
 
 Revision ID: 0009
 Revises: 0006
@@ -16,6 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("merchant") as batch:
+        batch.add_column(
+            sa.Column("category", sa.String(32), nullable=False, server_default="other")
+        )
     op.create_table(
         "web_session",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -66,3 +71,5 @@ def downgrade() -> None:
     op.drop_table("web_form_submission")
     op.drop_index("ix_web_session_subject", table_name="web_session")
     op.drop_table("web_session")
+    with op.batch_alter_table("merchant") as batch:
+        batch.drop_column("category")

@@ -38,9 +38,7 @@ router = APIRouter(prefix="/app", include_in_schema=False)
 protected = [Depends(csrf.require_csrf)]
 
 
-def _signed_in_response(
-    request: Request, session: Session, member_id: int, target: str
-) -> Response:
+def signed_in_response(request: Request, session: Session, member_id: int, target: str) -> Response:
     settings = request.app.state.settings
     now = datetime.now(UTC)
     token = rotate_session(
@@ -82,7 +80,7 @@ async def sign_up_submit(request: Request, session: Session = db_session) -> Res
             errors = errors_from_problem(exc, {"email", "password", "display_name"})
         else:
             assert member.id is not None
-            return _signed_in_response(request, session, member.id, "/app/cards?welcome=1")
+            return signed_in_response(request, session, member.id, "/app/cards?welcome=1")
     values = {k: v for k, v in form.items() if k in ("email", "display_name")}
     return render(
         request,
@@ -121,7 +119,7 @@ async def sign_in_submit(request: Request, session: Session = db_session) -> Res
             limiter.failed(AUDIENCE, email, address)
             errors = errors_from_problem(exc, {"email", "password"})
         else:
-            return _signed_in_response(request, session, login.member_id, next_path)
+            return signed_in_response(request, session, login.member_id, next_path)
     response = render(
         request,
         "app/sign_in.html",
