@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.problems import Problem
 from service.web import csrf
 from service.web.headers import security_headers
-from service.web.i18n import LANGUAGE_COOKIE, negotiate, supported
+from service.web.i18n import LANGUAGE_COOKIE, N_, negotiate, supported
 from service.web.ratelimit import SignInLimiter
 from service.web.templating import STATIC_DIR, render
 
@@ -34,7 +34,11 @@ class FrontEnd:
 
 
 # Each front end registers here; the home page links to every one.
-FRONT_ENDS: list[FrontEnd] = [FrontEnd("/app", "Member app", "service.web.app")]
+FRONT_ENDS: list[FrontEnd] = [FrontEnd("/app", N_("Member app"), "service.web.app")]
+
+
+# Problem titles shown on error pages (marked for the catalogs).
+ERROR_TITLES = (N_("Forbidden"), N_("Not found"), N_("Unauthorized"), N_("Conflict"))
 
 
 class SignInRequired(Exception):
@@ -130,5 +134,5 @@ def _install_html_errors(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if not _wants_html(request):
             return await api_http(request, exc)
-        title = "Not found" if exc.status_code == 404 else str(exc.detail)
-        return page(request, exc.status_code, title, "This page does not exist.")
+        title = N_("Not found") if exc.status_code == 404 else str(exc.detail)
+        return page(request, exc.status_code, title, N_("This page does not exist."))

@@ -15,10 +15,12 @@ import secrets
 from fastapi import Request, Response
 
 from service.problems import Forbidden
+from service.web.i18n import N_
 
 COOKIE = "clo_csrf"
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
+EXPIRED = N_("This form has expired. Go back, reload the page and try again.")
 
 
 def _secret(request: Request) -> bytes:
@@ -65,7 +67,7 @@ async def require_csrf(request: Request) -> None:
         sent = value if isinstance(value, str) else None
     cookie = request.cookies.get(COOKIE)
     if not sent or not cookie:
-        raise Forbidden("the form expired; reload the page", field=FIELD, reason="csrf_missing")
+        raise Forbidden(EXPIRED, field=FIELD, reason="csrf_missing")
     request.state.csrf_seed = cookie
     if not hmac.compare_digest(sent, token_for(request)):
-        raise Forbidden("the form expired; reload the page", field=FIELD, reason="csrf_invalid")
+        raise Forbidden(EXPIRED, field=FIELD, reason="csrf_invalid")

@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from service.problems import Problem
 from service.security.card_numbers import find_card_number_field
+from service.web.i18n import N_
 from service.web.tables import WebFormSubmission
 
 FORM_TOKEN_FIELD = "form_token"  # noqa: S105
@@ -42,25 +43,29 @@ class FormErrors:
         return {"status": self.status, "detail": self.general, "errors": errors}
 
 
-def errors_from_problem(problem: Problem, form_fields: set[str]) -> FormErrors:
+def errors_from_problem(
+    problem: Problem, form_fields: set[str], gettext: Callable[[str], str] = str
+) -> FormErrors:
+    """The problem's detail next to the field it names (translated when the catalog has it)."""
     found = FormErrors(status=problem.status)
+    detail = gettext(problem.detail)
     if problem.field and problem.field in form_fields:
-        found.fields[problem.field] = problem.detail
+        found.fields[problem.field] = detail
     else:
-        found.general = problem.detail
+        found.general = detail
     return found
 
 
 # Pydantic's error types in words a person can act on (and translate); others keep
 # pydantic's own message. Field-specific ones first.
 PLAIN_MESSAGES = {
-    ("email", "string_pattern_mismatch"): "Enter an email address like name@example.com.",
-    ("*", "missing"): "Fill this in.",
-    ("*", "string_too_short"): "Use at least %(min_length)s characters.",
-    ("*", "string_too_long"): "Use at most %(max_length)s characters.",
-    ("*", "int_parsing"): "Enter a whole number.",
-    ("*", "greater_than_equal"): "Enter %(ge)s or more.",
-    ("*", "less_than_equal"): "Enter %(le)s or less.",
+    ("email", "string_pattern_mismatch"): N_("Enter an email address like name@example.com."),
+    ("*", "missing"): N_("Fill this in."),
+    ("*", "string_too_short"): N_("Use at least %(min_length)s characters."),
+    ("*", "string_too_long"): N_("Use at most %(max_length)s characters."),
+    ("*", "int_parsing"): N_("Enter a whole number."),
+    ("*", "greater_than_equal"): N_("Enter %(ge)s or more."),
+    ("*", "less_than_equal"): N_("Enter %(le)s or less."),
 }
 
 

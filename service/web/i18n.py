@@ -43,6 +43,11 @@ def translations(language: str) -> gettext.NullTranslations:
     return Translations(fp=buffer)
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalog where it is translated later (at render time)."""
+    return message
+
+
 def negotiate(accept_language: str | None) -> str:
     """The first supported language in an Accept-Language header, else English."""
     if accept_language:
@@ -56,12 +61,14 @@ def negotiate(accept_language: str | None) -> str:
                 except ValueError:
                     quality = 0.0
             ranked.append((-quality, index, tag.strip()))
-        for _, _, tag in sorted(ranked):
-            found = Locale.negotiate([tag.replace("-", "_")], list(LANGUAGES), sep="_")
-            if found is None and tag.lower().split("-")[0] in ("no", "nn"):
-                found = "nb"  # Norwegian without a written standard: Bokmål
-            if found in LANGUAGES:
-                return found
+        for quality, _, tag in sorted(ranked):
+            if quality >= 0:
+                continue  # q=0: "not this one"
+            primary = tag.lower().replace("_", "-").split("-")[0]
+            if primary in ("no", "nn"):
+                primary = "nb"  # Norwegian: we write Bokmål
+            if primary in LANGUAGES:
+                return primary
     return DEFAULT_LANGUAGE
 
 

@@ -46,7 +46,7 @@ def test_sign_up_shows_field_errors_then_signs_in_and_out(live, phone) -> None:
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Password").fill("wrong password!")
     page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.locator("#f-password-error")).to_contain_text("not right")
+    expect(page.locator("#f-password-error")).to_contain_text("is not right")
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/app/wallet")  # back to the page that was asked for

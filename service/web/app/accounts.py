@@ -17,6 +17,7 @@ from service.members.schemas import EMAIL_PATTERN, MemberCreate
 from service.merchants.common import RequestModel, add_unique
 from service.problems import Conflict, Unauthorized
 from service.tables import Member
+from service.web.i18n import N_
 from service.web.passwords import (
     MAX_PASSWORD_CHARS,
     MIN_PASSWORD_CHARS,
@@ -60,7 +61,7 @@ def login_by_email(session: Session, email: str) -> MemberLogin | None:
 def sign_up(session: Session, data: SignUp, *, language: str, now: datetime) -> Member:
     if login_by_email(session, data.email) is not None:
         raise Conflict(
-            "an account with this email already exists; sign in instead",
+            N_("An account with this email already exists. Sign in instead."),
             field="email",
             reason="duplicate",
         )
@@ -87,7 +88,7 @@ def sign_in(session: Session, data: SignIn, *, now: datetime) -> MemberLogin:
     ok, new_hash = verify_password(data.password, login.password_hash if login else None)
     if login is None or not ok:
         raise Unauthorized(
-            "the email or the password is not right", field="password", reason="invalid_login"
+            N_("The email or the password is not right."), field="password", reason="invalid_login"
         )
     if new_hash is not None:
         login.password_hash = new_hash

@@ -18,21 +18,22 @@ from service.offers.catalog import aware
 from service.offers.service import member_offers
 from service.tables import Location, MemberOfferState, Merchant, Offer, OfferLocation
 from service.web.app.offer_terms import headline, terms
-from service.web.i18n import Formatter
+from service.web.i18n import N_, Formatter
 
 MAX_FEED_OFFERS = 300
 EXPIRING_WITHIN = timedelta(days=7)
 SHOWN_LOCATIONS = 3
-CATEGORIES = (
-    "dining",
-    "groceries",
-    "shopping",
-    "fuel",
-    "travel",
-    "entertainment",
-    "health",
-    "other",
-)
+# Category codes (merchants.schemas.Category) and their names on the page.
+CATEGORIES = {
+    "dining": N_("Dining"),
+    "groceries": N_("Groceries"),
+    "shopping": N_("Shopping"),
+    "fuel": N_("Fuel"),
+    "travel": N_("Travel"),
+    "entertainment": N_("Entertainment"),
+    "health": N_("Health"),
+    "other": N_("Other"),
+}
 
 
 @dataclass

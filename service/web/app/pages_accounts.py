@@ -23,7 +23,7 @@ from service.web.app.identity import (
     safe_next,
 )
 from service.web.forms import FormErrors, errors_from_problem, validate
-from service.web.i18n import LANGUAGE_COOKIE, LANGUAGES
+from service.web.i18n import LANGUAGE_COOKIE, LANGUAGES, N_
 from service.web.sessions import (
     clear_session_cookie,
     end_every_session,
@@ -35,6 +35,7 @@ from service.web.tables import MemberLogin
 from service.web.templating import formatter_of, render
 
 router = APIRouter(prefix="/app", include_in_schema=False)
+TOO_MANY = N_("Too many attempts. Wait a few minutes and try again.")
 protected = [Depends(csrf.require_csrf)]
 
 
@@ -77,7 +78,9 @@ async def sign_up_submit(request: Request, session: Session = db_session) -> Res
         try:
             member = sign_up(session, data, language=request.state.language, now=datetime.now(UTC))
         except Problem as exc:
-            errors = errors_from_problem(exc, {"email", "password", "display_name"})
+            errors = errors_from_problem(
+                exc, {"email", "password", "display_name"}, formatter_of(request).gettext
+            )
         else:
             assert member.id is not None
             return signed_in_response(request, session, member.id, "/app/cards?welcome=1")
@@ -111,13 +114,13 @@ async def sign_in_submit(request: Request, session: Session = db_session) -> Res
     data, errors = validate(SignIn, form, formatter_of(request).gettext)
     if not errors and not limiter.allowed(AUDIENCE, email, address):
         errors = FormErrors(status=429)
-        errors.general = "Too many attempts. Wait a few minutes and try again."
+        errors.general = formatter_of(request).gettext(TOO_MANY)
     elif not errors:
         try:
             login = sign_in(session, data, now=datetime.now(UTC))
         except Problem as exc:
             limiter.failed(AUDIENCE, email, address)
-            errors = errors_from_problem(exc, {"email", "password"})
+            errors = errors_from_problem(exc, {"email", "password"}, formatter_of(request).gettext)
         else:
             return signed_in_response(request, session, login.member_id, next_path)
     response = render(

@@ -16,6 +16,7 @@ from service.offers.catalog import aware
 from service.web.app.identity import SignedIn, current_member
 from service.web.app.pages_wallet import money_moves
 from service.web.app.reasons import reason_text
+from service.web.i18n import N_
 from service.web.templating import formatter_of, render
 
 router = APIRouter(prefix="/app/activity", include_in_schema=False)
@@ -84,7 +85,7 @@ def event_rows(items, fmt, paid_until) -> list[dict]:
     return rows
 
 
-SHOWN_ABOVE = "Its cashback is shown with the final amount, above."
+SHOWN_ABOVE = N_("Its cashback is shown with the final amount, above.")
 
 
 @router.get("")
@@ -147,4 +148,4 @@ def event_detail(
     return render(request, "app/event.html", context)
 
 
-REWARDED = "You earned cashback on this purchase."
+REWARDED = N_("You earned cashback on this purchase.")

@@ -38,7 +38,14 @@ def offers(
         category=chosen,
         search=q,
     )
-    context = {"who": who, "feed": feed, "category": chosen, "q": q or "", "categories": CATEGORIES}
+    context = {
+        "who": who,
+        "feed": feed,
+        "category": chosen,
+        "q": q or "",
+        "categories": CATEGORIES,
+        "category_names": CATEGORIES,
+    }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "offer-results":
         return render(request, "app/_offer_results.html", context)
     return render(request, "app/offers.html", context)
@@ -60,4 +67,4 @@ def activate(
     offer = get_offer(session, offer_id)
     assert offer is not None
     card = one_card(session, who.member_id, offer, True, formatter_of(request), now=now)
-    return render(request, "app/_offer.html", {"offer": card, "just_activated": True})
+    return render(request, "app/_offer.html", {"offer": card, "category_names": CATEGORIES})

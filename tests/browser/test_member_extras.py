@@ -1,0 +1,80 @@
+"""(d) sign in with a passkey (Chromium's virtual authenticator) and (e) the app in Norsk
+bokmål, picked first by the browser's Accept-Language, then by the member."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.harness import Shots, assert_accessible, phone_context
+
+PASSWORD = "correct horse battery"
+
+
+def test_d_add_a_passkey_and_sign_in_with_it(live, phone) -> None:
+    shots = Shots(live.label, "d-passkey")
+    page = phone.new_page()
+    cdp = phone.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    page.goto(f"{live.url}/app/sign-up")
+    page.get_by_label("Email").fill("pia@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/app/cards?welcome=1")
+
+    page.goto(f"{live.url}/app/account")
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.get_by_role("status")).to_contain_text("Passkey added")
+    assert_accessible(page)
+    shots(page, "passkey added")
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("signed out")
+
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    page.wait_for_url("**/app/offers")
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    shots(page, "signed in with passkey")
+    cookies = {c["name"]: c for c in phone.cookies()}
+    assert cookies["clo_app_session"]["httpOnly"]
+
+
+def test_e_the_app_in_norwegian(live, chromium) -> None:
+    shots = Shots(live.label, "e-language")
+    context = phone_context(chromium, locale="nb-NO")
+    try:
+        page = context.new_page()
+        page.goto(f"{live.url}/app/sign-up")
+        expect(page.get_by_role("heading", name="Opprett en konto")).to_be_visible()
+        assert page.locator("html").get_attribute("lang") == "nb"
+        page.get_by_label("E-post").fill("ola@example.com")
+        page.get_by_label("Passord").fill("kort")
+        page.get_by_role("button", name="Opprett konto").click()
+        expect(page.locator("#f-password-error")).to_have_text("Bruk minst 10 tegn.")
+        assert_accessible(page)
+        shots(page, "sign up errors in norwegian")
+        page.get_by_label("Passord").fill(PASSWORD)
+        page.get_by_role("button", name="Opprett konto").click()
+        expect(page.get_by_role("status")).to_contain_text("Velkommen!")
+        page.goto(f"{live.url}/app/wallet")
+        expect(page.get_by_role("heading", name="Lommebok")).to_be_visible()
+        shots(page, "wallet in norwegian")
+
+        page.goto(f"{live.url}/app/account")
+        page.get_by_label("Språk").select_option("en")
+        page.get_by_role("button", name="Bytt").click()
+        expect(page.get_by_role("heading", name="Account")).to_be_visible()
+        shots(page, "switched to english")
+    finally:
+        context.close()
