@@ -98,11 +98,13 @@ def validate(
     """(model instance or None, errors) for form data checked by the API's request model.
 
     Only the model's own fields are taken (a form also carries its CSRF and form tokens);
-    a field holding what looks like a full card number is refused as the API refuses it.
+    a field holding what looks like a full card number is refused as the API refuses it,
+    and blanked in `data` so the page never echoes the number back.
     """
     values = {k: v for k, v in data.items() if k in model.model_fields and v != ""}
     for name, value in values.items():
         if isinstance(value, str) and find_card_number_field(value) is not None:
+            data[name] = ""
             found = FormErrors()
             found.fields[name] = gettext(
                 "This looks like a card number. Card numbers are never typed here."

@@ -14,8 +14,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
+from settlement.maturation import run_maturation
 from tests.browser.harness import Shots, assert_accessible
-from tests.browser.world import HOLD_DAYS, build_world, card_id_of, push_event, settle_now
+from tests.browser.world import (
+    HOLD_DAYS,
+    build_world,
+    card_id_of,
+    donations_of,
+    push_event,
+    settle_now,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -151,6 +159,30 @@ def test_c_maturation_payout_and_one_donation(live, world, phone) -> None:
     expect(page.locator("[data-balance=pending]")).to_have_text("$11.00")
     shots(page, "wallet pending after clearing")
 
+    run_maturation(live.engine, datetime.now(UTC) + timedelta(days=HOLD_DAYS + 1))
+    page.reload()
+    expect(page.locator("[data-balance=available]")).to_have_text("$11.00")
+    expect(page.locator("[data-balance=pending]")).to_have_text("$0.00")
+    shots(page, "wallet available after maturation")
+    form = page.locator("form[action='/app/wallet/donations']")
+    fields = {
+        name: form.locator(f"input[name={name}]").input_value()
+        for name in ("csrf_token", "form_token", "currency")
+    }
+    form.get_by_label("Amount").fill("1.00")
+    form.get_by_role("button", name="Donate").click()
+    expect(page.get_by_role("status")).to_contain_text("Thank you")
+    twin = page.request.post(
+        f"{live.url}/app/wallet/donations",
+        form={**fields, "charity_id": str(world.charity_id), "amount": "1.00"},
+        max_redirects=0,
+    )
+    assert twin.status == 303 and "donated=" in twin.headers["location"]  # the first result
+    page.reload()
+    expect(page.locator("[data-balance=available]")).to_have_text("$10.00")
+    assert donations_of(live, "cy@example.com") == 1
+    shots(page, "donated once", show=page.locator("#h-moves"))
+
     page.get_by_role("button", name="Set up payouts").click()
     expect(page.get_by_role("status")).to_contain_text("Payouts are on")
     shots(page, "payouts on")
@@ -160,7 +192,8 @@ def test_c_maturation_payout_and_one_donation(live, world, phone) -> None:
     moves = page.locator("#h-moves + ul")
     expect(moves).to_contain_text("Payout to your bank")
     expect(moves).to_contain_text("Paid")
-    expect(moves).to_contain_text("$11.00")
+    expect(moves).to_contain_text("$10.00")
+    expect(moves).to_contain_text("Donation to City Food Bank")
     expect(page.locator("li.event").first).to_contain_text("$11.00 cashback, paid out")
     expect(page.locator("li.event").nth(1)).to_contain_text("shown with the final amount")
     assert_accessible(page)

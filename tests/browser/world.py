@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from service.auth import Role
 from service.feeds.signing import sign
 from service.integrations.stripe_billing import StripeBilling, StripePayouts
+from service.settlements.tables import Donation
 from service.tables import Card
 from service.web.tables import MemberLogin
 from settlement.runs.periods import week_of
@@ -152,3 +153,9 @@ def settle_now(live: LiveApp, at: datetime) -> None:
     )
     outcome = runner.settle(week_of(datetime.now(UTC)), at)
     assert outcome.status == "closed", outcome
+
+
+def donations_of(live: LiveApp, email: str) -> int:
+    member_id = member_id_of(live, email)
+    with Session(live.engine) as session:
+        return len(session.exec(select(Donation).where(Donation.member_id == member_id)).all())
