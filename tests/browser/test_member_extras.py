@@ -3,8 +3,15 @@ bokmål, picked first by the browser's Accept-Language, then by the member."""
 
 from __future__ import annotations
 
-from playwright.sync_api import expect
+from datetime import UTC, datetime
 
+from playwright.sync_api import expect
+from sqlmodel import Session, select
+
+from service.linking_tables import PlaidItem
+from service.plaid.client import plaid_client
+from service.plaid.sync import sync_item
+from service.web.tables import MemberLogin
 from tests.browser.harness import Shots, assert_accessible, phone_context
 
 PASSWORD = "correct horse battery"
@@ -78,3 +85,38 @@ def test_e_the_app_in_norwegian(live, chromium) -> None:
         shots(page, "switched to english")
     finally:
         context.close()
+
+
+def test_a_bank_link_whose_sign_in_expired_is_repaired_with_link_in_update_mode(
+    live, phone
+) -> None:
+    shots = Shots(live.label, "f-relink")
+    page = phone.new_page()
+    page.goto(f"{live.url}/app/sign-up")
+    page.get_by_label("Email").fill("rik@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("button", name="Link a bank").click()
+    page.get_by_role("dialog").get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("status")).to_contain_text("Your bank is linked")
+
+    with Session(live.engine) as session:
+        member_id = session.exec(
+            select(MemberLogin.member_id).where(MemberLogin.email == "rik@example.com")
+        ).one()
+        item = session.exec(select(PlaidItem).where(PlaidItem.member_id == member_id)).one()
+    live.plaid.state.require_login(live.plaid.state.resolve(item.item_ref))
+    result = sync_item(
+        live.engine, plaid_client(live.settings), item.id, datetime.now(UTC), settings=live.settings
+    )
+    assert result.status == "relink_required"
+
+    page.reload()
+    expect(page.get_by_text("Sign-in expired")).to_be_visible()
+    shots(page, "sign-in expired", show=page.get_by_text("Sign-in expired"))
+    page.get_by_role("button", name="Link again").click()
+    page.get_by_role("dialog").get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("status")).to_contain_text("Your bank link works again")
+    expect(page.get_by_text("Working")).to_be_visible()
+    assert_accessible(page)
+    shots(page, "bank link repaired")

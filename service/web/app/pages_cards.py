@@ -18,7 +18,6 @@ from sqlmodel import Session
 from service.auth import db_session
 from service.cards import repository as card_repo
 from service.cards import service as cards
-from service.linking_tables import PlaidItem
 from service.plaid import repository as plaid_repo
 from service.plaid import service as plaid
 from service.plaid.endpoints import client_of
@@ -163,11 +162,12 @@ def plaid_repaired(
 ) -> Response:
     """After Link in update mode: the Item is active again and syncs what it missed (a
     sync that still fails marks it relink_required again)."""
-    item: PlaidItem = plaid.item_in_scope(session, who.member, item_id)
+    plaid.item_in_scope(session, who.member, item_id)  # another member's Item: 404
     now = datetime.now(UTC)
     plaid_repo.set_status(session.connection(), item_id, ACTIVE, None, now)
-    session.commit()  # the sync below writes on its own connections
-    assert item.id is not None
+    # The sync below writes on its own connections: commit first, and touch no ORM object
+    # afterwards (on SQLite that would begin a write transaction the sync then waits for).
+    session.commit()
     sync_item(
         request.app.state.engine,
         client_of(request),
