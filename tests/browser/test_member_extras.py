@@ -120,3 +120,19 @@ def test_a_bank_link_whose_sign_in_expired_is_repaired_with_link_in_update_mode(
     expect(page.get_by_text("Working")).to_be_visible()
     assert_accessible(page)
     shots(page, "bank link repaired")
+
+
+def test_the_installed_app_shows_its_offline_page_without_a_network(live, phone) -> None:
+    shots = Shots(live.label, "g-offline")
+    page = phone.new_page()
+    page.goto(f"{live.url}/app/sign-in")
+    manifest = page.request.get(f"{live.url}/app/manifest.webmanifest").json()
+    assert manifest["start_url"] == "/app" and manifest["display"] == "standalone"
+    page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+    phone.set_offline(True)
+    try:
+        page.goto(f"{live.url}/app/wallet")
+        expect(page.get_by_role("heading", name="You are offline")).to_be_visible()
+        shots(page, "offline page")
+    finally:
+        phone.set_offline(False)

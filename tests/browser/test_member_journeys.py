@@ -84,9 +84,16 @@ def test_a_sign_up_link_activate_and_see_cashback_pending(live, world, phone) ->
     expect(stamp).to_contain_text("$5.00 back on every 5th visit")
     assert_accessible(page)
     shots(page, "offers")
+    page.get_by_label("Search by merchant").fill("corner")  # htmx: results update in place
+    expect(offer).to_have_count(0)
+    expect(stamp).to_be_visible()
+    page.get_by_label("Search by merchant").fill("")
+    page.get_by_label("Category").select_option("dining")
+    expect(stamp).to_have_count(0)
+    expect(offer).to_be_visible()
     offer.get_by_role("button", name="Activate").click()
     expect(page.locator(f"#offer-{world.activation_offer_id}")).to_contain_text("Activated")
-    assert page.url.endswith("/app/offers")  # updated in place
+    assert "/app/offers" in page.url  # updated in place
     shots(page, "offer activated", show=page.locator(f"#offer-{world.activation_offer_id}"))
 
     card_id = card_id_of(live, "ada@example.com", "4242")
@@ -110,6 +117,13 @@ def test_a_sign_up_link_activate_and_see_cashback_pending(live, world, phone) ->
     expect(page.get_by_text("Coffee week")).to_be_visible()
     expect(page.get_by_text("You earned cashback on this purchase.").first).to_be_visible()
     shots(page, "event explained")
+
+    page.goto(f"{live.url}/app/cards")
+    page.get_by_role("link", name="Unlink card ending 3333").click()
+    shots(page, "unlink asks first")
+    page.get_by_role("button", name="Unlink card").click()
+    expect(page.get_by_role("status")).to_contain_text("Card ending 3333 is unlinked")
+    expect(page.get_by_text("Bank card •••• 3333")).to_have_count(0)
 
 
 def test_b_a_purchase_that_earns_nothing_says_why(live, world, phone) -> None:

@@ -13,6 +13,7 @@ from service.auth import db_session
 from service.events import service as events
 from service.members import service as members
 from service.offers.catalog import aware
+from service.tables import Merchant
 from service.web.app.identity import SignedIn, current_member
 from service.web.app.pages_wallet import money_moves
 from service.web.app.reasons import reason_text
@@ -137,9 +138,11 @@ def event_detail(
         }
         for c in explanation.candidates
     ]
+    brand = session.get(Merchant, event.merchant_id) if event.merchant_id else None
     context = {
         "who": who,
         "event": event,
+        "merchant": brand.brand_name if brand else event.merchant_name or event.descriptor,
         "summary": reason_text(explanation.reason, explanation.outcome, fmt)
         if explanation.outcome != "rewarded"
         else fmt.gettext(REWARDED),
