@@ -22,7 +22,15 @@ from service.web.app.identity import (
     optional_member,
     safe_next,
 )
-from service.web.forms import FormErrors, errors_from_problem, validate
+from service.web.forms import (
+    FORM_TOKEN_FIELD,
+    FormErrors,
+    earlier_result,
+    errors_from_problem,
+    new_form_token,
+    remember_result,
+    validate,
+)
 from service.web.i18n import LANGUAGE_COOKIE, LANGUAGES, N_
 from service.web.sessions import (
     clear_session_cookie,
@@ -62,35 +70,62 @@ def signed_in_response(request: Request, session: Session, member_id: int, targe
     return response
 
 
+WELCOME = "/app/cards?welcome=1"
+
+
+def _sign_up_page(request: Request, values: dict, errors: FormErrors, next_path: str) -> Response:
+    context = {
+        "values": values,
+        "errors": errors,
+        "next": next_path,
+        "form_token": new_form_token(),
+        "form_token_field": FORM_TOKEN_FIELD,
+    }
+    return render(request, "app/sign_up.html", context, status=errors.status if errors else 200)
+
+
 @router.get("/sign-up")
 def sign_up_page(request: Request, next: str | None = None) -> Response:
-    return render(
-        request, "app/sign_up.html", {"values": {}, "errors": FormErrors(), "next": safe_next(next)}
-    )
+    return _sign_up_page(request, {}, FormErrors(), safe_next(next))
 
 
 @router.post("/sign-up", dependencies=protected)
 async def sign_up_submit(request: Request, session: Session = db_session) -> Response:
     form = dict(await request.form())
     next_path = safe_next(str(form.get("next") or HOME))
-    data, errors = validate(SignUp, form, formatter_of(request).gettext)
-    if not errors:
+    token = str(form.get(FORM_TOKEN_FIELD) or "")
+    gettext = formatter_of(request).gettext
+    data, errors = validate(SignUp, form, gettext)
+    if not errors and earlier_result(session, token) is not None:
+        # The same form sent twice (a double tap): the account exists; the right password
+        # signs this browser in to it instead of failing as a duplicate.
+        address = request.client.host if request.client else "unknown"
+        limiter = request.app.state.sign_in_limiter
+        try:
+            if not limiter.allowed(AUDIENCE, data.email, address):
+                raise Problem(TOO_MANY, field="password", status=429)
+            login = sign_in(
+                session, SignIn(email=data.email, password=data.password), now=datetime.now(UTC)
+            )
+        except Problem as exc:
+            limiter.failed(AUDIENCE, data.email, address)
+            errors = errors_from_problem(exc, {"email", "password"}, gettext)
+        else:
+            return signed_in_response(request, session, login.member_id, WELCOME)
+    elif not errors:
         try:
             member = sign_up(session, data, language=request.state.language, now=datetime.now(UTC))
         except Problem as exc:
-            errors = errors_from_problem(
-                exc, {"email", "password", "display_name"}, formatter_of(request).gettext
-            )
+            errors = errors_from_problem(exc, {"email", "password", "display_name"}, gettext)
         else:
             assert member.id is not None
-            return signed_in_response(request, session, member.id, "/app/cards?welcome=1")
+            remember_result(
+                session, token, audience=AUDIENCE, subject_id=member.id, result_path=WELCOME,
+                now=datetime.now(UTC),
+            )  # fmt: skip
+            return signed_in_response(request, session, member.id, WELCOME)
     values = {k: v for k, v in form.items() if k in ("email", "display_name")}
-    return render(
-        request,
-        "app/sign_up.html",
-        {"values": values, "errors": errors, "next": next_path},
-        status=errors.status,
-    )
+    return _sign_up_page(request, values, errors, next_path)
 
 
 @router.get("/sign-in")

@@ -96,9 +96,10 @@ def test_sign_in_replaces_the_session_and_sign_out_everywhere_ends_every_one(app
     assert sign_in(phone, "bo@example.com").status_code == 303
     second = phone.cookies["clo_app_session"]
     assert second != first
-    stale = browser(app)
-    stale.cookies.set("clo_app_session", first, path="/app")
-    assert stale.get("/app/wallet").status_code == 303  # the old session ended at sign-in
+    stale = browser(app).get("/app/wallet", headers={"Cookie": f"clo_app_session={first}"})
+    assert stale.status_code == 303  # the old session ended at sign-in
+    current = browser(app).get("/app/wallet", headers={"Cookie": f"clo_app_session={second}"})
+    assert current.status_code == 200
 
     assert sign_in(laptop, "bo@example.com").status_code == 303
     assert laptop.get("/app/wallet").status_code == 200
@@ -184,3 +185,18 @@ def test_a_card_number_typed_into_a_form_is_refused_and_never_stored(app, engine
     assert "4242 4242 4242 4242" not in resp.text
     with Session(engine) as session:
         assert session.exec(select(Member)).first() is None
+
+
+def test_a_sign_up_sent_twice_makes_one_account_and_signs_in_both_times(app, engine) -> None:
+    client = browser(app)
+    page = client.get("/app/sign-up").text
+    fields = dict(re.findall(r'name="(csrf_token|form_token)" value="([^"]+)"', page))
+    form = {**fields, "email": "twin@example.com", "password": PASSWORD}
+    cookie = client.cookies["clo_csrf"]  # what a double tap's second request still carries
+    first = client.post("/app/sign-up", data=form)
+    again = browser(app).post("/app/sign-up", data=form, headers={"Cookie": f"clo_csrf={cookie}"})
+    assert first.status_code == again.status_code == 303
+    assert again.headers["location"] == "/app/cards?welcome=1"
+    assert "clo_app_session" in again.headers["set-cookie"]
+    with Session(engine) as session:
+        assert len(session.exec(select(MemberLogin)).all()) == 1
