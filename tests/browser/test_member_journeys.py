@@ -142,10 +142,16 @@ def test_b_a_purchase_that_earns_nothing_says_why(live, world, phone) -> None:
     push_event(live, external_id="b-auth-1", kind="auth", card_id=card_id, amount=450)
     page.goto(f"{live.url}/app/activity")
     expect(page.locator("li.event").first).to_contain_text(
-        "The purchase was below the offer's minimum spend."
+        "\u201cCoffee week\u201d pays on $10.00 or more; this purchase was $4.50."
     )
     assert_accessible(page)
     shots(page, "activity with reason")
+    page.locator("li.event").first.get_by_role("link", name="Blue Bottle").click()
+    expect(
+        page.get_by_text("The purchase was below the offer's minimum spend.").first
+    ).to_be_visible()
+    assert_accessible(page)
+    shots(page, "the event's offers and reasons")
 
 
 def test_c_maturation_payout_and_one_donation(live, world, phone) -> None:

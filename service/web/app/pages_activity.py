@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from service.auth import db_session
 from service.events import service as events
+from service.events.service import parse_decisions
 from service.members import service as members
 from service.offers.catalog import aware
-from service.tables import Merchant
+from service.tables import CardEventRow, Merchant, Offer
 from service.web.app.identity import SignedIn, current_member
 from service.web.app.pages_wallet import money_moves
 from service.web.app.reasons import reason_text
@@ -70,7 +71,46 @@ def _paid(hold_until, paid_until) -> bool:
     return aware(hold_until) <= aware(paid_until)
 
 
-def event_rows(items, fmt, paid_until) -> list[dict]:
+# Reasons that read better naming the offer (and its minimum): "Coffee week pays on $10.00
+# or more; this purchase was $4.50."
+SPECIFIC = {
+    "below_min_spend": N_("%(offer)s pays on %(minimum)s or more; this purchase was %(amount)s."),
+    "activated_after_purchase": N_("You activated %(offer)s after this purchase."),
+    "not_activated": N_("You had not activated %(offer)s before this purchase."),
+}
+
+
+def specific_reasons(session: Session, items, fmt) -> dict[int, str]:
+    """Event id → a sentence naming the offer behind its reason, for the reasons above."""
+    wanted = [i for i in items if i.reward is None and i.reason in SPECIFIC]
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(CardEventRow.id, CardEventRow.decisions_json).where(
+            CardEventRow.id.in_([i.event_id for i in wanted])
+        )
+    ).all()
+    decisions = {event_id: parse_decisions(text) for event_id, text in rows}
+    offer_ids = {
+        d.offer_id for i in wanted for d in decisions.get(i.event_id, []) if d.reason == i.reason
+    }
+    offers = {o.id: o for o in session.exec(select(Offer).where(Offer.id.in_(offer_ids)))}
+    out = {}
+    for item in wanted:
+        match = next((d for d in decisions.get(item.event_id, []) if d.reason == item.reason), None)
+        offer = offers.get(match.offer_id) if match else None
+        if offer is None:
+            continue
+        out[item.event_id] = fmt.gettext(
+            SPECIFIC[item.reason],
+            offer=f"\u201c{offer.title}\u201d",
+            minimum=fmt.money(offer.min_spend_amount, offer.currency),
+            amount=fmt.money(item.amount, item.currency),
+        )
+    return out
+
+
+def event_rows(items, fmt, paid_until, specific: dict[int, str] | None = None) -> list[dict]:
     """One row per event; a reward shared by an auth and its clearing is shown once, on
     the newest of them (the final amount), so nothing looks earned twice."""
     seen: set[int] = set()
@@ -78,6 +118,8 @@ def event_rows(items, fmt, paid_until) -> list[dict]:
     for item in items:
         if item.reward is not None and item.reward.reward_id in seen:
             view = {"state": "none", "label": fmt.gettext(SHOWN_ABOVE)}
+        elif specific and item.event_id in specific:
+            view = {"state": "none", "label": specific[item.event_id]}
         else:
             view = reward_view(item, fmt, paid_until=paid_until)
             if item.reward is not None:
@@ -104,7 +146,9 @@ def activity(
     items = items[:PAGE_SIZE]
     payouts, donations = money_moves(session, who.member_id)
     paid = [p.created_at for p in payouts if p.status == "paid"]
-    rows = event_rows(items, fmt, max(paid) if paid else None)
+    rows = event_rows(
+        items, fmt, max(paid) if paid else None, specific_reasons(session, items, fmt)
+    )
     if before is not None:
         payouts, donations = [], []
     context = {

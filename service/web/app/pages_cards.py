@@ -13,11 +13,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Path, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from service.auth import db_session
 from service.cards import repository as card_repo
 from service.cards import service as cards
+from service.linking_tables import PlaidAccount
 from service.plaid import repository as plaid_repo
 from service.plaid import service as plaid
 from service.plaid.endpoints import client_of
@@ -47,10 +48,21 @@ def _page(
     settings = request.app.state.settings
     found = card_repo.list_cards(session, who.member_id, after_id=0, limit=MAX_CARDS_SHOWN)
     items = plaid.list_items(session, who.member, after_id=0, limit=MAX_CARDS_SHOWN)
+    # A bank link is shown by the cards it brought (its institution id means nothing to a
+    # member): "Bank link · cards ending 3333, 0000".
+    last4_by_card = {c.id: c.last4 for c in found}
+    item_cards: dict[int, list[str]] = {}
+    if items:
+        rows = session.exec(
+            select(PlaidAccount).where(PlaidAccount.item_id.in_([i.id for i in items]))
+        )
+        for row in rows:
+            item_cards.setdefault(row.item_id, []).append(last4_by_card.get(row.card_id, ""))
     context = {
         "who": who,
         "cards": [c for c in found if c.status == "active"],
         "items": items,
+        "item_cards": item_cards,
         "error": error,
         "stripe_ready": bool(settings.stripe_publishable_key and settings.stripe_api_key),
         "plaid_ready": bool(settings.plaid_client_id and settings.plaid_secret),

@@ -220,4 +220,9 @@ NB = {
     "An account with this email already exists. Sign in instead.": "Det finnes allerede en konto med denne e-postadressen. Logg inn i stedet.",
     "The email or the password is not right.": "E-postadressen eller passordet er feil.",
     "This form has expired. Go back, reload the page and try again.": "Skjemaet er utløpt. Gå tilbake, last inn siden på nytt og prøv igjen.",
+    "Bank link": "Bankkobling",
+    "cards ending %(last4s)s": "kort som slutter på %(last4s)s",
+    "%(offer)s pays on %(minimum)s or more; this purchase was %(amount)s.": "%(offer)s gjelder kjøp på %(minimum)s eller mer; dette kjøpet var på %(amount)s.",
+    "You activated %(offer)s after this purchase.": "Du aktiverte %(offer)s etter dette kjøpet.",
+    "You had not activated %(offer)s before this purchase.": "Du hadde ikke aktivert %(offer)s før dette kjøpet.",
 }
