@@ -37,6 +37,7 @@ class FrontEnd:
 FRONT_ENDS: list[FrontEnd] = [FrontEnd("/app", N_("Member app"), "service.web.app")]
 
 
+MAX_FORM_BYTES = 100_000
 # Problem titles shown on error pages (marked for the catalogs).
 ERROR_TITLES = (N_("Forbidden"), N_("Not found"), N_("Unauthorized"), N_("Conflict"))
 
@@ -74,6 +75,9 @@ def mount_web(app: FastAPI) -> None:
     ) -> Response:
         if not is_web_path(request.url.path):
             return await call_next(request)
+        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+            # Forms are small; refuse a large body before anything parses it.
+            return Response("request body too large", status_code=413)
         request.state.language = supported(request.cookies.get(LANGUAGE_COOKIE)) or negotiate(
             request.headers.get("accept-language")
         )
