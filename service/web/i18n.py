@@ -105,7 +105,8 @@ class Formatter:
         return format_decimal(value, locale=self.locale)
 
     def percent_bps(self, bps: int) -> str:
-        return format_percent(Decimal(bps) / 10000, locale=self.locale, format="#,##0.##%")
+        # The locale's own pattern ("7.5%", "7,5 %"), keeping the decimals a rate has.
+        return format_percent(Decimal(bps) / 10000, locale=self.locale, decimal_quantization=False)
 
     def date(self, value: datetime, form: str = "medium") -> str:
         return format_date(value.astimezone(_zone(self.timezone)), form, locale=self.locale)
