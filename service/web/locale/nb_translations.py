@@ -221,6 +221,7 @@ NB = {
     "The email or the password is not right.": "E-postadressen eller passordet er feil.",
     "This form has expired. Go back, reload the page and try again.": "Skjemaet er utløpt. Gå tilbake, last inn siden på nytt og prøv igjen.",
     "Bank link": "Bankkobling",
+    "Get cashback at shops you already use: link your card and activate offers.": "Få bonus i butikkene du allerede bruker: koble til kortet ditt og aktiver tilbud.",
     "cards ending %(last4s)s": "kort som slutter på %(last4s)s",
     "%(offer)s pays on %(minimum)s or more; this purchase was %(amount)s.": "%(offer)s gjelder kjøp på %(minimum)s eller mer; dette kjøpet var på %(amount)s.",
     "You activated %(offer)s after this purchase.": "Du aktiverte %(offer)s etter dette kjøpet.",
