@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench vendor messages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,17 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/clo bench replay --events 1000000 --offers 100000
+
+# Re-copy the pinned front-end libraries from npm (infra/web/package.json) into
+# service/web/static/vendor; the copies are committed, so nothing else needs npm.
+vendor:
+	infra/web/vendor.sh
+
+# Re-extract the web front ends' messages and rewrite each language's catalog.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext -k ngettext:1,2 --no-location \
+		--omit-header -o service/web/locale/messages.pot .
+	$(BIN)/python infra/web/messages.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache clo-demo.db*

@@ -48,6 +48,11 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         v1.include_router(module.router)
     app.include_router(v1)
 
+    # Web front ends (member app, ...): after the API so their error pages wrap its handlers.
+    from service.web import mount_web
+
+    mount_web(app)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_FEED_KEYS = {"dev": "dev-feed-secret-change-me"}
 # Fernet key for secrets at rest in development only (refused in any other environment).
 DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktY2hhbmdlISE="
+# Signs CSRF tokens and short-lived web cookies in development only (refused in production).
+DEV_WEB_SECRET_KEY = "dev-web-secret-change-me-0123456789abcdef"  # noqa: S105
 
 
 class Settings(BaseSettings):
@@ -57,6 +59,28 @@ class Settings(BaseSettings):
     plaid_webhook_max_age_seconds: int = 300
     # Unresolved merchants mapped to a brand re-match the events of the last this many days.
     rematch_window_days: int = 30
+    # Web front ends (service/web): cookie sessions, CSRF, sign-in limits, provider scripts.
+    web_secret_key: str = DEV_WEB_SECRET_KEY
+    web_session_days: int = 30
+    # None: Secure cookies everywhere except local development and tests over plain http.
+    web_cookie_secure: bool | None = None
+    # Where the browser reaches this app: WebAuthn's origin and relying party id come from it.
+    web_origin: str = "http://localhost:8000"
+    # `limits` storage: memory:// per process; redis://... shares counts between workers.
+    web_rate_limit_storage: str = "memory://"
+    web_sign_in_limit_per_account: str = "5/minute;20/hour"
+    web_sign_in_limit_per_address: str = "30/minute;200/hour"
+    # The card form and bank link scripts: the providers' addresses in production; the
+    # stand-ins' in tests and the demo.
+    stripe_publishable_key: str = ""
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    plaid_link_js_url: str = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.web_cookie_secure is not None:
+            return self.web_cookie_secure
+        return self.environment == "production"
 
     @model_validator(mode="after")
     def refuse_default_secrets(self) -> Settings:
@@ -70,6 +94,8 @@ class Settings(BaseSettings):
                 raise ValueError("the development encryption key is not allowed in production")
             if self.database_url.startswith("sqlite") and "memory" in self.database_url:
                 raise ValueError("an in-memory database is not allowed in production")
+            if self.web_secret_key == DEV_WEB_SECRET_KEY or len(self.web_secret_key) < 32:
+                raise ValueError("web_secret_key is the default or shorter than 32 characters")
         return self
 
 

@@ -18,6 +18,7 @@ from service.schema import upgrade
 from service.settlements.demo import settle_demo
 from service.synthetic import generate_events, seed_world, write_csv
 from service.tables import Activation, Offer
+from service.web.demo import add_demo_member_login, demo_web_settings
 from settlement.ledger.check import check_ledger
 from settlement.maturation import run_maturation
 from settlement.tables import LedgerAccount
@@ -100,6 +101,7 @@ def run_demo(
         f"ledger balanced: {'yes' if report.balanced else 'NO'} "
         f"({report.entries:,} entries, {report.postings:,} postings)"
     )
+    login = add_demo_member_login(engine, world.member_ids[0], DEMO_NOW)
     print(f"done in {elapsed:.1f} s; database {url}")
     print(f"admin API key (shown once): {admin_key}")
     print(f"check the ledger again any time: .venv/bin/clo ledger check --database {url}")
@@ -107,13 +109,23 @@ def run_demo(
         print("\n".join(report.lines()))
         return 1
     if serve:
-        import uvicorn
-
-        from service.app import create_app
-
-        print(f"serving on http://{host}:{port} (API docs at /docs); Ctrl-C stops")
-        uvicorn.run(create_app(engine=engine), host=host, port=port, log_level="warning")
+        _serve(engine, host, port, login)
     return 0
+
+
+def _serve(engine, host: str, port: int, login: tuple[str, str]) -> None:
+    import uvicorn
+
+    from service.app import create_app
+    from service.config import get_settings
+
+    with demo_web_settings(get_settings(), host, port) as settings:
+        origin = settings.web_origin
+        print(f"serving on {origin} (API docs at {origin}/docs); Ctrl-C stops")
+        print(f"member app: {origin}/app  sign in as {login[0]} / {login[1]}")
+        print("  test cards: 4242 4242 4242 4242 (Visa), 5555 5555 5555 4444 (Mastercard)")
+        app = create_app(engine=engine, settings=settings)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def _activate_some(engine, seed: int, member_ids: list[int], at: datetime) -> None:

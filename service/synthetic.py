@@ -63,6 +63,17 @@ _TRADES = [
     ("Cinema", "7832"),
     ("Fuel", "5541"),
 ]
+# The category members filter by, per trade.
+_CATEGORIES = {
+    "Coffee": "dining",
+    "Books": "shopping",
+    "Grocer": "groceries",
+    "Bistro": "dining",
+    "Outfitters": "shopping",
+    "Pharmacy": "health",
+    "Cinema": "entertainment",
+    "Fuel": "fuel",
+}
 
 
 @dataclass
@@ -207,6 +218,7 @@ def seed_world(
                 "timezone": rng.choice(_TIMEZONES),
                 "currency": "USD",
                 "default_commission_bps": 2000,
+                "category": _CATEGORIES[trade],
                 "created_at": now - timedelta(days=90),
             }
         )

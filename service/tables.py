@@ -38,6 +38,8 @@ class Merchant(SQLModel, table=True):
     timezone: str = Field(max_length=64)
     currency: str = Field(max_length=3)
     default_commission_bps: int = 0
+    # What members filter offers by (dining, groceries, ...); see merchants.schemas.Category.
+    category: str = Field(default="other", max_length=32)
     created_at: datetime
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
@@ -71,4 +72,23 @@ def activity(session: Session, member_id: int, *, before_id: int | None, limit: 
     )
     if before_id is not None:
         query = query.where(_events.c.id < before_id)
+    return list(session.connection().execute(query))
+
+
+def pending_rewards_by_release(session: Session, member_id: int, *, limit: int) -> list[Any]:
+    """Pending cashback by the day it becomes available: (hold_until, currency, amount)."""
+    query = (
+        core_select(
+            _rewards.c.hold_until,
+            _rewards.c.currency,
+            func.sum(_rewards.c.reward_amount - _rewards.c.clawed_reward_amount).label("amount"),
+        )
+        .where(
+            _rewards.c.member_id == member_id,
+            _rewards.c.state.in_(("authorized", "cleared")),
+        )
+        .group_by(_rewards.c.hold_until, _rewards.c.currency)
+        .order_by(_rewards.c.hold_until)
+        .limit(limit)
+    )
     return list(session.connection().execute(query))

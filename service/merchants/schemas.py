@@ -12,11 +12,18 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Bps = Annotated[int, Field(ge=0, le=10_000)]
 
 
+# What members filter offers by.
+Category = Literal[
+    "dining", "groceries", "shopping", "fuel", "travel", "entertainment", "health", "other"
+]
+
+
 class MerchantCreate(RequestModel):
     brand_name: Name
     timezone: TimeZoneName
     currency: CurrencyCode
     default_commission_bps: Bps = 0
+    category: Category = "other"
 
 
 class MerchantUpdate(RequestModel):
@@ -25,6 +32,7 @@ class MerchantUpdate(RequestModel):
     brand_name: Name | None = None
     timezone: TimeZoneName | None = None
     default_commission_bps: Bps | None = None
+    category: Category | None = None
 
 
 class MerchantOut(BaseModel):
@@ -33,6 +41,7 @@ class MerchantOut(BaseModel):
     timezone: str
     currency: str
     default_commission_bps: int
+    category: str
     created_at: UtcDatetime
 
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import service.linking_tables
-import service.settlements.tables
-import service.tables  # noqa: F401  (registers the tables)
 import settlement.runs.tables
 import settlement.tables  # noqa: F401
 from service.db import make_engine

@@ -67,7 +67,12 @@ def _link_token_create(services: Services, body: dict[str, Any]) -> dict[str, An
         raise errors.missing_fields(["user.client_user_id"])
     if not body["country_codes"]:
         raise errors.invalid_field("country_codes must contain at least one country code")
-    token, expiration = services.state.create_link_token()
+    access_token = body.get("access_token")
+    if access_token is not None:  # update mode: the Item must exist
+        services.state.item_for_token(str(access_token), allow_error=True)
+    token, expiration = services.state.create_link_token(
+        access_token=access_token, webhook=body.get("webhook")
+    )
     return {"link_token": token, "expiration": expiration}
 
 

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import errors
+from . import errors, link
 from .api import ENDPOINTS, check_fields
 
 if TYPE_CHECKING:
@@ -115,11 +115,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._dispatch()
 
+    def do_OPTIONS(self) -> None:
+        # CORS preflight of the Link script's call from the page
+        self._send_raw(204, b"", "text/plain", link.CORS_HEADERS)
+
     # ---- dispatch -------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
         path = urlsplit(self.path).path
         raw = self._read_body()
+        if path == link.SCRIPT_PATH and self.command == "GET":
+            self._send_raw(200, link.script(), "text/javascript", link.CORS_HEADERS)
+            return
+        if path == link.COMPLETE_PATH and self.command == "POST":
+            self._link_complete(raw)
+            return
         if path.startswith(CONTROL_PREFIX):
             status, body = self._control(path[len(CONTROL_PREFIX) :], raw)
             self._send(status, body)
@@ -188,7 +198,32 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, errors.invalid_field(str(exc)).body(request_id)
         return 200, {"result": _jsonable(result), "request_id": request_id}
 
+    def _link_complete(self, raw: bytes | None) -> None:
+        request_id = new_request_id()
+        try:
+            body = json.loads(raw or b"{}")
+            if not isinstance(body, dict):
+                raise errors.invalid_body("body must be a JSON object")
+            status, result = 200, link.complete(self.server.standin.state, body)
+            result["request_id"] = request_id
+        except (ValueError, UnicodeDecodeError):
+            status, result = 400, errors.invalid_body().body(request_id)
+        except errors.PlaidAPIError as exc:
+            status, result = exc.status, exc.body(request_id)
+        self._send_raw(status, json.dumps(result).encode(), "application/json", link.CORS_HEADERS)
+
     # ---- I/O ------------------------------------------------------------------------------
+
+    def _send_raw(
+        self, status: int, payload: bytes, content_type: str, headers: dict[str, str]
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
 
     def _read_body(self) -> bytes | None:
         """The request body; None when it is over the limit (the connection is then closed)."""

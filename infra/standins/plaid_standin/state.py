@@ -165,6 +165,8 @@ class StandinState:
         self.access_tokens: dict[str, str] = {}
         self.revoked_tokens: set[str] = set()
         self.link_tokens: dict[str, str] = {}
+        # What Link needs to know of a token: update mode (an access token) and the webhook.
+        self.link_configs: dict[str, dict[str, Any]] = {}
 
     def reset(self) -> None:
         with self.lock:
@@ -173,14 +175,18 @@ class StandinState:
             self.access_tokens.clear()
             self.revoked_tokens.clear()
             self.link_tokens.clear()
+            self.link_configs.clear()
 
     # ---- tokens and lookups -------------------------------------------------------------
 
-    def create_link_token(self) -> tuple[str, str]:
+    def create_link_token(
+        self, *, access_token: str | None = None, webhook: str | None = None
+    ) -> tuple[str, str]:
         token = f"link-sandbox-{uuid.uuid4()}"
         expiration = iso(utc_now() + dt.timedelta(hours=4))
         with self.lock:
             self.link_tokens[token] = expiration
+            self.link_configs[token] = {"access_token": access_token, "webhook": webhook}
         return token, expiration
 
     def create_item(

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import accounts, billing, control, errors, forms, lifecycle, listing, payments
+from . import accounts, billing, browser, control, errors, forms, lifecycle, listing, payments
 from .routes import Route
 from .store import DEFAULT_API_VERSION, IdempotencyRecord, RequestContext, random_token
 
@@ -94,6 +94,10 @@ class StripeRequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle("DELETE")
 
+    def do_OPTIONS(self) -> None:
+        # CORS preflight of a browser calling with the publishable key
+        self.send_body(204, b"", browser.CORS_HEADERS)
+
     # ---- plumbing -------------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
@@ -113,6 +117,9 @@ class StripeRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, no-store")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        if self.headers.get("Origin") and not (headers or {}).get("Access-Control-Allow-Origin"):
+            for name, value in browser.CORS_HEADERS.items():
+                self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -122,6 +129,9 @@ class StripeRequestHandler(BaseHTTPRequestHandler):
         headers = {"Request-Id": request_id}
         try:
             body = self._read_body()
+            if method == "GET" and split.path in browser.SCRIPT_PATHS:
+                self.send_body(200, browser.script(), content_type="text/javascript")
+                return
             if split.path.startswith(control.PREFIX):
                 status, payload, content_type = control.handle(
                     self.server.standin, method, split.path, split.query, body,
@@ -147,12 +157,14 @@ class StripeRequestHandler(BaseHTTPRequestHandler):
         api_key = api_key_from(self.headers.get("Authorization"))
         if api_key is None:
             raise errors.no_api_key()
-        if not standin.accepts(api_key):
+        if not browser.is_publishable(api_key) and not standin.accepts(api_key):
             raise errors.bad_api_key(api_key)
         route, args = resolve(method, path)
         params = forms.parse_form(query)
         if method == "POST":
             params.update(forms.parse_form(body.decode("utf-8", errors="replace")))
+        if browser.is_publishable(api_key):
+            api_key = browser.act_as(standin, api_key, route, args, params)
         version = self.headers.get("Stripe-Version") or None
         headers = {"Stripe-Version": version or DEFAULT_API_VERSION}
         key = self.headers.get("Idempotency-Key") if method == "POST" else None

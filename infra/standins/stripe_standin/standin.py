@@ -57,6 +57,9 @@ class StripeStandin:
             if self.api_keys
             else "sk_test_standin_" + secrets.token_hex(12)
         )
+        # What a browser holds (Stripe.js): creates card PaymentMethods and confirms a
+        # SetupIntent with its client secret, nothing more (see browser.py).
+        self.publishable_key = "pk_test_standin_" + secrets.token_hex(12)
         self.webhook_secret = webhook_secret or "whsec_" + secrets.token_hex(16)
         self.store = Store(
             max_objects=max_objects, idempotency_ttl_seconds=idempotency_ttl_seconds, clock=clock

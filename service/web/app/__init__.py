@@ -1,0 +1,1 @@
+"""The member app at /app: sign up, link cards, activate offers, see and cash out cashback."""
