@@ -11,6 +11,9 @@ from service.config import Settings, get_settings
 from service.db import make_engine
 from service.problems import install_problem_handlers
 from service.routing import GuardedRoute
+from service.security.access_log import AccessLog
+from service.security.auth_limits import FailedAuthLimiter
+from service.security.body_limit import BodySizeLimit
 
 # Each domain package has an `endpoints.py` with a `router`.
 DOMAINS = (
@@ -36,12 +39,26 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     )
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
+    app.state.auth_limiter = FailedAuthLimiter(
+        per_key=settings.auth_failures_per_key,
+        per_address=settings.auth_failures_per_address,
+        storage_uri=settings.rate_limit_storage_uri,
+    )
     install_problem_handlers(app)
     v1 = APIRouter(prefix="/v1", route_class=GuardedRoute)
     for domain in DOMAINS:
         module = importlib.import_module(f"service.{domain}.endpoints")
         v1.include_router(module.router)
     app.include_router(v1)
+    from service.feeds.endpoints import MAX_BODY_BYTES as FEED_BODY_BYTES
+
+    # Added last = outermost: the access log sees every answer, the size limit every body.
+    app.add_middleware(
+        BodySizeLimit,
+        default_bytes=settings.max_request_body_bytes,
+        by_path_prefix={"/v1/feeds/": FEED_BODY_BYTES},
+    )
+    app.add_middleware(AccessLog)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

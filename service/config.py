@@ -8,18 +8,22 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Well-known secrets for an explicit CLO_ENVIRONMENT=development only: refused in every other
+# environment, and never the default (an unset environment is production).
 DEV_FEED_KEYS = {"dev": "dev-feed-secret-change-me"}
-# Fernet key for secrets at rest in development only (refused in any other environment).
 DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktY2hhbmdlISE="
+MIN_FEED_KEY_CHARS = 32
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLO_", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
+    # development: the well-known secrets above are filled in when none are given; demo: the
+    # offline demo with secrets `clo secrets generate` made; test; production (the default).
+    environment: Literal["development", "test", "demo", "production"] = "production"
     database_url: str = "sqlite:///./clo.db"
     # Network feed HMAC keys by key id; rotate by adding a new id before removing the old one.
-    feed_signing_keys: dict[str, str] = Field(default_factory=lambda: dict(DEV_FEED_KEYS))
+    feed_signing_keys: dict[str, str] = Field(default_factory=dict)
     feed_replay_window_seconds: int = 300
     feed_batch_max_events: int = 1000
     # Events per transaction for feed files: larger batches share index pages and commits
@@ -45,7 +49,7 @@ class Settings(BaseSettings):
     stripe_webhook_tolerance_seconds: int = 300
     # Secrets at rest (Plaid access tokens): Fernet keys, newest first, as a JSON list in
     # CLO_ENCRYPTION_KEYS. Add a new key in front, run `clo keys rotate`, then drop the old one.
-    encryption_keys: list[str] = Field(default_factory=lambda: [DEV_ENCRYPTION_KEY])
+    encryption_keys: list[str] = Field(default_factory=list)
     # Plaid: the real SDK; plaid_host points it at the stand-in or at Plaid's environment.
     plaid_client_id: str = ""
     plaid_secret: str = ""
@@ -57,19 +61,35 @@ class Settings(BaseSettings):
     plaid_webhook_max_age_seconds: int = 300
     # Unresolved merchants mapped to a brand re-match the events of the last this many days.
     rematch_window_days: int = 30
+    # Failed authentications allowed per key id and per client address (`limits` notation);
+    # past them the answer is 429 with Retry-After. memory:// is per process; a shared store
+    # (redis://...) makes the limit hold across API workers.
+    auth_failures_per_key: str = "10/minute"
+    auth_failures_per_address: str = "60/minute"
+    rate_limit_storage_uri: str = "memory://"
+    # Plaid webhook verification keys: unknown key ids fetched at most this often.
+    plaid_key_fetches_per_minute: int = 10
 
     @model_validator(mode="after")
     def refuse_default_secrets(self) -> Settings:
-        if self.environment == "production":
-            for key_id, secret in self.feed_signing_keys.items():
-                if DEV_FEED_KEYS.get(key_id) == secret or len(secret) < 32:
-                    raise ValueError(
-                        f"feed signing key {key_id!r} is a default or shorter than 32 characters"
-                    )
-            if DEV_ENCRYPTION_KEY in self.encryption_keys:
-                raise ValueError("the development encryption key is not allowed in production")
-            if self.database_url.startswith("sqlite") and "memory" in self.database_url:
-                raise ValueError("an in-memory database is not allowed in production")
+        if self.environment == "development":
+            self.feed_signing_keys = self.feed_signing_keys or dict(DEV_FEED_KEYS)
+            self.encryption_keys = self.encryption_keys or [DEV_ENCRYPTION_KEY]
+            return self
+        for key_id, secret in self.feed_signing_keys.items():
+            if DEV_FEED_KEYS.get(key_id) == secret or len(secret) < MIN_FEED_KEY_CHARS:
+                raise ValueError(
+                    f"feed signing key {key_id!r} is a development default or shorter than "
+                    f"{MIN_FEED_KEY_CHARS} characters (allowed only in CLO_ENVIRONMENT=development)"
+                )
+        if DEV_ENCRYPTION_KEY in self.encryption_keys:
+            raise ValueError(
+                "the development encryption key is allowed only in CLO_ENVIRONMENT=development"
+            )
+        if self.environment == "production" and (
+            self.database_url.startswith("sqlite") and "memory" in self.database_url
+        ):
+            raise ValueError("an in-memory database is not allowed in production")
         return self
 
 

@@ -45,9 +45,11 @@ member_readers = require(Role.MEMBER, Role.PUBLISHER, Role.FINANCE)
 def create_member(
     body: MemberCreate,
     session: Session = db_session,
-    _principal: Principal = Depends(publishers),
+    principal: Principal = Depends(publishers),
 ) -> MemberCreated:
-    return service.create_member(session, body, now=datetime.now(UTC))
+    return service.create_member(
+        session, body, publisher_id=principal.publisher_id, now=datetime.now(UTC)
+    )
 
 
 @router.get("/{member_id}", summary="Read a member")

@@ -43,7 +43,9 @@ def client_of(request: Request) -> PlaidApi:
 def keys_of(request: Request) -> KeyCache:
     state = request.app.state
     if getattr(state, "plaid_keys", None) is None:
-        state.plaid_keys = KeyCache(client_of(request))
+        state.plaid_keys = KeyCache(
+            client_of(request), fetches_per_minute=state.settings.plaid_key_fetches_per_minute
+        )
     return state.plaid_keys
 
 
