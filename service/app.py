@@ -27,6 +27,7 @@ DOMAINS = (
     "settlements",
     "stripe_linking",
     "plaid",
+    "credentials",
 )
 
 

@@ -93,6 +93,7 @@ def _aware(value: datetime) -> datetime:
 
 
 MAX_TOKEN_CHARS = 200
+KEY_ID_PATTERN = r"^(ck|mt)_[0-9a-f]{16}$"  # what issue_credential makes: no other shape exists
 
 
 def claimed_key_id(token: str) -> str:
