@@ -20,11 +20,14 @@ MAX_LOGGED_PATH_CHARS = 200
 
 
 def logged_path(scope: Scope) -> str:
-    route = scope.get("route")
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    if isinstance(template, str):
-        return template
+    """The matched route's template under its routers' static prefixes (`/v1`), else the
+    path with card numbers masked."""
     raw = scope.get("path", "")
+    template = getattr(scope.get("route"), "path_format", None)
+    if isinstance(template, str):
+        raw_segments, own = raw.split("/"), template.split("/")[1:]
+        if len(raw_segments) >= len(own):
+            return "/".join(raw_segments[: len(raw_segments) - len(own)] + own)
     return mask_card_numbers(unquote(raw)[:MAX_LOGGED_PATH_CHARS])
 
 

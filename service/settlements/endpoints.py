@@ -12,7 +12,14 @@ from sqlmodel import Session
 
 from service.auth import Principal, Role, db_session, require
 from service.integrations.stripe_webhooks import HEADER, handle_event, parse_event, verify_signature
-from service.merchants.common import Id, Page, PageParams, page_of, page_params
+from service.merchants.common import (
+    IDEMPOTENCY_KEY_PATTERN,
+    Id,
+    Page,
+    PageParams,
+    page_of,
+    page_params,
+)
 from service.problems import Problem
 from service.routing import make_router
 from service.settlements import service
@@ -36,7 +43,10 @@ router = make_router(tags=["settlements"])
 finance = require(Role.FINANCE)
 member_side = require(Role.MEMBER, Role.PUBLISHER)
 anyone = require(Role.MEMBER, Role.PUBLISHER, Role.FINANCE, Role.MERCHANT)
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=64)]
+IdempotencyKey = Annotated[
+    str,
+    Header(alias="Idempotency-Key", min_length=1, max_length=64, pattern=IDEMPOTENCY_KEY_PATTERN),
+]
 
 
 @router.get("/settlements/runs", summary="Settlement runs, oldest first")
