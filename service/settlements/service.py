@@ -7,6 +7,7 @@ import io
 import json
 from datetime import datetime
 
+import psycopg
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -235,9 +236,10 @@ def make_donation(
         if existing is not None:
             return _donation_out(session, existing), False
         raise InvalidInput(str(exc), field="amount", reason="insufficient_available") from None
-    except IntegrityError:
+    except (IntegrityError, psycopg.IntegrityError):
         # A concurrent request with the same key won the race (its ledger entry or donation
         # row is now committed): that one is the first result, returned as a retry would be.
+        # (On PostgreSQL the ledger writer uses the driver's COPY: its errors come unwrapped.)
         existing = _same_donation(session, request_key, body)
         if existing is not None:
             return _donation_out(session, existing), False
