@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from service.config import Settings, get_settings
 from service.db import make_engine
+from service.openapi_problems import document_problems
 from service.problems import install_problem_handlers
 from service.routing import GuardedRoute
 from service.security.access_log import AccessLog
@@ -51,6 +52,7 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         module = importlib.import_module(f"service.{domain}.endpoints")
         v1.include_router(module.router)
     app.include_router(v1)
+    document_problems(app)
     from service.feeds.endpoints import MAX_BODY_BYTES as FEED_BODY_BYTES
 
     # Added last = outermost: the access log sees every answer, the size limit every body.

@@ -126,14 +126,15 @@ def scan_request_line_and_headers(request: Request) -> None:
                 raise card_number_refused(name.title(), f"the {name.title()} header")
 
 
-def _needs_principal(dependant: Dependant) -> bool:
-    return any(d.call is current_principal or _needs_principal(d) for d in dependant.dependencies)
+def needs_principal(dependant: Dependant) -> bool:
+    """Whether a route (or any of its dependencies) needs an authenticated caller."""
+    return any(d.call is current_principal or needs_principal(d) for d in dependant.dependencies)
 
 
 class GuardedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        authenticated = _needs_principal(self.dependant)
+        authenticated = needs_principal(self.dependant)
         # Routes that take the raw request (signed webhooks) check their signature over the
         # raw bytes first and handle their own content; FastAPI parses no body for them.
         parses_body = self.body_field is not None
