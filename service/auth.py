@@ -207,4 +207,5 @@ def require(*roles: Role):
             )
         return principal
 
+    _check.allowed_roles = allowed  # type: ignore[attr-defined]  (read by the attack suite)
     return _check

@@ -31,7 +31,12 @@ REASONS = {
     502: "The payment provider answered with an error",
     503: "The payment provider is not configured",
 }
+# For creates that answer a repeat with the first result: 201 the first time, 200 after.
+REPEATED_200: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A repeat: the first result, unchanged"}
+}
 PROVIDER_PATHS = ("/setup-intents", "/plaid/")
+SCOPING_QUERY_PARAMS = {"member_id", "merchant_id", "offer_id"}
 
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
@@ -66,7 +71,9 @@ def problem_statuses(route: APIRoute, *, authenticated: bool) -> set[int]:
     writes = bool(methods & {"POST", "PUT", "PATCH", "DELETE"})
     if authenticated:
         statuses |= {401, 403, 429}
-    if route.param_convertors or "{" in route.path:
+    # Ids in the path, or an object named by a query parameter (GET /v1/offers?member_id=).
+    named = {p.name for p in route.dependant.query_params} & SCOPING_QUERY_PARAMS
+    if route.param_convertors or "{" in route.path or named:
         statuses.add(404)
     if writes:
         statuses |= {409, 413}

@@ -28,6 +28,7 @@ from service.merchants.common import (
     PageParams,
     page_params,
 )
+from service.openapi_problems import REPEATED_200
 from service.routing import make_router
 
 router = make_router(prefix="/members", tags=["members"])
@@ -64,6 +65,7 @@ def get_member(
 @router.post(
     "/{member_id}/activations",
     status_code=status.HTTP_201_CREATED,
+    responses=REPEATED_200,
     summary="Activate an offer; activating again returns the first activation (200)",
 )
 def activate_offer(

@@ -23,6 +23,7 @@ from service.merchants.schemas import (
     MerchantOut,
     MerchantUpdate,
 )
+from service.openapi_problems import REPEATED_200
 from service.problems import InvalidInput
 from service.routing import make_router
 
@@ -153,6 +154,7 @@ def update_location(
 @router.post(
     "/{merchant_id}/aliases",
     status_code=status.HTTP_201_CREATED,
+    responses=REPEATED_200,
     summary="Add a brand alias (admin); the same alias again returns the first with 200",
 )
 def add_alias(

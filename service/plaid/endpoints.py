@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from service.auth import Principal, Role, db_session, require
 from service.members.service import member_in_scope
 from service.merchants.common import Id, Page, PageParams, page_of, page_params
+from service.openapi_problems import REPEATED_200
 from service.plaid import review
 from service.plaid import service as plaid_service
 from service.plaid.client import plaid_client
@@ -73,6 +74,7 @@ def create_link_token(
 @router.post(
     "/members/{member_id}/plaid/exchange",
     status_code=status.HTTP_201_CREATED,
+    responses=REPEATED_200,
     summary="Exchange Link's public token: the Item is stored and its card accounts become cards",
 )
 def exchange_public_token(

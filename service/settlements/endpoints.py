@@ -20,6 +20,7 @@ from service.merchants.common import (
     page_of,
     page_params,
 )
+from service.openapi_problems import REPEATED_200
 from service.problems import Problem
 from service.routing import make_router
 from service.settlements import service
@@ -143,6 +144,7 @@ def put_payout_account(
 @router.post(
     "/members/{member_id}/donations",
     status_code=status.HTTP_201_CREATED,
+    responses=REPEATED_200,
     summary="Donate available cashback to a charity (Idempotency-Key required)",
 )
 def post_donation(

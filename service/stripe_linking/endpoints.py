@@ -13,6 +13,7 @@ from service.auth import Principal, Role, db_session, require
 from service.cards.schemas import CardOut
 from service.members.service import member_in_scope
 from service.merchants.common import IDEMPOTENCY_KEY_PATTERN, Id
+from service.openapi_problems import REPEATED_200
 from service.routing import make_router
 from service.stripe_linking import service
 
@@ -54,6 +55,7 @@ def create_setup_intent(
 @router.post(
     "/{setup_intent_id}/confirm",
     status_code=status.HTTP_201_CREATED,
+    responses=REPEATED_200,
     summary="After the card form confirmed the SetupIntent: store its card (brand, last4, ...)",
 )
 def confirm_setup_intent(
