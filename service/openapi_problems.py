@@ -65,6 +65,17 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+def _body_names_an_object(route: APIRoute) -> bool:
+    """A body field such as `publisher_id` or `charity_id`: the object may not be found."""
+    if route.body_field is None:
+        return False
+    annotation = route.body_field.field_info.annotation
+    models = [annotation, *getattr(annotation, "__args__", ())]  # X | None too
+    return any(
+        name.endswith("_id") for m in models for name in (getattr(m, "model_fields", None) or {})
+    )
+
+
 def problem_statuses(route: APIRoute, *, authenticated: bool) -> set[int]:
     statuses = {422}
     methods = route.methods or set()
@@ -73,7 +84,7 @@ def problem_statuses(route: APIRoute, *, authenticated: bool) -> set[int]:
         statuses |= {401, 403, 429}
     # Ids in the path, or an object named by a query parameter (GET /v1/offers?member_id=).
     named = {p.name for p in route.dependant.query_params} & SCOPING_QUERY_PARAMS
-    if route.param_convertors or "{" in route.path or named:
+    if route.param_convertors or "{" in route.path or named or _body_names_an_object(route):
         statuses.add(404)
     if writes:
         statuses |= {409, 413}
