@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 
-import pytest
 from sqlalchemy import Engine
 
 from tests.service.api_client import PAN, api_for, assert_problem, assert_stored_nowhere
@@ -37,12 +36,12 @@ CONTENT_TYPES = [
 ]
 
 
-@pytest.mark.parametrize("spelling", SPELLINGS)
-def test_every_spelling_is_refused_in_a_body_and_stored_nowhere(engine: Engine, spelling) -> None:
+def test_every_spelling_is_refused_in_a_body_and_stored_nowhere(engine: Engine) -> None:
     with api_for(engine) as api:
-        resp = api.post("/v1/members", api.publisher, {"display_name": spelling})
-        assert_problem(resp, 422, "display_name", "card_number_not_allowed")
-        assert PAN not in resp.text and spelling not in resp.text
+        for spelling in SPELLINGS:
+            resp = api.post("/v1/members", api.publisher, {"display_name": spelling})
+            assert_problem(resp, 422, "display_name", "card_number_not_allowed")
+            assert PAN not in resp.text and spelling not in resp.text
         assert_stored_nowhere(engine, PAN)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from service.auth import Role, issue_credential
 from service.cli import main
 from service.config import DEV_ENCRYPTION_KEY, DEV_FEED_KEYS, Settings
+from service.security.encryption import EncryptionNotConfigured, secret_box
 from tests.service.api_client import api_for, bearer, create_member, in_own_session
 
 
@@ -104,6 +105,10 @@ def test_development_secrets_are_refused_unless_the_environment_says_development
     assert unset.feed_signing_keys == {} and unset.encryption_keys == []
     dev = Settings(environment="development")
     assert dev.feed_signing_keys == DEV_FEED_KEYS and dev.encryption_keys == [DEV_ENCRYPTION_KEY]
+    # Without a key, what must encrypt a secret answers 503, never stores it plain or 500s.
+    with pytest.raises(EncryptionNotConfigured) as refused:
+        secret_box(unset)
+    assert refused.value.status == 503
 
 
 def test_secrets_generate_prints_fresh_usable_secrets(capsys, monkeypatch) -> None:
