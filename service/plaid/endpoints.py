@@ -126,13 +126,15 @@ async def plaid_webhook(request: Request) -> dict[str, Any]:
 
 def _handle_webhook(request: Request, raw: bytes) -> dict[str, Any]:
     settings = request.app.state.settings
-    verify(
-        request.headers.get(HEADER),
-        raw,
-        keys_of(request),
-        now_unix=int(time.time()),
-        max_age_seconds=settings.plaid_webhook_max_age_seconds,
-    )
+    address = request.client.host if request.client else ""
+    with request.app.state.auth_limiter.counting_failures(address=address):
+        verify(
+            request.headers.get(HEADER),
+            raw,
+            keys_of(request),
+            now_unix=int(time.time()),
+            max_age_seconds=settings.plaid_webhook_max_age_seconds,
+        )
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

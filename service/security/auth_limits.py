@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from service.problems import TooManyRequests
+from service.problems import Problem, TooManyRequests
 
 
 class FailedAuthLimiter:
@@ -42,6 +44,17 @@ class FailedAuthLimiter:
                     reason="too_many_failed_authentications",
                     headers={"Retry-After": str(retry)},
                 )
+
+    @contextmanager
+    def counting_failures(self, *, address: str, key_id: str = "") -> Iterator[None]:
+        """For signed webhooks: refuse a cut-off address first, count a refused signature."""
+        self.check(key_id=key_id, address=address)
+        try:
+            yield
+        except Problem as exc:
+            if exc.status in (400, 401):
+                self.failed(key_id=key_id, address=address)
+            raise
 
     def failed(self, *, key_id: str, address: str) -> None:
         if key_id:

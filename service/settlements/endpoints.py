@@ -116,13 +116,15 @@ async def stripe_webhook(request: Request) -> WebhookResult:
     if not settings.stripe_webhook_secret:
         raise Problem("Stripe webhooks are not configured", status=503, reason="not_configured")
     payload = await request.body()
-    verify_signature(
-        payload,
-        request.headers.get(HEADER),
-        settings.stripe_webhook_secret,
-        now_unix=int(time.time()),
-        tolerance_seconds=settings.stripe_webhook_tolerance_seconds,
-    )
+    address = request.client.host if request.client else ""
+    with request.app.state.auth_limiter.counting_failures(address=address):
+        verify_signature(
+            payload,
+            request.headers.get(HEADER),
+            settings.stripe_webhook_secret,
+            now_unix=int(time.time()),
+            tolerance_seconds=settings.stripe_webhook_tolerance_seconds,
+        )
     event = parse_event(payload)
     with Session(request.app.state.engine) as session:
         result = handle_event(session.connection(), event, datetime.now(UTC), settings)

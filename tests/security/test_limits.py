@@ -178,3 +178,23 @@ def test_unknown_plaid_key_ids_cost_a_bounded_number_of_fetches() -> None:
             refused["limited"] += 1
     assert client.calls == 5
     assert refused == {"unknown": 4, "limited": 196}
+
+
+def test_refused_webhook_signatures_count_against_the_address(engine: Engine) -> None:
+    settings = Settings(
+        environment="test",
+        feed_signing_keys=FEED_KEYS,
+        stripe_webhook_secret="whsec_limits_0123456789abcdef",
+        auth_failures_per_address="4/minute",
+    )
+    with TestClient(create_app(engine=engine, settings=settings)) as client:
+        forged = {"Stripe-Signature": "t=1,v1=00", "Content-Type": "application/json"}
+        answers = [
+            client.post("/v1/webhooks/stripe", content=b"{}", headers=forged).status_code
+            for _ in range(5)
+        ]
+        assert answers == [401, 401, 401, 401, 429]
+        # The address is cut off for bearer credentials too.
+        assert (
+            client.get("/v1/charities", headers=bearer("ck_0000000000000000.x")).status_code == 429
+        )
