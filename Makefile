@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The demo runs on secrets of its own, made once into clo-demo.env (never the well-known
+# development ones, which only an explicit CLO_ENVIRONMENT=development accepts).
 demo: $(STAMP)
-	$(BIN)/clo demo --serve
+	grep -qs CLO_WEB_SECRET_KEY clo-demo.env || $(BIN)/clo secrets generate > clo-demo.env
+	set -a && . ./clo-demo.env && set +a && CLO_ENVIRONMENT=demo $(BIN)/clo demo --serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
@@ -41,4 +44,4 @@ messages: $(STAMP)
 	$(BIN)/python infra/web/messages.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache clo-demo.db*
+	rm -rf $(VENV) .pytest_cache clo-demo.db* clo-demo.env

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
 import time
 from datetime import UTC, datetime
@@ -34,18 +36,55 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from service.auth import Role, issue_credential
     from service.db import unit_of_work
 
+    now = datetime.now(UTC)
+    expires_at = now + timedelta(days=args.expires_in_days) if args.expires_in_days else None
     with unit_of_work(_engine(args.database)) as session:
-        token = issue_credential(
-            session,
-            role=Role(args.role),
-            now=datetime.now(UTC),
-            name=args.name,
-            merchant_id=args.merchant_id,
-        )
+        try:
+            token = issue_credential(
+                session,
+                role=Role(args.role),
+                now=now,
+                name=args.name,
+                merchant_id=args.merchant_id,
+                publisher_id=args.publisher_id,
+                expires_at=expires_at,
+            )
+        except ValueError as exc:
+            raise SystemExit(f"clo keys create: {exc}") from None
     print(token)
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from service.auth import revoke_credential
+    from service.db import unit_of_work
+
+    key_id = args.key_id.partition(".")[0]  # a whole token names its key id first
+    with unit_of_work(_engine(args.database)) as session:
+        row = revoke_credential(session, key_id, now=datetime.now(UTC))
+        if row is None:
+            print(f"no credential {key_id}", file=sys.stderr)
+            return 1
+        print(f"{key_id} ({row.role}) revoked at {row.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+    return 0
+
+
+def cmd_secrets_generate(_args: argparse.Namespace) -> int:
+    """Fresh secrets as environment lines, for a demo or a new deployment's secret store."""
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    feed_keys = json.dumps({"demo": secrets.token_urlsafe(32)})
+    print(f"CLO_FEED_SIGNING_KEYS='{feed_keys}'")
+    print(f"CLO_ENCRYPTION_KEYS='{json.dumps([Fernet.generate_key().decode()])}'")
+    print(f"CLO_STRIPE_WEBHOOK_SECRET=whsec_{secrets.token_hex(24)}")
+    print(f"CLO_WEB_SECRET_KEY={secrets.token_urlsafe(32)}")
     return 0
 
 
@@ -173,8 +212,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.security.access_log import logger as access_logger
 
-    uvicorn.run(create_app(engine=_engine(args.database)), host=args.host, port=args.port)
+    # uvicorn's own access log prints raw paths and query strings; ours names the route.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    access_logger.addHandler(handler)
+    access_logger.setLevel(logging.INFO)
+    app = create_app(engine=_engine(args.database))
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False)
     return 0
 
 
@@ -232,8 +278,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("create", cmd_keys_create, "issue an API key (printed once)", keys)
     p.add_argument("--role", required=True, choices=["admin", "publisher", "finance", "merchant"])
     p.add_argument("--merchant-id", type=int)
+    p.add_argument("--publisher-id", type=int, help="another key of this publisher (rotation)")
     p.add_argument("--name", default="")
+    p.add_argument("--expires-in-days", type=int, help="default: valid until revoked")
+    p = add("revoke", cmd_keys_revoke, "revoke an API key or member token by key id", keys)
+    p.add_argument("key_id", help="the key id (the token's part before the dot)")
     add("rotate", cmd_keys_rotate, "re-encrypt secrets at rest under the newest key", keys)
+    sub.add_parser("secrets", help="secrets").add_subparsers(
+        dest="secrets_cmd", required=True
+    ).add_parser("generate", help="print fresh secrets as CLO_ environment lines").set_defaults(
+        func=cmd_secrets_generate
+    )
 
     plaid = sub.add_parser("plaid", help="Plaid feed").add_subparsers(
         dest="plaid_cmd", required=True

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Well-known secrets for an explicit CLO_ENVIRONMENT=development only: refused in every other
+# environment, and never the default (an unset environment is production).
 DEV_FEED_KEYS = {"dev": "dev-feed-secret-change-me"}
-# Fernet key for secrets at rest in development only (refused in any other environment).
 DEV_ENCRYPTION_KEY = "ZGV2LW9ubHktZW5jcnlwdGlvbi1rZXktY2hhbmdlISE="
 # Signs CSRF tokens and short-lived web cookies in development only (refused in production).
 DEV_WEB_SECRET_KEY = "dev-web-secret-change-me-0123456789abcdef"  # noqa: S105
+MIN_FEED_KEY_CHARS = 32
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLO_", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
+    # development: the well-known secrets above are filled in when none are given; demo: the
+    # offline demo with secrets `clo secrets generate` made; test; production (the default).
+    environment: Literal["development", "test", "demo", "production"] = "production"
     database_url: str = "sqlite:///./clo.db"
     # Network feed HMAC keys by key id; rotate by adding a new id before removing the old one.
-    feed_signing_keys: dict[str, str] = Field(default_factory=lambda: dict(DEV_FEED_KEYS))
+    feed_signing_keys: dict[str, str] = Field(default_factory=dict)
     feed_replay_window_seconds: int = 300
     feed_batch_max_events: int = 1000
     # Events per transaction for feed files: larger batches share index pages and commits
@@ -47,7 +52,7 @@ class Settings(BaseSettings):
     stripe_webhook_tolerance_seconds: int = 300
     # Secrets at rest (Plaid access tokens): Fernet keys, newest first, as a JSON list in
     # CLO_ENCRYPTION_KEYS. Add a new key in front, run `clo keys rotate`, then drop the old one.
-    encryption_keys: list[str] = Field(default_factory=lambda: [DEV_ENCRYPTION_KEY])
+    encryption_keys: list[str] = Field(default_factory=list)
     # Plaid: the real SDK; plaid_host points it at the stand-in or at Plaid's environment.
     plaid_client_id: str = ""
     plaid_secret: str = ""
@@ -60,7 +65,9 @@ class Settings(BaseSettings):
     # Unresolved merchants mapped to a brand re-match the events of the last this many days.
     rematch_window_days: int = 30
     # Web front ends (service/web): cookie sessions, CSRF, sign-in limits, provider scripts.
-    web_secret_key: str = DEV_WEB_SECRET_KEY
+    # Empty in development means the development key; outside it a real key is required
+    # (`clo secrets generate`), except in tests, which get a fresh random one.
+    web_secret_key: str = ""
     web_session_days: int = 30
     # None: Secure cookies everywhere except local development and tests over plain http.
     web_cookie_secure: bool | None = None
@@ -76,6 +83,15 @@ class Settings(BaseSettings):
     stripe_js_url: str = "https://js.stripe.com/v3/"
     plaid_link_js_url: str = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
 
+    # Failed authentications allowed per key id and per client address (`limits` notation);
+    # past them the answer is 429 with Retry-After. memory:// is per process; a shared store
+    # (redis://...) makes the limit hold across API workers.
+    auth_failures_per_key: str = "10/minute"
+    auth_failures_per_address: str = "60/minute"
+    rate_limit_storage_uri: str = "memory://"
+    # Plaid webhook verification keys: unknown key ids fetched at most this often.
+    plaid_key_fetches_per_minute: int = 10
+
     @property
     def cookies_secure(self) -> bool:
         if self.web_cookie_secure is not None:
@@ -84,18 +100,36 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def refuse_default_secrets(self) -> Settings:
-        if self.environment == "production":
-            for key_id, secret in self.feed_signing_keys.items():
-                if DEV_FEED_KEYS.get(key_id) == secret or len(secret) < 32:
-                    raise ValueError(
-                        f"feed signing key {key_id!r} is a default or shorter than 32 characters"
-                    )
-            if DEV_ENCRYPTION_KEY in self.encryption_keys:
-                raise ValueError("the development encryption key is not allowed in production")
-            if self.database_url.startswith("sqlite") and "memory" in self.database_url:
-                raise ValueError("an in-memory database is not allowed in production")
-            if self.web_secret_key == DEV_WEB_SECRET_KEY or len(self.web_secret_key) < 32:
-                raise ValueError("web_secret_key is the default or shorter than 32 characters")
+        if self.environment == "development":
+            self.feed_signing_keys = self.feed_signing_keys or dict(DEV_FEED_KEYS)
+            self.encryption_keys = self.encryption_keys or [DEV_ENCRYPTION_KEY]
+            self.web_secret_key = self.web_secret_key or DEV_WEB_SECRET_KEY
+            return self
+        if self.environment == "test" and not self.web_secret_key:
+            self.web_secret_key = secrets.token_urlsafe(32)
+        # Empty is allowed here (a CLI command needs no web key); the web front ends refuse
+        # to start without one.
+        if self.web_secret_key and (
+            self.web_secret_key == DEV_WEB_SECRET_KEY or len(self.web_secret_key) < 32
+        ):
+            raise ValueError(
+                "web_secret_key is the development default or shorter than 32 characters "
+                "(allowed only in CLO_ENVIRONMENT=development)"
+            )
+        for key_id, secret in self.feed_signing_keys.items():
+            if DEV_FEED_KEYS.get(key_id) == secret or len(secret) < MIN_FEED_KEY_CHARS:
+                raise ValueError(
+                    f"feed signing key {key_id!r} is a development default or shorter than "
+                    f"{MIN_FEED_KEY_CHARS} characters (allowed only in CLO_ENVIRONMENT=development)"
+                )
+        if DEV_ENCRYPTION_KEY in self.encryption_keys:
+            raise ValueError(
+                "the development encryption key is allowed only in CLO_ENVIRONMENT=development"
+            )
+        if self.environment == "production" and (
+            self.database_url.startswith("sqlite") and "memory" in self.database_url
+        ):
+            raise ValueError("an in-memory database is not allowed in production")
         return self
 
 

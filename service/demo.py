@@ -8,10 +8,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 
 from service.auth import Role, issue_credential
 from service.cli import ingest_file, print_summary
+from service.config import Settings, get_settings
 from service.db import make_engine, unit_of_work
 from service.plaid.demo import link_demo_item
 from service.schema import upgrade
@@ -39,9 +41,20 @@ def _money(amount: int) -> str:
     return f"${amount / 100:,.2f}" if amount >= 0 else f"-${-amount / 100:,.2f}"
 
 
+def demo_settings() -> Settings:
+    """The environment's settings; with no encryption key configured (`clo demo` run by
+    hand), one made for this run: the demo never falls back to a well-known secret."""
+    settings = get_settings()
+    if settings.encryption_keys:
+        return settings
+    print("no CLO_ENCRYPTION_KEYS set: using a key made for this run (`make demo` keeps one)")
+    return settings.model_copy(update={"encryption_keys": [Fernet.generate_key().decode()]})
+
+
 def run_demo(
     *, events: int, seed: int, database: str | None, serve: bool, host: str, port: int
 ) -> int:
+    settings = demo_settings()
     url = database or DEMO_DATABASE
     _reset_sqlite(url)
     engine = make_engine(url)
@@ -64,7 +77,7 @@ def run_demo(
         summary = ingest_file(engine, feed, DEMO_NOW)
         # Replaying the same file again must change nothing.
         replay = ingest_file(engine, feed, DEMO_NOW, quiet=True)
-    plaid_lines = link_demo_item(engine, DEMO_NOW, world.member_ids[0])
+    plaid_lines = link_demo_item(engine, DEMO_NOW, world.member_ids[0], settings)
     matured = run_maturation(engine, DEMO_NOW)
     # The whole feed is booked at DEMO_NOW (a Sunday); the run settles that week once it has
     # closed, on the Monday after, as the scheduler would.
@@ -109,23 +122,23 @@ def run_demo(
         print("\n".join(report.lines()))
         return 1
     if serve:
-        _serve(engine, host, port, login)
+        _serve(engine, settings, host, port, login)
     return 0
 
 
-def _serve(engine, host: str, port: int, login: tuple[str, str]) -> None:
+def _serve(engine, base: Settings, host: str, port: int, login: tuple[str, str]) -> None:
     import uvicorn
 
     from service.app import create_app
-    from service.config import get_settings
 
-    with demo_web_settings(get_settings(), host, port) as settings:
+    with demo_web_settings(base, host, port) as settings:
         origin = settings.web_origin
         print(f"serving on {origin} (API docs at {origin}/docs); Ctrl-C stops")
         print(f"member app: {origin}/app  sign in as {login[0]} / {login[1]}")
         print("  test cards: 4242 4242 4242 4242 (Visa), 5555 5555 5555 4444 (Mastercard)")
         app = create_app(engine=engine, settings=settings)
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # The app's own access log (route templates, card numbers masked) replaces uvicorn's.
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 def _activate_some(engine, seed: int, member_ids: list[int], at: datetime) -> None:

@@ -26,6 +26,7 @@ class Problem(Exception):
         field: str | None = None,
         reason: str | None = None,
         status: int | None = None,
+        headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
@@ -34,6 +35,7 @@ class Problem(Exception):
         self.reason = reason or self.type_slug
         if status is not None:
             self.status = status
+        self.headers = headers
         self.extra = extra
 
 
@@ -61,6 +63,12 @@ class Forbidden(Problem):
     title = "Forbidden"
 
 
+class TooManyRequests(Problem):
+    status = 429
+    type_slug = "too-many-requests"
+    title = "Too many requests"
+
+
 class InvalidInput(Problem):
     status = 422
     type_slug = "invalid-input"
@@ -80,6 +88,7 @@ def problem_response(
     type_slug: str,
     errors: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://clo.example/problems/{type_slug}",
@@ -91,7 +100,9 @@ def problem_response(
         body["errors"] = errors
     if extra:
         body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -105,7 +116,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _problem(_request: Request, exc: Problem) -> JSONResponse:
         errors = [{"field": exc.field, "reason": exc.reason}] if exc.field else None
         return problem_response(
-            exc.status, exc.title, exc.detail, exc.type_slug, errors, exc.extra or None
+            exc.status, exc.title, exc.detail, exc.type_slug, errors, exc.extra or None, exc.headers
         )
 
     @app.exception_handler(RequestValidationError)

@@ -14,6 +14,18 @@ from sqlmodel import Field, SQLModel
 from settlement.tables import BigId
 
 
+class Publisher(SQLModel, table=True):
+    """A publisher or issuer: it signs up members and reaches only the members it created.
+
+    A party, not a key: its keys can be rotated and revoked while its members stay its own.
+    """
+
+    __tablename__ = "publisher"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(default="", max_length=200)
+    created_at: datetime
+
+
 class ApiCredential(SQLModel, table=True):
     """An API key (admin, merchant, publisher, finance) or a member token; secrets stored hashed."""
 
@@ -24,8 +36,10 @@ class ApiCredential(SQLModel, table=True):
     role: str = Field(max_length=16)  # admin | merchant | publisher | finance | member
     merchant_id: int | None = Field(default=None, foreign_key="merchant.id")
     member_id: int | None = Field(default=None, foreign_key="member.id")
+    publisher_id: int | None = Field(default=None, foreign_key="publisher.id")
     name: str = Field(default="", max_length=200)
     created_at: datetime
+    expires_at: datetime | None = None
     revoked_at: datetime | None = None
 
 
@@ -111,6 +125,9 @@ class OfferLocation(SQLModel, table=True):
 class Member(SQLModel, table=True):
     __tablename__ = "member"
     id: int | None = Field(default=None, primary_key=True)
+    # The publisher that signed the member up; a member without one is reachable by no
+    # publisher (only by itself, finance and admins).
+    publisher_id: int | None = Field(default=None, foreign_key="publisher.id", index=True)
     external_ref: str | None = Field(default=None, max_length=128, unique=True)
     display_name: str = Field(default="", max_length=200)
     email: str | None = Field(default=None, max_length=254)

@@ -13,6 +13,7 @@ from service.cards import service
 from service.cards.schemas import CardCreate, CardOut
 from service.members.service import member_in_scope
 from service.merchants.common import Id, Page, PageParams, page_of, page_params
+from service.openapi_problems import REPEATED_200
 from service.routing import make_router
 
 router = make_router(prefix="/members/{member_id}/cards", tags=["cards"])
@@ -28,6 +29,7 @@ def _out(card) -> CardOut:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    responses=REPEATED_200,
     summary="Register a card a publisher enrolled (token, fingerprint, brand, last4)",
 )
 def register_card(

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from sqlmodel import Session, select
 
-from service.tables import CardEventRow, Offer
+from service.tables import CardEventRow, Member, Offer
 
 
 def get_event(session: Session, event_id: int) -> CardEventRow | None:
@@ -20,3 +20,10 @@ def offers_by_id(session: Session, offer_ids: Iterable[int]) -> dict[int, tuple[
         return {}
     query = select(Offer.id, Offer.title, Offer.merchant_id).where(Offer.id.in_(ids))
     return {offer_id: (title, merchant_id) for offer_id, title, merchant_id in session.exec(query)}
+
+
+def member_of_publisher(session: Session, member_id: int, publisher_id: int | None) -> bool:
+    if publisher_id is None:
+        return False
+    member = session.get(Member, member_id)
+    return member is not None and member.publisher_id == publisher_id

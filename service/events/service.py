@@ -66,12 +66,17 @@ def member_facing(
 
 
 def event_in_scope(session: Session, principal: Principal, event_id: int) -> CardEventRow:
-    """Members see their own events, merchants the events at their brand."""
+    """Members see their own events, publishers their members' events, merchants the events
+    at their brand."""
     event = repo.get_event(session, event_id)
     if (
         event is None
         or (principal.role is Role.MEMBER and event.member_id != principal.member_id)
         or (principal.role is Role.MERCHANT and event.merchant_id != principal.merchant_id)
+        or (
+            principal.role is Role.PUBLISHER
+            and not repo.member_of_publisher(session, event.member_id, principal.publisher_id)
+        )
     ):
         raise NotFound(f"card event {event_id} not found", field="event_id")
     return event
@@ -87,7 +92,7 @@ def explain(session: Session, principal: Principal, event: CardEventRow) -> Expl
     assert event.id is not None
     outcome, reason = event.outcome, event.reason
     decisions = parse_decisions(event.decisions_json)
-    if principal.role is Role.MEMBER:
+    if principal.role in (Role.MEMBER, Role.PUBLISHER):  # the member's side: no holdouts
         outcome, reason, decisions = member_facing(outcome, reason, decisions)
     offers = repo.offers_by_id(session, [d.offer_id for d in decisions])
     if principal.role is Role.MERCHANT:

@@ -47,7 +47,9 @@ from settlement.tables import Reward
 _events = CardEventRow.__table__
 _rejected = RejectedEvent.__table__
 _rewards = Reward.__table__
-_FREE_TEXT_FIELDS = ("descriptor", "merchant_name")
+# Stored text that is never a card number: refused if it holds one. Merchant ids and event ids
+# are identifiers whose digits may pass the card checks (a 15-digit MID can), so they are not.
+_FREE_TEXT_FIELDS = ("descriptor", "merchant_name", "brand_hint", "acquirer_id", "postal_code")
 SQLITE_INGEST_CACHE_KIB = 64 * 1024
 BATCH_ATTEMPTS = 3
 EVENT_KEY_CONSTRAINT = "uq_card_event_source_external_id"

@@ -33,6 +33,12 @@ class StripeNotConfigured(RuntimeError):
     pass
 
 
+class TransferMismatch(RuntimeError):
+    """A transfer in a payout's group is not the one the payout would make (amount, currency
+    or destination differ). Neither paid nor failed: the payout stays in transit and the run
+    stops at this step for a person to look, so nobody is paid twice or to the wrong place."""
+
+
 def stripe_client(settings: Settings) -> stripe.StripeClient:
     if not settings.stripe_api_key:
         raise StripeNotConfigured("CLO_STRIPE_API_KEY is not set: settlement cannot bill or pay")
@@ -163,6 +169,16 @@ class StripeBilling:
         return invoice.status
 
 
+def _check_transfer(transfer: Any, *, amount: int, currency: str, destination: str) -> None:
+    got = (transfer.amount, str(transfer.currency).lower(), transfer.destination)
+    expected = (amount, currency.lower(), destination)
+    if got != expected:
+        raise TransferMismatch(
+            f"transfer {transfer.id} in group {transfer.transfer_group} is "
+            f"{got[0]} {got[1]} to {got[2]}, expected {amount} {currency.lower()} to {destination}"
+        )
+
+
 class StripePayouts:
     """PayoutPort: Connect transfers to the member's connected account."""
 
@@ -198,8 +214,11 @@ class StripePayouts:
         found = list(
             self.client.v1.transfers.list({"transfer_group": group, "limit": 10}).auto_paging_iter()
         )
+        if len(found) > 1:
+            raise TransferMismatch(f"{len(found)} transfers in group {group}, expected one")
         if found:
             transfer = found[0]
+            _check_transfer(transfer, amount=amount, currency=currency, destination=destination)
         else:
             try:
                 transfer = self.client.v1.transfers.create(

@@ -28,6 +28,7 @@ from service.merchants.common import (
     PageParams,
     page_params,
 )
+from service.openapi_problems import REPEATED_200
 from service.routing import make_router
 
 router = make_router(prefix="/members", tags=["members"])
@@ -45,9 +46,11 @@ member_readers = require(Role.MEMBER, Role.PUBLISHER, Role.FINANCE)
 def create_member(
     body: MemberCreate,
     session: Session = db_session,
-    _principal: Principal = Depends(publishers),
+    principal: Principal = Depends(publishers),
 ) -> MemberCreated:
-    return service.create_member(session, body, now=datetime.now(UTC))
+    return service.create_member(
+        session, body, publisher_id=principal.publisher_id, now=datetime.now(UTC)
+    )
 
 
 @router.get("/{member_id}", summary="Read a member")
@@ -62,6 +65,7 @@ def get_member(
 @router.post(
     "/{member_id}/activations",
     status_code=status.HTTP_201_CREATED,
+    responses=REPEATED_200,
     summary="Activate an offer; activating again returns the first activation (200)",
 )
 def activate_offer(

@@ -29,14 +29,19 @@ from settlement.balances import member_balances
 
 
 def member_in_scope(session: Session, principal: Principal, member_id: int) -> Member:
-    """The member, if the caller may see it: a member token sees only its own member.
+    """The member, if the caller may see it: a member token sees only its own member, a
+    publisher only the members it signed up.
 
-    Merchants never see members; another member's id is not found, not forbidden.
+    Merchants never see members; another party's member is not found, not forbidden, so ids
+    cannot be enumerated.
     """
     if principal.role is Role.MEMBER and principal.member_id != member_id:
         raise NotFound(f"member {member_id} not found", field="member_id")
     member = repo.get_member(session, member_id) if principal.role is not Role.MERCHANT else None
-    if member is None:
+    if member is None or (
+        principal.role is Role.PUBLISHER
+        and (principal.publisher_id is None or member.publisher_id != principal.publisher_id)
+    ):
         raise NotFound(f"member {member_id} not found", field="member_id")
     return member
 
@@ -45,12 +50,15 @@ def member_out(member: Member) -> MemberOut:
     return MemberOut.model_validate(member, from_attributes=True)
 
 
-def create_member(session: Session, data: MemberCreate, *, now: datetime) -> MemberCreated:
-    """A new member and a token scoped to it (shown once; only its hash is stored)."""
+def create_member(
+    session: Session, data: MemberCreate, *, publisher_id: int | None, now: datetime
+) -> MemberCreated:
+    """A new member of the publisher, and a token scoped to it (shown once; only its hash is
+    stored)."""
     detail = f"a member with external_ref {data.external_ref!r} already exists"
     if data.external_ref is not None and repo.member_by_external_ref(session, data.external_ref):
         raise Conflict(detail, field="external_ref", reason="duplicate")
-    member = Member(**data.model_dump(), created_at=now)
+    member = Member(**data.model_dump(), publisher_id=publisher_id, created_at=now)
     add_unique(session, member, field="external_ref", detail=detail)
     session.flush()
     assert member.id is not None
@@ -123,7 +131,7 @@ def activity(
     items = []
     for r in repo.activity(session, member.id, before_id=before_id, limit=limit):
         outcome, reason = r.outcome, r.reason
-        if principal.role is Role.MEMBER:
+        if principal.role in (Role.MEMBER, Role.PUBLISHER):  # the member's side: no holdouts
             outcome, reason, _ = member_facing(outcome, reason, parse_decisions(r.decisions_json))
         reward = None
         if r.reward_id is not None:

@@ -21,6 +21,9 @@ DEFAULT_PAGE_SIZE = 50
 MAX_AMOUNT = 10**12  # the largest amount a card event may carry, in minor units
 MAX_ID = 2**31 - 1  # integer keys; card events use 64-bit keys
 MAX_BIG_ID = 2**63 - 1
+# Idempotency keys: ASCII letters and digits with - _ . : inside (a UUID, a ULID, "order-17:2"),
+# 1-64 characters. Stored with the request they guard, so the card-number guard reads them too.
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
 T = TypeVar("T")
 

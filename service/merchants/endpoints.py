@@ -23,6 +23,8 @@ from service.merchants.schemas import (
     MerchantOut,
     MerchantUpdate,
 )
+from service.openapi_problems import REPEATED_200
+from service.problems import InvalidInput
 from service.routing import make_router
 
 router = make_router(prefix="/merchants", tags=["merchants"])
@@ -87,7 +89,11 @@ def issue_api_key(
 ) -> ApiKeyOut:
     merchant = service.merchant_in_scope(session, principal, merchant_id)
     name = body.name if body is not None else ""
-    return service.issue_merchant_key(session, merchant, name=name, now=datetime.now(UTC))
+    expires_at = body.expires_at if body is not None else None
+    now = datetime.now(UTC)
+    if expires_at is not None and expires_at <= now:
+        raise InvalidInput("expires_at is in the past", field="expires_at", reason="in_the_past")
+    return service.issue_merchant_key(session, merchant, name=name, expires_at=expires_at, now=now)
 
 
 @router.post(
@@ -148,6 +154,7 @@ def update_location(
 @router.post(
     "/{merchant_id}/aliases",
     status_code=status.HTTP_201_CREATED,
+    responses=REPEATED_200,
     summary="Add a brand alias (admin); the same alias again returns the first with 200",
 )
 def add_alias(

@@ -47,6 +47,7 @@ class MerchantOut(BaseModel):
 
 class ApiKeyCreate(RequestModel):
     name: Annotated[str, StringConstraints(max_length=200)] = ""
+    expires_at: UtcDatetime | None = None  # none: valid until revoked
 
 
 class ApiKeyOut(BaseModel):

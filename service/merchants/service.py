@@ -58,7 +58,12 @@ def update_merchant(
 
 
 def issue_merchant_key(
-    session: Session, merchant: Merchant, *, name: str, now: datetime
+    session: Session,
+    merchant: Merchant,
+    *,
+    name: str,
+    now: datetime,
+    expires_at: datetime | None = None,
 ) -> ApiKeyOut:
     assert merchant.id is not None
     token = issue_credential(
@@ -67,6 +72,7 @@ def issue_merchant_key(
         now=now,
         name=name or f"merchant {merchant.id}",
         merchant_id=merchant.id,
+        expires_at=expires_at,
     )
     return ApiKeyOut(
         key_id=token.partition(".")[0],

@@ -27,7 +27,9 @@ from service.routing import make_router
 router = make_router(tags=["offers"])
 
 offer_editors = require(Role.MERCHANT)
-offer_readers = require(Role.MERCHANT, Role.FINANCE, Role.PUBLISHER)
+# Publishers see offers only as members do (GET /v1/offers?member_id=): no commission,
+# budget or reservations.
+offer_readers = require(Role.MERCHANT, Role.FINANCE)
 member_side = require(Role.MEMBER, Role.PUBLISHER)
 
 

@@ -41,17 +41,20 @@ def _demo_brand(engine: Engine, now: datetime) -> int | None:
         return offer.merchant_id if offer is not None else None
 
 
-def link_demo_item(engine: Engine, now: datetime, member_id: int) -> list[str]:
+def link_demo_item(
+    engine: Engine, now: datetime, member_id: int, base_settings: Settings
+) -> list[str]:
     from infra.standins.plaid_standin import PlaidStandin
 
     brand = _demo_brand(engine, now)
     entity = f"ent-demo-{brand}"
     with PlaidStandin() as standin:
-        settings = Settings(
-            environment="development",
-            plaid_client_id=standin.client_id,
-            plaid_secret=standin.secret,
-            plaid_host=standin.url,
+        settings = base_settings.model_copy(
+            update={
+                "plaid_client_id": standin.client_id,
+                "plaid_secret": standin.secret,
+                "plaid_host": standin.url,
+            }
         )
         client = plaid_client(settings)
         public_token = client.sandbox_public_token_create(

@@ -16,6 +16,7 @@ from service.auth import Principal, Role, db_session, require
 from service.feeds.service import pipeline_for
 from service.members.service import member_in_scope
 from service.merchants.common import Id, Page, PageParams, page_of, page_params
+from service.openapi_problems import REPEATED_200
 from service.plaid import review
 from service.plaid import service as plaid_service
 from service.plaid.client import plaid_client
@@ -44,7 +45,9 @@ def client_of(request: Request) -> PlaidApi:
 def keys_of(request: Request) -> KeyCache:
     state = request.app.state
     if getattr(state, "plaid_keys", None) is None:
-        state.plaid_keys = KeyCache(client_of(request))
+        state.plaid_keys = KeyCache(
+            client_of(request), fetches_per_minute=state.settings.plaid_key_fetches_per_minute
+        )
     return state.plaid_keys
 
 
@@ -72,6 +75,7 @@ def create_link_token(
 @router.post(
     "/members/{member_id}/plaid/exchange",
     status_code=status.HTTP_201_CREATED,
+    responses=REPEATED_200,
     summary="Exchange Link's public token: the Item is stored and its card accounts become cards",
 )
 def exchange_public_token(
@@ -123,13 +127,15 @@ async def plaid_webhook(request: Request) -> dict[str, Any]:
 
 def _handle_webhook(request: Request, raw: bytes) -> dict[str, Any]:
     settings = request.app.state.settings
-    verify(
-        request.headers.get(HEADER),
-        raw,
-        keys_of(request),
-        now_unix=int(time.time()),
-        max_age_seconds=settings.plaid_webhook_max_age_seconds,
-    )
+    address = request.client.host if request.client else ""
+    with request.app.state.auth_limiter.counting_failures(address=address):
+        verify(
+            request.headers.get(HEADER),
+            raw,
+            keys_of(request),
+            now_unix=int(time.time()),
+            max_age_seconds=settings.plaid_webhook_max_age_seconds,
+        )
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -1,6 +1,10 @@
 """Merchants without MIDs: names and Plaid entity ids no brand resolved, for review.
 
-Merchant users (and admins) see the open list and map an entry to their own brand: a brand
+A merchant user sees, and may claim, only entries that point at its own brand: the name (or
+an entity id's example name) is its brand name, one of its aliases, or a name seen on card
+events at its own locations; and the entries already mapped to it. Another merchant's
+customers' purchases are never shown to it, nor can it claim them. Admins see everything.
+Mapping an entry to the brand creates a
 alias is created (an entity id exactly as Plaid sends it, a name in the form the offer index
 compares names in), and the stored events of the last `rematch_window_days` are matched
 again (see `rematch`). Only merchant names and counts are shown: nothing about members.
@@ -19,15 +23,19 @@ from matching.index import normalize_name
 from service.auth import Principal, Role, db_session, require
 from service.feeds.service import pipeline_for
 from service.linking_tables import UnresolvedMerchant
-from service.merchants.common import Id, Page, PageParams, UtcDatetime, page_of, page_params
+from service.merchants.common import Id, Page, PageParams, UtcDatetime, page_params
 from service.merchants.service import merchant_in_scope
 from service.plaid.rematch import rematch
 from service.problems import Conflict, NotFound
 from service.routing import make_router
-from service.tables import BrandAlias
+from service.tables import BrandAlias, CardEventRow, Location, Merchant
 
 router = make_router(tags=["merchant review"])
 reviewers = require(Role.MERCHANT)
+MAX_ALIASES = 10_000
+MAX_EVENT_NAMES = 10_000  # distinct names on events at the merchant's locations
+SCAN_CHUNK = 500
+MAX_SCANNED_PER_PAGE = 20_000  # a page stops here; its cursor lets the caller go on
 
 
 class UnresolvedMerchantOut(BaseModel):
@@ -54,6 +62,41 @@ def _out(row: UnresolvedMerchant) -> UnresolvedMerchantOut:
     return UnresolvedMerchantOut.model_validate(row, from_attributes=True)
 
 
+def names_of_merchant(session: Session, merchant_id: int) -> frozenset[str]:
+    """Names and entity ids that point at the merchant: its brand name, its aliases, and the
+    names on card events at its own locations (all in the form aliases compare in)."""
+    merchant = session.get(Merchant, merchant_id)
+    if merchant is None:
+        return frozenset()
+    names = {normalize_name(merchant.brand_name)}
+    names.update(
+        session.exec(
+            select(BrandAlias.alias).where(BrandAlias.merchant_id == merchant_id).limit(MAX_ALIASES)
+        )
+    )
+    mids = select(Location.mid).where(Location.merchant_id == merchant_id)
+    seen = session.exec(
+        select(CardEventRow.merchant_name)
+        .where(CardEventRow.mid.in_(mids), CardEventRow.merchant_name.is_not(None))
+        .distinct()
+        .limit(MAX_EVENT_NAMES)
+    )
+    names.update(normalize_name(n) for n in seen if n)
+    names.discard("")
+    return frozenset(names)
+
+
+def visible_to(row: UnresolvedMerchant, merchant_id: int, names: frozenset[str]) -> bool:
+    if row.merchant_id == merchant_id:
+        return True
+    if row.status != "open":
+        return False
+    own = {row.value if row.kind == "entity_id" else normalize_name(row.value)}
+    if row.example_name:
+        own.add(normalize_name(row.example_name))
+    return bool(own & names)
+
+
 @router.get(
     "/unresolved-merchants",
     summary="Merchant names and Plaid entity ids on card events that no brand resolved",
@@ -62,15 +105,36 @@ def list_unresolved(
     status: Annotated[Literal["open", "mapped"], Query()] = "open",
     page: PageParams = Depends(page_params),
     session: Session = db_session,
-    _principal: Principal = Depends(reviewers),
+    principal: Principal = Depends(reviewers),
 ) -> Page[UnresolvedMerchantOut]:
-    query = (
-        select(UnresolvedMerchant)
-        .where(UnresolvedMerchant.status == status, UnresolvedMerchant.id > page.after_id)
-        .order_by(UnresolvedMerchant.id)
-        .limit(page.limit + 1)
+    merchant_id = principal.merchant_id if principal.role is Role.MERCHANT else None
+    names = names_of_merchant(session, merchant_id) if merchant_id is not None else frozenset()
+    items: list[UnresolvedMerchant] = []
+    after, scanned = page.after_id, 0
+    while len(items) <= page.limit and scanned < MAX_SCANNED_PER_PAGE:
+        chunk = list(
+            session.exec(
+                select(UnresolvedMerchant)
+                .where(UnresolvedMerchant.status == status, UnresolvedMerchant.id > after)
+                .order_by(UnresolvedMerchant.id)
+                .limit(SCAN_CHUNK)
+            )
+        )
+        for row in chunk:
+            after, scanned = row.id or after, scanned + 1
+            if merchant_id is None or visible_to(row, merchant_id, names):
+                items.append(row)
+                if len(items) > page.limit:
+                    break
+        if len(chunk) < SCAN_CHUNK:
+            break
+    if len(items) > page.limit:
+        items = items[: page.limit]
+        return Page[UnresolvedMerchantOut](items=[_out(r) for r in items], next_cursor=items[-1].id)
+    more = scanned >= MAX_SCANNED_PER_PAGE
+    return Page[UnresolvedMerchantOut](
+        items=[_out(r) for r in items], next_cursor=after if more else None
     )
-    return page_of(list(session.exec(query)), page.limit, _out)
 
 
 @router.post(
@@ -87,6 +151,14 @@ def map_unresolved(
     merchant = merchant_in_scope(session, principal, merchant_id)
     now = datetime.now(UTC)
     row = session.get(UnresolvedMerchant, unresolved_id)
+    assert merchant.id is not None
+    # A merchant claims only what points at its own brand: anything else is not found.
+    if (
+        row is not None
+        and principal.role is Role.MERCHANT
+        and not visible_to(row, merchant.id, names_of_merchant(session, merchant.id))
+    ):
+        row = None
     if row is None:
         raise NotFound(f"unresolved merchant {unresolved_id} not found", field="unresolved_id")
     if row.status == "mapped" and row.merchant_id != merchant.id:

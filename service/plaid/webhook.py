@@ -16,6 +16,9 @@ import hashlib
 import hmac
 import json
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,16 +27,21 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from plaid.api.plaid_api import PlaidApi
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
 
 from service.plaid.client import error_info
-from service.problems import Problem
+from service.problems import Problem, TooManyRequests
 
 HEADER = "Plaid-Verification"
 MAX_TOKEN_CHARS = 4096
 MAX_KID_CHARS = 128
 MAX_CACHED_KEYS = 64
+MAX_CACHED_MISSES = 1024
+MISS_TTL_SECONDS = 600  # a kid Plaid did not know is not asked about again for this long
 FUTURE_SKEW_SECONDS = 60
 
 
@@ -63,25 +71,63 @@ class VerificationKey:
 
 
 class KeyCache:
-    """Webhook verification keys by kid, fetched from Plaid on first sight (bounded)."""
+    """Webhook verification keys by kid, fetched from Plaid on first sight (bounded).
 
-    def __init__(self, client: PlaidApi) -> None:
+    Unknown kids are remembered too (for MISS_TTL_SECONDS), and fetches are rate-limited:
+    forged webhooks naming ever new kids cost at most `fetches_per_minute` calls to Plaid.
+    """
+
+    def __init__(
+        self,
+        client: PlaidApi,
+        *,
+        fetches_per_minute: int = 10,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self._keys: dict[str, VerificationKey] = {}
+        self._misses: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
+        self._clock = clock
+        self._fetch_limit = parse(f"{fetches_per_minute}/minute")
+        self._fetch_limiter = MovingWindowRateLimiter(MemoryStorage())
         self.fetches = 0
+
+    def _known_miss(self, kid: str) -> bool:
+        with self._lock:
+            at = self._misses.get(kid)
+            if at is not None and self._clock() - at < MISS_TTL_SECONDS:
+                return True
+            self._misses.pop(kid, None)
+            return False
+
+    def _remember_miss(self, kid: str) -> None:
+        with self._lock:
+            self._misses[kid] = self._clock()
+            while len(self._misses) > MAX_CACHED_MISSES:
+                self._misses.popitem(last=False)
 
     def get(self, kid: str) -> VerificationKey:
         with self._lock:
             found = self._keys.get(kid)
         if found is not None:
             return found
+        if self._known_miss(kid):
+            raise _refuse("unknown key id", "unknown_key")
+        if not self._fetch_limiter.hit(self._fetch_limit, "plaid-key-fetch"):
+            raise TooManyRequests(
+                "too many unknown webhook key ids; retry later",
+                field=HEADER,
+                reason="key_fetches_limited",
+                headers={"Retry-After": "60"},
+            )
         try:
             jwk = self.client.webhook_verification_key_get(
                 WebhookVerificationKeyGetRequest(key_id=kid)
             ).key
         except plaid.ApiException as exc:
             info = error_info(exc)
+            self._remember_miss(kid)
             raise _refuse(f"unknown key id ({info.error_code})", "unknown_key") from None
         finally:
             self.fetches += 1

@@ -10,10 +10,18 @@ from __future__ import annotations
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from service.config import DEV_ENCRYPTION_KEY, Settings
+from service.problems import Problem
 
 
-class EncryptionNotConfigured(RuntimeError):
-    pass
+class EncryptionNotConfigured(Problem):
+    """No usable key: what needs a secret at rest answers 503 instead of storing it plain."""
+
+    status = 503
+    type_slug = "not-configured"
+    title = "Not configured"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="CLO_ENCRYPTION_KEYS", reason="encryption_not_configured")
 
 
 class SecretBox:

@@ -12,7 +12,15 @@ from sqlmodel import Session
 
 from service.auth import Principal, Role, db_session, require
 from service.integrations.stripe_webhooks import HEADER, handle_event, parse_event, verify_signature
-from service.merchants.common import Id, Page, PageParams, page_of, page_params
+from service.merchants.common import (
+    IDEMPOTENCY_KEY_PATTERN,
+    Id,
+    Page,
+    PageParams,
+    page_of,
+    page_params,
+)
+from service.openapi_problems import REPEATED_200
 from service.problems import Problem
 from service.routing import make_router
 from service.settlements import service
@@ -36,7 +44,10 @@ router = make_router(tags=["settlements"])
 finance = require(Role.FINANCE)
 member_side = require(Role.MEMBER, Role.PUBLISHER)
 anyone = require(Role.MEMBER, Role.PUBLISHER, Role.FINANCE, Role.MERCHANT)
-IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=64)]
+IdempotencyKey = Annotated[
+    str,
+    Header(alias="Idempotency-Key", min_length=1, max_length=64, pattern=IDEMPOTENCY_KEY_PATTERN),
+]
 
 
 @router.get("/settlements/runs", summary="Settlement runs, oldest first")
@@ -105,13 +116,15 @@ async def stripe_webhook(request: Request) -> WebhookResult:
     if not settings.stripe_webhook_secret:
         raise Problem("Stripe webhooks are not configured", status=503, reason="not_configured")
     payload = await request.body()
-    verify_signature(
-        payload,
-        request.headers.get(HEADER),
-        settings.stripe_webhook_secret,
-        now_unix=int(time.time()),
-        tolerance_seconds=settings.stripe_webhook_tolerance_seconds,
-    )
+    address = request.client.host if request.client else ""
+    with request.app.state.auth_limiter.counting_failures(address=address):
+        verify_signature(
+            payload,
+            request.headers.get(HEADER),
+            settings.stripe_webhook_secret,
+            now_unix=int(time.time()),
+            tolerance_seconds=settings.stripe_webhook_tolerance_seconds,
+        )
     event = parse_event(payload)
     with Session(request.app.state.engine) as session:
         result = handle_event(session.connection(), event, datetime.now(UTC), settings)
@@ -133,6 +146,7 @@ def put_payout_account(
 @router.post(
     "/members/{member_id}/donations",
     status_code=status.HTTP_201_CREATED,
+    responses=REPEATED_200,
     summary="Donate available cashback to a charity (Idempotency-Key required)",
 )
 def post_donation(

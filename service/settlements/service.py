@@ -7,6 +7,7 @@ import io
 import json
 from datetime import datetime
 
+import psycopg
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -171,6 +172,24 @@ def _donation_out(session: Session, donation: Donation) -> DonationOut:
     )
 
 
+def _same_donation(session: Session, request_key: str, body: DonationIn) -> Donation | None:
+    """The donation already made under this key, if any; another request's content is 409."""
+    existing = repo.donation_by_key(session, request_key)
+    if existing is None:
+        return None
+    if (existing.charity_id, existing.amount, existing.currency) != (
+        body.charity_id,
+        body.amount,
+        body.currency,
+    ):
+        raise Conflict(
+            "this Idempotency-Key was used for another donation",
+            field="Idempotency-Key",
+            reason="idempotency_conflict",
+        )
+    return existing
+
+
 def make_donation(
     session: Session,
     principal: Principal,
@@ -183,19 +202,8 @@ def make_donation(
     """Donate available cashback; the same Idempotency-Key returns the first donation."""
     member_in_scope(session, principal, member_id)
     request_key = f"m{member_id}:{idempotency_key}"
-    existing = repo.donation_by_key(session, request_key)
+    existing = _same_donation(session, request_key, body)
     if existing is not None:
-        same = (existing.charity_id, existing.amount, existing.currency) == (
-            body.charity_id,
-            body.amount,
-            body.currency,
-        )
-        if not same:
-            raise Conflict(
-                "this Idempotency-Key was used for another donation",
-                field="Idempotency-Key",
-                reason="idempotency_conflict",
-            )
         return _donation_out(session, existing), False
     if repo.charity(session, body.charity_id) is None:
         raise NotFound(f"charity {body.charity_id} not found", field="charity_id")
@@ -223,9 +231,19 @@ def make_donation(
             session.add(donation)
             session.flush()
     except InsufficientBalance as exc:
+        # The balance may be gone because a concurrent retry of this very donation took it.
+        existing = _same_donation(session, request_key, body)
+        if existing is not None:
+            return _donation_out(session, existing), False
         raise InvalidInput(str(exc), field="amount", reason="insufficient_available") from None
-    except IntegrityError:
-        # A concurrent donation took the balance (the no-negative CHECK) or the same key.
+    except (IntegrityError, psycopg.IntegrityError):
+        # A concurrent request with the same key won the race (its ledger entry or donation
+        # row is now committed): that one is the first result, returned as a retry would be.
+        # (On PostgreSQL the ledger writer uses the driver's COPY: its errors come unwrapped.)
+        existing = _same_donation(session, request_key, body)
+        if existing is not None:
+            return _donation_out(session, existing), False
+        # Otherwise another donation took the balance (the no-negative CHECK).
         raise Problem(
             "the donation conflicted with another; retry",
             field="amount",

@@ -12,7 +12,8 @@ from sqlmodel import Session
 from service.auth import Principal, Role, db_session, require
 from service.cards.schemas import CardOut
 from service.members.service import member_in_scope
-from service.merchants.common import Id
+from service.merchants.common import IDEMPOTENCY_KEY_PATTERN, Id
+from service.openapi_problems import REPEATED_200
 from service.routing import make_router
 from service.stripe_linking import service
 
@@ -20,7 +21,8 @@ router = make_router(prefix="/members/{member_id}/cards/setup-intents", tags=["c
 member_side = require(Role.MEMBER, Role.PUBLISHER)
 SetupIntentId = Annotated[str, Path(min_length=5, max_length=64, pattern=r"^seti_[A-Za-z0-9]+$")]
 RequestKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=64, pattern=r"^[\w-]+$")
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=64, pattern=IDEMPOTENCY_KEY_PATTERN),
 ]
 
 
@@ -53,6 +55,7 @@ def create_setup_intent(
 @router.post(
     "/{setup_intent_id}/confirm",
     status_code=status.HTTP_201_CREATED,
+    responses=REPEATED_200,
     summary="After the card form confirmed the SetupIntent: store its card (brand, last4, ...)",
 )
 def confirm_setup_intent(

@@ -65,6 +65,11 @@ def _wants_html(request: Request) -> bool:
 
 def mount_web(app: FastAPI) -> None:
     settings = app.state.settings
+    if not settings.web_secret_key:
+        raise RuntimeError(
+            "CLO_WEB_SECRET_KEY is required to serve the web front ends outside development "
+            "(`clo secrets generate` prints one)"
+        )
     app.state.sign_in_limiter = SignInLimiter.from_settings(settings)
     headers = security_headers(settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

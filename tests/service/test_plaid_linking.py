@@ -103,8 +103,8 @@ def test_access_tokens_are_encrypted_at_rest_and_rotate(
 
 
 def test_the_development_key_is_refused_outside_development(standin: PlaidStandin) -> None:
-    with pytest.raises(EncryptionNotConfigured):
-        secret_box(plaid_settings(standin, keys=[DEV_ENCRYPTION_KEY]))
+    with pytest.raises(ValueError, match="development encryption key"):
+        plaid_settings(standin, keys=[DEV_ENCRYPTION_KEY])
     assert secret_box(Settings(environment="development")).decrypt(
         secret_box(Settings(environment="development")).encrypt("x")
     )
@@ -112,6 +112,7 @@ def test_the_development_key_is_refused_outside_development(standin: PlaidStandi
         Settings(
             environment="production",
             feed_signing_keys={"k": "x" * 40},
+            encryption_keys=[DEV_ENCRYPTION_KEY],
             database_url="postgresql://db/clo",
         )
     with pytest.raises(EncryptionNotConfigured):

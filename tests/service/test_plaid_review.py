@@ -70,7 +70,10 @@ def test_unresolved_merchants_are_recorded_mapped_and_rematched(
         reviewer = api.key(Role.MERCHANT, merchant_id=cafe["id"])
         found = api.get("/v1/unresolved-merchants", reviewer).json()["items"]
         by_value = {u["value"]: u for u in found}
-        assert set(by_value) == {"ent-corner", "hot dog stand"}
+        # The cafe sees what points at its brand; the hot dog stand is not its business.
+        assert set(by_value) == {"ent-corner"}
+        hot_dog = api.get("/v1/unresolved-merchants", api.admin).json()["items"]
+        assert {u["value"] for u in hot_dog} == {"ent-corner", "hot dog stand"}
         corner = by_value["ent-corner"]
         assert (corner["kind"], corner["example_name"], corner["event_count"]) == (
             "entity_id",
@@ -80,9 +83,13 @@ def test_unresolved_merchants_are_recorded_mapped_and_rematched(
         assert api.get("/v1/unresolved-merchants", linked.token).status_code == 403
 
         path = f"/v1/merchants/{cafe['id']}/unresolved-merchants/{corner['id']}/map"
-        # Another merchant's key cannot map for this brand.
+        # Another merchant's key cannot map for this brand, nor claim the name for its own,
+        # nor even see it.
         stranger = api.key(Role.MERCHANT, merchant_id=other["id"])
         assert api.post(path, stranger).status_code == 404
+        claim = f"/v1/merchants/{other['id']}/unresolved-merchants/{corner['id']}/map"
+        assert_problem(api.post(claim, stranger), 404, "unresolved_id", "not-found")
+        assert api.get("/v1/unresolved-merchants", stranger).json()["items"] == []
         resp = api.post(path, reviewer)
         assert resp.status_code == 200, resp.text
         mapped = resp.json()

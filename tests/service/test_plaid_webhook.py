@@ -98,9 +98,9 @@ def test_a_verified_sync_webhook_syncs_and_bad_ones_change_nothing(
         resp = post(api, unknown, sign_plaid_jwt(unknown, standin.signing_key))
         assert resp.json() == {"status": "ignored", "reason": "unknown_item"}
         not_json = b"[1, 2"
-        # Refused by the route guard every POST passes, before verification (422).
+        # The signature is checked over the raw bytes first, then the body is parsed.
         assert_problem(post(api, not_json, sign_plaid_jwt(not_json, standin.signing_key)),
-                       422, "body", "invalid_json")  # fmt: skip
+                       400, "body", "invalid_json")  # fmt: skip
         scalar = b"7"
         assert_problem(post(api, scalar, sign_plaid_jwt(scalar, standin.signing_key)),
                        400, "body", "not_a_webhook")  # fmt: skip

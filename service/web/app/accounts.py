@@ -65,8 +65,12 @@ def sign_up(session: Session, data: SignUp, *, language: str, now: datetime) -> 
             field="email",
             reason="duplicate",
         )
+    # A member who signs up in the app belongs to no publisher: no publisher key reaches it.
     created = members.create_member(
-        session, MemberCreate(email=data.email, display_name=data.display_name), now=now
+        session,
+        MemberCreate(email=data.email, display_name=data.display_name),
+        publisher_id=None,
+        now=now,
     )
     login = MemberLogin(
         member_id=created.member.id,

@@ -11,7 +11,6 @@ from sqlmodel import Session
 
 from service.auth import db_session
 from service.problems import InvalidInput, Problem
-from service.routing import MAX_BODY_BYTES
 from service.web import csrf
 from service.web.app import passkeys
 from service.web.app.identity import AUDIENCE, SignedIn, current_member, safe_next
@@ -39,7 +38,7 @@ def _with_challenge(request: Request, body: dict, cookie: str) -> Response:
 
 async def _json_body(request: Request) -> dict:
     raw = await request.body()
-    if len(raw) > min(MAX_CREDENTIAL_BYTES, MAX_BODY_BYTES):
+    if len(raw) > MAX_CREDENTIAL_BYTES:
         raise InvalidInput("the passkey response is too large", field="credential")
     try:
         body = json.loads(raw)
