@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import plaid
 import pytest
@@ -63,6 +66,16 @@ def _scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict:
     }
 
 
+T = TypeVar("T")
+
+
+def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: a browser test on the same worker may keep an
+    event loop running in this thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_a_body_is_refused_by_size_as_it_streams_in(engine: Engine) -> None:
     settings = Settings(
         environment="test", feed_signing_keys=FEED_KEYS, max_request_body_bytes=10_000
@@ -73,9 +86,9 @@ def test_a_body_is_refused_by_size_as_it_streams_in(engine: Engine) -> None:
     chunk = b" " * 1_000
     # Declared too long: refused before a byte is read.
     declared = _scope("/v1/members", [auth, (b"content-length", b"50000000")])
-    assert asyncio.run(_drive(app, declared, [chunk] * 100)) == (413, 0)
+    assert run_in_own_loop(_drive(app, declared, [chunk] * 100)) == (413, 0)
     # Not declared (chunked): refused as soon as it passes the limit, not after 100 chunks.
-    status, read = asyncio.run(_drive(app, _scope("/v1/members", [auth]), [chunk] * 100))
+    status, read = run_in_own_loop(_drive(app, _scope("/v1/members", [auth]), [chunk] * 100))
     assert (status, read) == (413, 11)
     # The limit is per route family: the feed webhook takes larger batches.
     middleware = BodySizeLimit(app, default_bytes=10, by_path_prefix={"/v1/feeds/": 99})
