@@ -1,0 +1,10 @@
+"""Every route of the finance console (pages grouped by subject, one module each)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.web.staff.pages import account_router
+
+router = APIRouter()
+router.include_router(account_router("finance"))

@@ -1,0 +1,13 @@
+"""Every route of the merchant portal (pages grouped by subject, one module each)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.web.merchant import pages_offers
+from service.web.staff.pages import account_router
+
+router = APIRouter()
+router.include_router(account_router("merchant"))
+for module in (pages_offers,):
+    router.include_router(module.router)
