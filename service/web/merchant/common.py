@@ -24,9 +24,8 @@ NAV = [
     ("/merchant/performance", N_("Performance")),
     ("/merchant/locations", N_("Locations")),
     ("/merchant/statements", N_("Statements")),
-    ("/merchant/names", N_("Card names")),
-    ("/merchant/team", N_("Team and keys")),
 ]
+OWNER_NAV = [("/merchant/team", N_("Team and keys"))]
 
 
 def merchant_of(session: Session, who: Staff) -> Merchant:
@@ -49,7 +48,7 @@ def page(
         "who": who,
         "side": SIDE,
         "side_title": TITLE,
-        "nav": NAV,
+        "nav": NAV + OWNER_NAV if who.role == "owner" else NAV,
         "merchant": merchant,
         "is_owner": who.role == "owner",
         **(context or {}),

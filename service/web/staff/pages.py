@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
@@ -27,7 +27,7 @@ from service.web.staff.accounts import (
     user_by_invite,
 )
 from service.web.staff.identity import Staff, optional_staff, safe_next
-from service.web.templating import formatter_of, render
+from service.web.templating import environment, formatter_of, render
 
 TOO_MANY = N_("Too many attempts. Wait a few minutes and try again.")
 TITLES = {"merchant": N_("Merchant portal"), "finance": N_("Finance console")}
@@ -139,3 +139,20 @@ def account_router(side: str) -> APIRouter:
         return _signed_in_response(request, session, side, user.id, f"/{side}")
 
     return router
+
+
+def _as_datetime(value: date) -> datetime:
+    """A calendar day as noon UTC, for the formatter (the same day in every time zone the
+    pages use)."""
+    return datetime.combine(value, time(12), tzinfo=UTC)
+
+
+environment.filters["as_datetime"] = _as_datetime
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite gives stored times back without their offset; they are UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+environment.filters["aware"] = _aware
