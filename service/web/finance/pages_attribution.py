@@ -33,6 +33,7 @@ def _chosen(session: Session, run_id: int | None):
     if run_id is not None:
         run = runs.get_run(session, run_id)
     rows = runs.report_rows(session, run.id) if run is not None else []
+    rows.sort(key=lambda r: (-int(r.get("spend_amount") or 0), r.get("offer_id") or 0))
     return run, reported, rows
 
 
@@ -66,12 +67,14 @@ def attribution(
 def attribution_json(run_id: int, session: Session = db_session, _w: Staff = Depends(reader)):
     """The lifts the chart draws: every offer with a control group, in minor units."""
     _, _, rows = _chosen(session, run_id)
+    ids = {r["merchant_id"] for r in rows}
+    names = {m.id: m.brand_name for m in session.query(Merchant).filter(Merchant.id.in_(ids))}
     lifts = []
     for row in rows:
         lift = lift_of(row)
         if lift:
             lifts.append({
-                "label": f"{row['title']} (#{row['offer_id']})",
+                "label": f"{names.get(row['merchant_id'], '')}: {row['title']}",
                 "lift_per_member": lift["lift_per_member"],
                 "ci_low": lift["ci_low"],
                 "ci_high": lift["ci_high"],

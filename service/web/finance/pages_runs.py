@@ -48,13 +48,13 @@ def runs_csv(session: Session = db_session, _who: Staff = Depends(reader)) -> Re
 
 def _run_page(request, session, who, run_id: int, *, errors=None, status: int = 200):
     run = runs.get_run(session, run_id)
-    steps = repo.steps(session, run_id)
+    steps = runs.ordered_steps(repo.steps(session, run_id))
     statements = statements_of(session, run_id)
     context = {
         "run": run,
         "steps": steps,
         "names": {s.merchant_id: s.merchant_name for s in statements},
-        "done": {s.step for s in steps},
+        "done": {s["step"] for s in steps if s["completed_at"]},
         "waiting": runs.waiting(run, steps),
         "decisions": runs.decisions(session, run_id),
         "statements": statements,

@@ -117,6 +117,25 @@ def donations(session: Session, run, *, limit: int = MAX_ROWS) -> list:
     return list(session.connection().execute(query))
 
 
+# The order a run goes through, whatever the clocks of the steps said.
+STEP_ORDER = ("open", "mature", "statements", "approval", "bill", records.PAYOUTS_PLANNED,
+              "pay", "report", "closed")  # fmt: skip
+
+
+def ordered_steps(done: list) -> list[dict]:
+    """Every step in run order: finished ones with time and result, the rest still to come."""
+    by_name = {s.step: s for s in done}
+    out = []
+    for name in STEP_ORDER:
+        step = by_name.get(name)
+        out.append({
+            "step": name,
+            "completed_at": step.completed_at if step else None,
+            "detail": step.detail if step else "",
+        })  # fmt: skip
+    return out
+
+
 def waiting(run, steps: list) -> str | None:
     """What the run is waiting for, in words, or None."""
     if run.status == "awaiting_approval":

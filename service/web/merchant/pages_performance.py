@@ -54,7 +54,8 @@ def _figures(session: Session, who: Staff, offer_id: int) -> dict:
     offer = offers.offer_in_scope(session, who.principal, offer_id)
     now = datetime.now(UTC)
     start, end = performance.period_of(offer, now)
-    days = performance.daily(session, offer_id, start, end)
+    # At least two weeks on the chart, so a new offer's first days read as days.
+    days = performance.daily(session, offer_id, min(start, end - timedelta(days=14)), end)
     spend = performance.budget(session, offer, days, now.date())
     row = performance.attribution(session, who.principal, offer, now)
     return {
@@ -90,7 +91,8 @@ def offer_performance_json(
             "currency": offer.currency,
             "exponent": currency_exponent(offer.currency),
             "timezone": merchant.timezone,
-            "days": figures["days"],
+            "days": performance.for_chart(figures["days"]),
+            "by_week": len(figures["days"]) > performance.WEEKLY_AFTER_DAYS,
             "budget": {
                 "total_amount": spend.total_amount,
                 "used_amount": spend.used_amount,

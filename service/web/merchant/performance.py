@@ -85,6 +85,24 @@ def daily(session: Session, offer_id: int, start: date, end: date) -> list[dict]
     return out
 
 
+WEEKLY_AFTER_DAYS = 62  # longer series are drawn by week, or the bars become hairlines
+
+
+def for_chart(days: list[dict]) -> list[dict]:
+    """The daily series, or by week (labelled with its Monday) when it is long."""
+    if len(days) <= WEEKLY_AFTER_DAYS:
+        return days
+    weeks: dict[str, dict] = {}
+    for d in days:
+        day = date.fromisoformat(d["day"])
+        key = (day - timedelta(days=day.weekday())).isoformat()
+        week = weeks.setdefault(key, {"day": key, "qualified": 0, "spend_amount": 0,
+                                      "cashback_amount": 0, "commission_amount": 0})  # fmt: skip
+        for name in ("qualified", "spend_amount", "cashback_amount", "commission_amount"):
+            week[name] += d[name]
+    return list(weeks.values())
+
+
 def budget(session: Session, offer: Offer, days: list[dict], today: date) -> Budget:
     assert offer.id is not None
     used, _ = offer_repo.budget_usage(session, [offer.id]).get(offer.id, (0, 0))

@@ -23,11 +23,11 @@
       var e = data.exponent;
       return new Chart(canvas, {
         data: {
-          labels: data.days.map(function (d) { return d.day; }),
+          labels: data.days.map(function (d) { return (data.by_week ? "Week of " : "") + d.day; }),
           datasets: [
-            { type: "bar", label: "Spend", data: data.days.map(function (d) { return major(d.spend_amount, e); }), backgroundColor: BLUE, yAxisID: "money" },
-            { type: "bar", label: "Cashback", data: data.days.map(function (d) { return major(d.cashback_amount, e); }), backgroundColor: GREEN, yAxisID: "money" },
-            { type: "line", label: "Purchases", data: data.days.map(function (d) { return d.qualified; }), borderColor: ORANGE, backgroundColor: ORANGE, yAxisID: "count", tension: 0.2 }
+            { type: "bar", label: "Spend", data: data.days.map(function (d) { return major(d.spend_amount, e); }), backgroundColor: BLUE, yAxisID: "money", maxBarThickness: 24 },
+            { type: "bar", label: "Cashback", data: data.days.map(function (d) { return major(d.cashback_amount, e); }), backgroundColor: GREEN, yAxisID: "money", maxBarThickness: 24 },
+            { type: "line", label: "Purchases", data: data.days.map(function (d) { return d.qualified; }), borderColor: ORANGE, backgroundColor: ORANGE, yAxisID: "count", tension: 0.2, pointRadius: 2 }
           ]
         },
         options: {
