@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import sqlmodel
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -38,7 +39,8 @@ def list_runs(session: Session, *, limit: int = 200) -> list:
 def actors(session: Session, run_id: int) -> dict[int, set[str]]:
     """Finance users who started or edited the run: they may not approve it."""
     found: dict[int, set[str]] = {}
-    for row in session.exec(select(FinanceRunAction).where(FinanceRunAction.run_id == run_id)):
+    query = sqlmodel.select(FinanceRunAction).where(FinanceRunAction.run_id == run_id)
+    for row in session.exec(query):
         found.setdefault(row.staff_user_id, set()).add(row.action)
     return found
 
@@ -58,7 +60,7 @@ def take_decision(
     if who.id in actors(session, run_id):
         raise Forbidden(
             N_("You started or edited this run, so someone else must approve it."),
-            field="reason",
+            field="run_id",
             reason="maker_checker",
         )
     if len(reason) > MAX_REASON_CHARS:
