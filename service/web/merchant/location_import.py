@@ -25,6 +25,22 @@ COLUMNS = ("name", "mid", "acquirer_id", "postal_code", "country")
 MAX_LINES = 1000
 
 
+# Pydantic's pattern errors quote a regular expression; say what is wanted instead.
+PATTERN_MESSAGES = {
+    "country": N_("Use the two capital letters of the country, like US."),
+    "mid": N_("Use letters, digits and punctuation, without spaces."),
+}
+
+
+def friendlier(fields: dict[str, str], gettext=str) -> dict[str, str]:
+    return {
+        name: gettext(PATTERN_MESSAGES[name])
+        if name in PATTERN_MESSAGES and message.startswith("String should match pattern")
+        else message
+        for name, message in fields.items()
+    }
+
+
 @dataclass
 class LineError:
     line: int  # as a spreadsheet numbers it: the header is line 1
@@ -89,7 +105,7 @@ def import_locations(
             data = LocationCreate.model_validate(values)
         except ValidationError as exc:
             found = errors_from_validation(exc, set(COLUMNS), gettext)
-            for name, message in found.fields.items():
+            for name, message in friendlier(found.fields, gettext).items():
                 result.errors.append(LineError(number, name, message))
             continue
         if data.mid in seen:

@@ -162,6 +162,7 @@ def from_offer(offer: Offer, location_ids: list[int], timezone: str) -> dict[str
     values["activation_required"] = offer.activation_required
     values["location_ids"] = [str(i) for i in location_ids]
     parts = json.loads(offer.dayparts_json or "[]")
+    values["daypart_start"] = values["daypart_end"] = ""
     if parts:
         first = parts[0]
         values["daypart_days"] = [str(d) for d in first["weekdays"]]

@@ -20,6 +20,7 @@ from service.web.merchant.location_import import (
     COLUMNS,
     ImportResult,
     LineError,
+    friendlier,
     import_locations,
 )
 from service.web.staff.identity import Staff
@@ -56,6 +57,7 @@ async def add_location(request: Request, session: Session = db_session, who=Depe
     form = dict(await request.form())
     gettext = formatter_of(request).gettext
     data, errors = validate(LocationCreate, form, gettext)
+    errors.fields = friendlier(errors.fields, gettext)
     if not errors:
         try:
             merchants.create_location(

@@ -40,8 +40,7 @@ from service.web.templating import formatter_of, render
 router = APIRouter(prefix="/merchant", include_in_schema=False)
 OfferId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 protected = [Depends(csrf.require_csrf)]
-ZERO_WHEN_BLANK = ("rate_bps", "reward_amount", "min_spend_amount", "lookback_days",
-                   "min_member_tier", "birthday_bonus_bps", "holdout_bps")  # fmt: skip
+ZERO_WHEN_BLANK = ("rate_bps", "reward_amount", "min_spend_amount", "lookback_days", "holdout_bps")
 CARD_NUMBER = "This looks like a card number. Card numbers are never typed here."
 
 
@@ -129,7 +128,25 @@ def _echo(single: dict, lists: dict) -> dict:
     return values
 
 
-def _parse(single, lists, merchant, model, *, blanks_clear: bool, gettext):
+def _unchanged(single: dict, lists: dict, shown: dict) -> set[str]:
+    """API fields whose inputs still hold what the form showed: they are not sent, so an
+    edit never rewrites what the form cannot show exactly (seconds, extra day parts)."""
+    same = set()
+    for name in offer_form.FORM_FIELDS:
+        if name in ("daypart_days", "location_ids"):
+            if sorted(lists.get(name, [])) == sorted(shown.get(name) or []):
+                same.add(name)
+        elif name == "activation_required":
+            if (single.get(name) in ("on", "true")) == bool(shown.get(name)):
+                same.add(name)
+        elif (single.get(name) or "").strip() == str(shown.get(name) or ""):
+            same.add(name)
+    if {"daypart_days", "daypart_start", "daypart_end"} <= same:
+        same.add("dayparts")
+    return same
+
+
+def _parse(single, lists, merchant, model, *, blanks_clear: bool, gettext, unchanged=()):
     """(validated model or None, errors) for the offer form."""
     for name, value in single.items():
         if find_card_number_field(value) is not None:
@@ -144,6 +161,8 @@ def _parse(single, lists, merchant, model, *, blanks_clear: bool, gettext):
                 api[name] = None
         for name in ZERO_WHEN_BLANK:
             api.setdefault(name, 0)
+    for name in unchanged:
+        api.pop(name, None)
     if errors:
         return None, errors
     try:
@@ -201,7 +220,12 @@ async def update_offer(
     single, lists = await _read_form(request)
     merchant = merchant_of(session, who)
     gettext = formatter_of(request).gettext
-    data, errors = _parse(single, lists, merchant, OfferUpdate, blanks_clear=True, gettext=gettext)
+    location_ids = offer_repo.location_ids_by_offer(session, [offer_id])[offer_id]
+    shown = offer_form.from_offer(offer, location_ids, merchant.timezone)
+    data, errors = _parse(
+        single, lists, merchant, OfferUpdate, blanks_clear=True, gettext=gettext,
+        unchanged=_unchanged(single, lists, shown),
+    )  # fmt: skip
     if data is not None:
         try:
             offers.update_offer(

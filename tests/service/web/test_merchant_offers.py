@@ -4,12 +4,20 @@ from the API's problem documents, roles and tenant walls."""
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import UTC, datetime
+
 import pytest
 from sqlmodel import Session, select
 
 from service.app import create_app
+from service.auth import Principal, Role
 from service.config import Settings
-from service.tables import Offer
+from service.offers import service as offers
+from service.offers.catalog import aware
+from service.offers.schemas import OfferCreate
+from service.tables import Merchant, Offer
 from tests.service.web.staff_world import (
     add_merchant,
     browser,
@@ -35,6 +43,9 @@ OFFER = {
     "sample_at": "2026-12-01T12:00",  # a Tuesday, noon in New York
     "sample_customer": "new",
 }
+
+
+ADMIN = Principal(credential_id=0, role=Role.ADMIN)
 
 
 @pytest.fixture
@@ -161,3 +172,36 @@ def test_merchant_users_cannot_sign_in_to_finance_and_failures_are_limited(app, 
         assert sign_in(client, "merchant", tenant.owner, "wrong password").status_code == 401
     limited = sign_in(client, "merchant", tenant.owner)
     assert limited.status_code == 429 and limited.headers["retry-after"] == "60"
+
+
+def test_editing_a_live_offer_keeps_what_the_form_cannot_show(app, engine) -> None:
+    """Seconds in its start and a second day part (set through the API) survive a rename."""
+    tenant = add_merchant(engine)
+    start = datetime(2026, 1, 1, 9, 30, 17, tzinfo=UTC)
+    windows = [
+        {"weekdays": [0, 1], "start_minute": 420, "end_minute": 600},
+        {"weekdays": [5], "start_minute": 0, "end_minute": 1440},
+    ]
+    with Session(engine) as session:
+        merchant = session.get(Merchant, tenant.merchant_id)
+        data = OfferCreate(
+            title="Old name", reward_type="percent", rate_bps=500, starts_at=start,
+            dayparts=windows, birthday_bonus_bps=100,
+        )  # fmt: skip
+        offer = offers.create_offer(session, merchant, data, principal=ADMIN, now=start)
+        offers.transition(session, offer, "publish", now=start)
+        offer_id = offer.id
+        session.commit()
+    client, token = signed_in(app, "merchant", tenant.owner)
+    form = client.get(f"/merchant/offers/{offer_id}").text
+    values = dict(re.findall(r'name="([a-z_]+)"[^>]*value="([^"]*)"', form))
+    values.pop("location_ids")  # an unticked box is not sent
+    values.update(csrf_token=token, title="New name", kind="cashback", reward_type="percent",
+                  audience="everyone", daypart_days=["0", "1"])  # fmt: skip
+    resp = client.post(f"/merchant/offers/{offer_id}", data=values)
+    assert resp.status_code == 303, re.findall(r"field-error[^>]*>([^<]+)", resp.text)
+    with Session(engine) as session:
+        stored = session.get(Offer, offer_id)
+        assert stored.title == "New name" and stored.birthday_bonus_bps == 100
+        assert len(json.loads(stored.dayparts_json)) == 2
+        assert aware(stored.starts_at) == start
