@@ -128,7 +128,9 @@ def start_run(request: Request, session: Session = db_session, who: Staff = Depe
         return page(request, session, who, "finance/runs.html", context, 503)
     session.commit()
     outcome = runner.settle(period, datetime.now(UTC))
-    if outcome.run_id is not None:
+    if outcome.run_id is None:  # another process is running it right now
+        return RedirectResponse("/finance?busy=1", status_code=303)
+    if "mature" in outcome.steps_now:  # this request did the run's work: its maker
         runs.record_action(session, outcome.run_id, who, "started", datetime.now(UTC))
     return RedirectResponse(f"/finance/runs/{outcome.run_id}?started=1", status_code=303)
 

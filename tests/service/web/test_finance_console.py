@@ -121,3 +121,15 @@ def test_finance_users_cannot_use_the_merchant_portal(waiting_run, engine):
     client, _ = signed_in(app, "finance", "rita@finance.example")
     resp = client.get("/merchant/offers")
     assert resp.status_code == 303 and resp.headers["location"].startswith("/merchant/sign-in")
+
+
+def test_starting_last_weeks_run_records_its_maker(waiting_run, engine) -> None:
+    app, _ = waiting_run
+    client, token = signed_in(app, "finance", "rita@finance.example")
+    resp = client.post("/finance/runs/start", data={"csrf_token": token})
+    assert resp.status_code == 303 and resp.headers["location"].endswith("?started=1")
+    again = client.post("/finance/runs/start", data={"csrf_token": token})
+    assert again.headers["location"] == resp.headers["location"]  # the same run, once
+    with Session(engine) as session:
+        actions = session.exec(select(FinanceRunAction)).all()
+        assert [a.action for a in actions] == ["started"]
