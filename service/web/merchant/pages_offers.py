@@ -40,7 +40,8 @@ from service.web.templating import formatter_of, render
 router = APIRouter(prefix="/merchant", include_in_schema=False)
 OfferId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 protected = [Depends(csrf.require_csrf)]
-ZERO_WHEN_BLANK = ("rate_bps", "reward_amount", "min_spend_amount", "lookback_days", "holdout_bps")
+ZERO_WHEN_BLANK = ("rate_bps", "reward_amount", "min_spend_amount", "lookback_days",
+                   "min_member_tier", "birthday_bonus_bps", "holdout_bps")  # fmt: skip
 CARD_NUMBER = "This looks like a card number. Card numbers are never typed here."
 
 
