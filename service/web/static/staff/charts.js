@@ -27,7 +27,7 @@
           datasets: [
             { type: "bar", label: "Spend", data: data.days.map(function (d) { return major(d.spend_amount, e); }), backgroundColor: BLUE, yAxisID: "money", maxBarThickness: 24 },
             { type: "bar", label: "Cashback", data: data.days.map(function (d) { return major(d.cashback_amount, e); }), backgroundColor: GREEN, yAxisID: "money", maxBarThickness: 24 },
-            { type: "line", label: "Purchases", data: data.days.map(function (d) { return d.qualified; }), borderColor: ORANGE, backgroundColor: ORANGE, yAxisID: "count", tension: 0.2, pointRadius: 2 }
+            { type: "line", label: "Purchases", data: data.days.map(function (d) { return d.qualified; }), borderColor: ORANGE, backgroundColor: ORANGE, yAxisID: "count", tension: 0, pointRadius: 2 }
           ]
         },
         options: {
