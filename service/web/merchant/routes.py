@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from service.web.merchant import (
     pages_locations,
+    pages_names,
     pages_offers,
     pages_performance,
     pages_statements,
@@ -15,5 +16,12 @@ from service.web.staff.pages import account_router
 
 router = APIRouter()
 router.include_router(account_router("merchant"))
-for module in (pages_offers, pages_locations, pages_performance, pages_statements, pages_team):
+for module in (
+    pages_offers,
+    pages_locations,
+    pages_performance,
+    pages_statements,
+    pages_names,
+    pages_team,
+):
     router.include_router(module.router)

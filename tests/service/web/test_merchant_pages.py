@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import Session, select
@@ -13,8 +14,9 @@ from sqlmodel import Session, select
 from service.app import create_app
 from service.auth import authenticate
 from service.config import Settings
+from service.linking_tables import UnresolvedMerchant
 from service.problems import Unauthorized
-from service.tables import ApiCredential, Location
+from service.tables import ApiCredential, BrandAlias, Location
 from service.web.staff.tables import StaffUser
 from tests.service.web.staff_world import add_merchant, browser, csrf_of, signed_in
 
@@ -157,3 +159,36 @@ def test_performance_json_and_statements_stay_inside_the_tenant(app, engine) -> 
     assert rival.get(f"/merchant/performance/{offer_id}").status_code == 404
     assert "Ten off" not in rival.get("/merchant/performance").text
     assert rival.get("/merchant/statements/1.csv").status_code == 404
+
+
+def test_card_names_are_claimed_by_an_owner_and_others_claims_stay_hidden(app, engine):
+    ours, theirs = add_merchant(engine), add_merchant(engine, name="Corner Books", mid="MID-CB")
+    now = datetime.now(UTC)
+    with Session(engine) as session:
+        for value, status, merchant_id in (
+            ("blue bottle soho", "open", None),
+            ("corner books annex", "mapped", theirs.merchant_id),
+        ):
+            session.add(
+                UnresolvedMerchant(
+                    kind="name", value=value, example_name=value.title(), event_count=3,
+                    first_seen_at=now, last_seen_at=now, status=status, merchant_id=merchant_id,
+                )
+            )  # fmt: skip
+        session.commit()
+        query = select(UnresolvedMerchant.id).where(UnresolvedMerchant.status == "open")
+        open_id = session.exec(query).one()
+    analyst, analyst_token = signed_in(app, "merchant", ours.analyst)
+    listing = analyst.get("/merchant/names").text
+    assert "Blue Bottle Soho" in listing and "Corner Books Annex" not in listing
+    claim = f"/merchant/names/{open_id}/map"
+    assert analyst.post(claim, data={"csrf_token": analyst_token}).status_code == 403
+    owner, token = signed_in(app, "merchant", ours.owner)
+    resp = owner.post(claim, data={"csrf_token": token})
+    assert resp.status_code == 303 and "events=0" in resp.headers["location"]
+    with Session(engine) as session:
+        alias = session.exec(select(BrandAlias).where(BrandAlias.alias == "blue bottle soho")).one()
+        assert alias.merchant_id == ours.merchant_id
+    rival, rival_token = signed_in(app, "merchant", theirs.owner)
+    assert "Blue Bottle Soho" not in rival.get("/merchant/names").text
+    assert rival.post(claim, data={"csrf_token": rival_token}).status_code == 409
