@@ -21,6 +21,11 @@ from service.settlements.demo import settle_demo
 from service.synthetic import generate_events, seed_world, write_csv
 from service.tables import Activation, Offer
 from service.web.demo import add_demo_member_login, demo_web_settings
+from service.web.staff.demo import (
+    add_demo_staff,
+    move_to_served_stripe,
+    second_week_awaiting_approval,
+)
 from settlement.ledger.check import check_ledger
 from settlement.maturation import run_maturation
 from settlement.tables import LedgerAccount
@@ -82,6 +87,12 @@ def run_demo(
     # The whole feed is booked at DEMO_NOW (a Sunday); the run settles that week once it has
     # closed, on the Monday after, as the scheduler would.
     settled = settle_demo(engine, DEMO_NOW + timedelta(days=1), world.member_ids)
+    # A second week, booked a week later, waits for finance's approval.
+    settled.append(
+        second_week_awaiting_approval(
+            engine, world, seed=seed, booked_at=DEMO_NOW + timedelta(days=7)
+        )
+    )
     elapsed = time.perf_counter() - started
 
     print()
@@ -115,6 +126,7 @@ def run_demo(
         f"({report.entries:,} entries, {report.postings:,} postings)"
     )
     login = add_demo_member_login(engine, world.member_ids[0], DEMO_NOW)
+    staff_lines = add_demo_staff(engine, DEMO_NOW)
     print(f"done in {elapsed:.1f} s; database {url}")
     print(f"admin API key (shown once): {admin_key}")
     print(f"check the ledger again any time: .venv/bin/clo ledger check --database {url}")
@@ -122,11 +134,13 @@ def run_demo(
         print("\n".join(report.lines()))
         return 1
     if serve:
-        _serve(engine, settings, host, port, login)
+        _serve(engine, settings, host, port, login, staff_lines)
     return 0
 
 
-def _serve(engine, base: Settings, host: str, port: int, login: tuple[str, str]) -> None:
+def _serve(
+    engine, base: Settings, host: str, port: int, login: tuple[str, str], staff: list[str]
+) -> None:
     import uvicorn
 
     from service.app import create_app
@@ -136,6 +150,13 @@ def _serve(engine, base: Settings, host: str, port: int, login: tuple[str, str])
         print(f"serving on {origin} (API docs at {origin}/docs); Ctrl-C stops")
         print(f"member app: {origin}/app  sign in as {login[0]} / {login[1]}")
         print("  test cards: 4242 4242 4242 4242 (Visa), 5555 5555 5555 4444 (Mastercard)")
+        move_to_served_stripe(engine, settings, DEMO_NOW)
+        for line in staff:
+            print(
+                line.replace(" /merchant", f" {origin}/merchant").replace(
+                    " /finance", f" {origin}/finance"
+                )
+            )
         app = create_app(engine=engine, settings=settings)
         # The app's own access log (route templates, card numbers masked) replaces uvicorn's.
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -34,7 +34,11 @@ class FrontEnd:
 
 
 # Each front end registers here; the home page links to every one.
-FRONT_ENDS: list[FrontEnd] = [FrontEnd("/app", N_("Member app"), "service.web.app")]
+FRONT_ENDS: list[FrontEnd] = [
+    FrontEnd("/app", N_("Member app"), "service.web.app"),
+    FrontEnd("/merchant", N_("Merchant portal"), "service.web.merchant"),
+    FrontEnd("/finance", N_("Finance console"), "service.web.finance"),
+]
 
 
 MAX_FORM_BYTES = 100_000
