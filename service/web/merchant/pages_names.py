@@ -23,6 +23,7 @@ from service.web.templating import formatter_of
 router = APIRouter(prefix="/merchant", include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 SHOWN = 100
+SCANNED = 2_000
 
 
 def _page(request, session, who, *, errors=None, status=200):
@@ -35,9 +36,12 @@ def _page(request, session, who, *, errors=None, status=200):
             )
         )
         .order_by(UnresolvedMerchant.status.desc(), UnresolvedMerchant.event_count.desc())
-        .limit(SHOWN)
+        .limit(SCANNED)
     )
-    context = {"names": list(session.exec(query)), "errors": errors}
+    # Only names that point at this brand, as the API's review queue shows them.
+    own_names = review.names_of_merchant(session, who.merchant_id)
+    shown = [r for r in session.exec(query) if review.visible_to(r, who.merchant_id, own_names)]
+    context = {"names": shown[:SHOWN], "errors": errors}
     return page(request, session, who, "merchant/names.html", context, status)
 
 
