@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from matching.index import normalize_name
 from service.auth import Principal, Role, db_session, require
@@ -65,8 +65,8 @@ def list_unresolved(
 ) -> Page[UnresolvedMerchantOut]:
     query = (
         select(UnresolvedMerchant)
-        .where(UnresolvedMerchant.status == status, UnresolvedMerchant.id > page.after_id)
-        .order_by(UnresolvedMerchant.id)
+        .where(UnresolvedMerchant.status == status, col(UnresolvedMerchant.id) > page.after_id)
+        .order_by(col(UnresolvedMerchant.id))
         .limit(page.limit + 1)
     )
     return page_of(list(session.exec(query)), page.limit, _out)
@@ -100,6 +100,7 @@ def map_unresolved(
             field="unresolved_id",
             reason="alias_belongs_to_another_merchant",
         )
+    assert merchant.id is not None
     if existing is None:
         session.add(BrandAlias(alias=alias, merchant_id=merchant.id))
     row.status, row.merchant_id, row.mapped_at = "mapped", merchant.id, now
