@@ -77,7 +77,7 @@ def names_of_merchant(session: Session, merchant_id: int) -> frozenset[str]:
     mids = select(Location.mid).where(Location.merchant_id == merchant_id)
     seen = session.exec(
         select(CardEventRow.merchant_name)
-        .where(CardEventRow.mid.in_(mids), CardEventRow.merchant_name.is_not(None))
+        .where(col(CardEventRow.mid).in_(mids), col(CardEventRow.merchant_name).is_not(None))
         .distinct()
         .limit(MAX_EVENT_NAMES)
     )
