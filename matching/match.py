@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Never
 
 from matching.events import CardEvent
 from matching.offers import (
@@ -25,10 +26,10 @@ from matching.offers import (
     zone,
 )
 
-_EMPTY: Mapping = MappingProxyType({})
+_EMPTY: Mapping[int, Never] = MappingProxyType({})
 
 
-def _empty() -> Mapping:
+def _empty() -> Mapping[int, Never]:
     return _EMPTY
 
 
@@ -223,10 +224,10 @@ def _decide(event: CardEvent, offer: OfferRules, ctx: MatchContext, clock: _Loca
             # not on the last purchase alone.
             reward_base = total_spend
 
-    local = None
+    bonus_local: datetime | None = None
     if offer.bonus_windows or (offer.birthday_bonus_bps and ctx.birth_month is not None):
-        local = clock.at(offer.timezone)
-    reward = reward_for_local(offer, reward_base, local, ctx.birth_month)
+        bonus_local = clock.at(offer.timezone)
+    reward = reward_for_local(offer, reward_base, bonus_local, ctx.birth_month)
     if amount_cap is not None and reward > amount_cap - state.reward_amount:
         reward = amount_cap - state.reward_amount
     budget = ctx.budget_remaining.get(offer_id)

@@ -73,7 +73,7 @@ def decimal_to_minor(value: Decimal | str | int, currency: str) -> int:
         # Floats are refused outright: by the time a value is a float it may already be off.
         raise TypeError(f"expected Decimal, str or int, got {type(value).__name__}")
     if isinstance(value, int):
-        number = value * 10**exponent
+        number: int = value * 10**exponent  # int ** int is Any to the checker
         if len(str(abs(number))) > _MAX_MINOR_DIGITS:
             raise ValueError(f"amount {value!r} is too large")
         return number
@@ -94,6 +94,7 @@ def decimal_to_minor(value: Decimal | str | int, currency: str) -> int:
     shift = digit_exponent + exponent
     if len(digits) + shift > _MAX_MINOR_DIGITS:
         raise ValueError(f"amount {value} is too large")
+    minor: int
     if shift >= 0:
         minor = coefficient * 10**shift
     elif -shift > len(digits) or coefficient % 10**-shift:

@@ -207,5 +207,5 @@ def require(*roles: Role):
             )
         return principal
 
-    _check.allowed_roles = allowed  # type: ignore[attr-defined]  (read by the attack suite)
+    _check.allowed_roles = allowed  # type: ignore[attr-defined]  # mypy has no function attributes; the attack suite reads it
     return _check

@@ -30,6 +30,9 @@ from settlement.ledger.check import check_ledger
 from settlement.maturation import run_maturation
 from settlement.tables import LedgerAccount
 
+_accounts = LedgerAccount.__table__
+_offers = Offer.__table__
+
 DEMO_DATABASE = "sqlite:///clo-demo.db"
 # A fixed clock makes the demo reproducible: the feed covers the 30 days before it.
 DEMO_NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -107,12 +110,12 @@ def run_demo(
         f"{matured.expired_count:,} stale auths expired"
     )
     with engine.connect() as conn:
-        totals = dict(
+        totals: dict[str, int | None] = dict(
             conn.execute(
                 select(
-                    LedgerAccount.kind,
-                    func.sum(LedgerAccount.posted_amount + LedgerAccount.pending_amount),
-                ).group_by(LedgerAccount.kind)
+                    _accounts.c.kind,
+                    func.sum(_accounts.c.posted_amount + _accounts.c.pending_amount),
+                ).group_by(_accounts.c.kind)
             ).all()
         )
         report = check_ledger(conn)
@@ -166,7 +169,9 @@ def _activate_some(engine, seed: int, member_ids: list[int], at: datetime) -> No
     """Members activate some activation-required offers, all before the feed starts."""
     rng = random.Random(seed + 2)
     with engine.begin() as conn:
-        offer_ids = list(conn.execute(select(Offer.id).where(Offer.activation_required)).scalars())
+        offer_ids = list(
+            conn.execute(select(_offers.c.id).where(_offers.c.activation_required)).scalars()
+        )
         rows = [
             {"member_id": m, "offer_id": o, "activated_at": at - timedelta(hours=1)}
             for o in offer_ids

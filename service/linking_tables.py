@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from settlement.tables import TableModel
 
 
-class StripeCustomer(SQLModel, table=True):
+class StripeCustomer(TableModel, table=True):
     """The Stripe customer created once per member for SetupIntents."""
 
     __tablename__ = "stripe_customer"
@@ -18,7 +20,7 @@ class StripeCustomer(SQLModel, table=True):
     created_at: datetime
 
 
-class PlaidItem(SQLModel, table=True):
+class PlaidItem(TableModel, table=True):
     """A linked Plaid Item; the access token only ever stored encrypted."""
 
     __tablename__ = "plaid_item"
@@ -36,7 +38,7 @@ class PlaidItem(SQLModel, table=True):
     updated_at: datetime
 
 
-class PlaidAccount(SQLModel, table=True):
+class PlaidAccount(TableModel, table=True):
     """A Plaid account of an Item that became a card."""
 
     __tablename__ = "plaid_account"
@@ -45,7 +47,7 @@ class PlaidAccount(SQLModel, table=True):
     card_id: int = Field(foreign_key="card.id")
 
 
-class PlaidTransaction(SQLModel, table=True):
+class PlaidTransaction(TableModel, table=True):
     """What the engine last made of each Plaid transaction: the card event standing for it."""
 
     __tablename__ = "plaid_transaction"
@@ -64,7 +66,7 @@ class PlaidTransaction(SQLModel, table=True):
     updated_at: datetime
 
 
-class UnresolvedMerchant(SQLModel, table=True):
+class UnresolvedMerchant(TableModel, table=True):
     """A merchant name or Plaid merchant_entity_id seen on events no brand resolved."""
 
     __tablename__ = "unresolved_merchant"

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from settlement.tables import BigId
+from settlement.tables import BigId, TableModel
 
 
-class Publisher(SQLModel, table=True):
+class Publisher(TableModel, table=True):
     """A publisher or issuer: it signs up members and reaches only the members it created.
 
     A party, not a key: its keys can be rotated and revoked while its members stay its own.
@@ -26,7 +26,7 @@ class Publisher(SQLModel, table=True):
     created_at: datetime
 
 
-class ApiCredential(SQLModel, table=True):
+class ApiCredential(TableModel, table=True):
     """An API key (admin, merchant, publisher, finance) or a member token; secrets stored hashed."""
 
     __tablename__ = "api_credential"
@@ -43,7 +43,7 @@ class ApiCredential(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
-class Merchant(SQLModel, table=True):
+class Merchant(TableModel, table=True):
     """A merchant brand: one brand, one time zone, one settlement currency."""
 
     __tablename__ = "merchant"
@@ -57,7 +57,7 @@ class Merchant(SQLModel, table=True):
     created_at: datetime
 
 
-class Location(SQLModel, table=True):
+class Location(TableModel, table=True):
     __tablename__ = "location"
     id: int | None = Field(default=None, primary_key=True)
     merchant_id: int = Field(foreign_key="merchant.id", index=True)
@@ -69,7 +69,7 @@ class Location(SQLModel, table=True):
     created_at: datetime
 
 
-class BrandAlias(SQLModel, table=True):
+class BrandAlias(TableModel, table=True):
     """Normalized merchant names and provider entity ids that identify a brand without a MID."""
 
     __tablename__ = "brand_alias"
@@ -78,7 +78,7 @@ class BrandAlias(SQLModel, table=True):
     merchant_id: int = Field(foreign_key="merchant.id", index=True)
 
 
-class Offer(SQLModel, table=True):
+class Offer(TableModel, table=True):
     __tablename__ = "offer"
     id: int | None = Field(default=None, primary_key=True)
     merchant_id: int = Field(foreign_key="merchant.id", index=True)
@@ -116,13 +116,13 @@ class Offer(SQLModel, table=True):
     updated_at: datetime
 
 
-class OfferLocation(SQLModel, table=True):
+class OfferLocation(TableModel, table=True):
     __tablename__ = "offer_location"
     offer_id: int = Field(foreign_key="offer.id", primary_key=True)
     location_id: int = Field(foreign_key="location.id", primary_key=True)
 
 
-class Member(SQLModel, table=True):
+class Member(TableModel, table=True):
     __tablename__ = "member"
     id: int | None = Field(default=None, primary_key=True)
     # The publisher that signed the member up; a member without one is reachable by no
@@ -136,7 +136,7 @@ class Member(SQLModel, table=True):
     created_at: datetime
 
 
-class Card(SQLModel, table=True):
+class Card(TableModel, table=True):
     __tablename__ = "card"
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id", index=True)
@@ -152,14 +152,14 @@ class Card(SQLModel, table=True):
     unlinked_at: datetime | None = None
 
 
-class Activation(SQLModel, table=True):
+class Activation(TableModel, table=True):
     __tablename__ = "activation"
     member_id: int = Field(foreign_key="member.id", primary_key=True)
     offer_id: int = Field(foreign_key="offer.id", primary_key=True)
     activated_at: datetime
 
 
-class CardEventRow(SQLModel, table=True):
+class CardEventRow(TableModel, table=True):
     """A recorded card event. Written by the batch pipeline with Core statements."""
 
     __tablename__ = "card_event"
@@ -199,7 +199,7 @@ class CardEventRow(SQLModel, table=True):
     ingested_at: datetime
 
 
-class RejectedEvent(SQLModel, table=True):
+class RejectedEvent(TableModel, table=True):
     """Every input that could not be accepted, with its reason; raw text has card numbers masked."""
 
     __tablename__ = "rejected_event"
@@ -215,7 +215,7 @@ class RejectedEvent(SQLModel, table=True):
     received_at: datetime
 
 
-class MemberBrandState(SQLModel, table=True):
+class MemberBrandState(TableModel, table=True):
     """A member's purchase history at a brand, for new / lapsed / existing audiences."""
 
     __tablename__ = "member_brand_state"
@@ -226,7 +226,7 @@ class MemberBrandState(SQLModel, table=True):
     purchase_count: int = 0
 
 
-class MemberOfferState(SQLModel, table=True):
+class MemberOfferState(TableModel, table=True):
     """Per member and offer counters: caps, stamps, spend thresholds."""
 
     __tablename__ = "member_offer_state"

@@ -452,8 +452,10 @@ class RewardBook:
         # Maturations written earlier in this book are not in the table yet.
         loaded = set(wanted.values())
         for entry in self.ledger.entries:
+            if entry.kind != "maturation" or entry.member_id is None:
+                continue
             key = (entry.member_id, entry.currency)
-            if entry.kind == "maturation" and key in loaded:
+            if key in loaded:
                 self.available_cache[key] += entry.postings[1].amount
 
     def _pending_entry_id(self, record: RewardRecord) -> int | Entry | None:

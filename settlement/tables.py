@@ -9,15 +9,28 @@ checked against the postings by `clo ledger check`.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, String, Table
 from sqlmodel import Field, SQLModel
 
 # 64-bit keys on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-assigned rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class LedgerAccount(SQLModel, table=True):
+class TableModel(SQLModel):
+    """The base of every table model (`table=True`) in the project.
+
+    SQLModel sets `__table__` on each table class at runtime but does not declare it; the
+    declaration here lets the type checker see the Core `Table` that the bulk statements use.
+    It adds no field and no column.
+    """
+
+    if TYPE_CHECKING:
+        __table__: ClassVar[Table]
+
+
+class LedgerAccount(TableModel, table=True):
     __tablename__ = "ledger_account"
     __table_args__ = (
         # Credit-normal sign convention: what the platform owes is positive, what it is owed
@@ -38,7 +51,7 @@ class LedgerAccount(SQLModel, table=True):
     pending_amount: int = Field(default=0, sa_type=BigInteger)
 
 
-class LedgerEntry(SQLModel, table=True):
+class LedgerEntry(TableModel, table=True):
     __tablename__ = "ledger_entry"
     __table_args__ = (
         Index("ix_ledger_entry_reward", "reward_id"),
@@ -63,7 +76,7 @@ class LedgerEntry(SQLModel, table=True):
     memo: str = Field(default="", max_length=200)
 
 
-class LedgerEntryResolution(SQLModel, table=True):
+class LedgerEntryResolution(TableModel, table=True):
     """How a pending entry ended: posted or voided. The primary key makes it happen once."""
 
     __tablename__ = "ledger_entry_resolution"
@@ -77,7 +90,7 @@ class LedgerEntryResolution(SQLModel, table=True):
     reason: str = Field(default="", max_length=64)
 
 
-class LedgerPosting(SQLModel, table=True):
+class LedgerPosting(TableModel, table=True):
     __tablename__ = "ledger_posting"
     __table_args__ = (
         Index("ix_ledger_posting_entry", "entry_id"),
@@ -103,7 +116,7 @@ REPORTED_REWARD_COLUMNS = (
 )
 
 
-class LedgerDailyBooking(SQLModel, table=True):
+class LedgerDailyBooking(TableModel, table=True):
     """What was booked as posted to each non-member account, per UTC day, entry kind and
     offer: a rollup kept by the ledger writer in the transaction that books the postings.
 
@@ -124,7 +137,7 @@ class LedgerDailyBooking(SQLModel, table=True):
     merchant_id: int | None = None  # the offer's merchant; none for NO_OFFER rows
 
 
-class Reward(SQLModel, table=True):
+class Reward(TableModel, table=True):
     """One rewarded purchase from auth to maturity; each transition writes ledger entries.
 
     This row is state, not money: the money is in the ledger, and every transition's entry is
@@ -170,7 +183,7 @@ class Reward(SQLModel, table=True):
     available_reward_amount: int = Field(default=0, sa_type=BigInteger)
 
 
-class OfferBudget(SQLModel, table=True):
+class OfferBudget(TableModel, table=True):
     """Budget and redemptions reserved per offer; changed only by conditional UPDATEs.
 
     The CHECKs make overspending impossible even if a caller forgets to lock.

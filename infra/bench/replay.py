@@ -12,6 +12,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,7 +47,7 @@ BENCH_NOW = datetime(2026, 11, 1, tzinfo=UTC)
 _events = CardEventRow.__table__
 
 
-def _fresh_database(url: str | None, workdir: Path) -> tuple[str, callable]:
+def _fresh_database(url: str | None, workdir: Path) -> tuple[str, Callable[[], None]]:
     """A new empty database: a file for SQLite, a new database on the given PostgreSQL server."""
     if not url or url.startswith("sqlite"):
         return f"sqlite:///{workdir / 'bench.db'}", lambda: None
@@ -130,8 +131,8 @@ def run_replay_benchmark(
         with engine.connect() as conn:
             at_offer = conn.execute(
                 select(func.count())
-                .select_from(CardEventRow)
-                .where(CardEventRow.outcome != "no_offer", CardEventRow.merchant_id.is_not(None))
+                .select_from(_events)
+                .where(_events.c.outcome != "no_offer", _events.c.merchant_id.is_not(None))
             ).scalar_one()
             report = check_ledger(conn)
         per_event_us = [s / n * 1e6 for s, n in zip(batch_seconds, batch_sizes, strict=True)]
@@ -187,14 +188,16 @@ def _print_floor(engine, feed: Path, batch_events: int) -> None:
     stream, fmt = open_feed(feed)
     t = time.perf_counter()
     with stream:
-        records = [r for r in read_feed(stream, fmt) if r.error is None]
+        records = [
+            r.fields for r in read_feed(stream, fmt) if r.error is None and r.fields is not None
+        ]
     read_s = time.perf_counter() - t
 
     t = time.perf_counter()
     parsed: dict[str, CardEvent] = {}
-    for record in records:
+    for fields in records:
         try:
-            event = parse_event(record.fields, Source.FILE)
+            event = parse_event(fields, Source.FILE)
         except EventRejected:
             continue
         if card_number_field(event) is None:

@@ -21,7 +21,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, update
+from sqlalchemy import Connection, insert, update
 
 from infra.bench.memory import peak_rss_mib
 from service.db import make_engine
@@ -58,10 +58,14 @@ class MemoryBilling:
     def ensure_customer(self, merchant_id: int, *, idempotency_key: str) -> str:
         return f"cus_{merchant_id}"
 
-    def create_invoice(self, customer_ref, *, currency, description, idempotency_key) -> str:
+    def create_invoice(
+        self, customer_ref: str, *, currency: str, description: str, idempotency_key: str
+    ) -> str:
         return f"in_{idempotency_key}"
 
-    def add_item(self, customer_ref, invoice_ref, line: InvoiceLine, *, currency) -> str:
+    def add_item(
+        self, customer_ref: str, invoice_ref: str, line: InvoiceLine, *, currency: str
+    ) -> str:
         return f"ii_{line.idempotency_key}"
 
     def finalize_and_send(self, invoice_ref: str, *, idempotency_key: str) -> str:
@@ -69,10 +73,12 @@ class MemoryBilling:
 
 
 class MemoryPayouts:
-    def payable(self, conn, member_ids: list[int]) -> set[int]:
+    def payable(self, conn: Connection, member_ids: list[int]) -> set[int]:
         return set(member_ids)
 
-    def transfer(self, member_id, *, amount, currency, payout_id, idempotency_key):
+    def transfer(
+        self, member_id: int, *, amount: int, currency: str, payout_id: int, idempotency_key: str
+    ) -> TransferResult:
         return TransferResult(True, f"tr_{payout_id}", None)
 
 
@@ -84,7 +90,7 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
     span_s = int((period.end - period.start).total_seconds()) - 1
     offer_merchant = {o: 1 + (o - 1) % merchants for o in range(1, offers + 1)}
     directory = AccountDirectory()
-    refs = {(AccountKind.PLATFORM_REVENUE, None, "USD")}
+    refs: set[tuple[AccountKind, int | None, str]] = {(AccountKind.PLATFORM_REVENUE, None, "USD")}
     refs |= {(AccountKind.MERCHANT_RECEIVABLE, m, "USD") for m in range(1, merchants + 1)}
     refs |= {(AccountKind.MEMBER_AVAILABLE, m, "USD") for m in range(1, members + 1)}
     with engine.begin() as conn:
@@ -200,10 +206,10 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
             [{"a_id": k, "a": v} for k, v in balances.items()],
         )
         if conn.dialect.name == "postgresql":
-            for table in ("member", "merchant", "offer", "ledger_entry", "reward"):
+            for name in ("member", "merchant", "offer", "ledger_entry", "reward"):
                 conn.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"(SELECT MAX(id) FROM {table}))"
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                    f"(SELECT MAX(id) FROM {name}))"
                 )
         else:
             conn.exec_driver_sql("ANALYZE")

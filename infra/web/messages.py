@@ -3,15 +3,17 @@ the extracted messages.pot and the language's translation table; run by `make me
 
 from __future__ import annotations
 
-import sys
+import runpy
 from pathlib import Path
 
 from babel.messages.pofile import read_po, write_po
 
 LOCALE = Path(__file__).resolve().parents[2] / "service" / "web" / "locale"
-sys.path.insert(0, str(LOCALE))
 
-from nb_translations import NB  # noqa: E402
+# msgid (or singular and plural) → translation (or its forms), from the table beside the catalogs.
+NB: dict[str | tuple[str, ...], str | tuple[str, ...]] = runpy.run_path(
+    str(LOCALE / "nb_translations.py")
+)["NB"]
 
 
 def main() -> int:
@@ -24,7 +26,8 @@ def main() -> int:
     for message in catalog:
         if not message.id:
             continue
-        found = NB.get(message.id)
+        # A plural's id is its singular and plural forms (a tuple from read_po; a list is allowed).
+        found = NB.get(tuple(message.id) if isinstance(message.id, list) else message.id)
         if found is None:
             missing.append(message.id)
         message.string = found if found is not None else ("", "") if message.pluralizable else ""

@@ -108,7 +108,7 @@ def reward_totals(
         .where(qualified)
         .group_by(r.offer_id)
     ).all()
-    unique = dict(
+    unique: dict[int, int] = dict(
         conn.execute(
             select(r.offer_id, func.count(func.distinct(r.member_id)))
             .where(qualified)
@@ -119,7 +119,7 @@ def reward_totals(
     # with such a history, not a join to every member's: SQLite builds the set once and
     # probes it, instead of a look-up in the history table for every reward (4x faster).
     returned = select(b.member_id, b.merchant_id).where(b.first_purchase_at < start)
-    returning = dict(
+    returning: dict[int, int] = dict(
         conn.execute(
             select(r.offer_id, func.count(func.distinct(r.member_id)))
             .where(qualified, tuple_(r.member_id, r.merchant_id).in_(returned))
@@ -130,10 +130,24 @@ def reward_totals(
         offer_id: (int(count), int(returning.get(offer_id, 0)))
         for offer_id, count in unique.items()
     }
-    return {
-        row[0]: RewardTotals(*(int(v or 0) for v in row[1:]), *members.get(row[0], (0, 0)))
-        for row in totals
-    }
+    out: dict[int, RewardTotals] = {}
+    for offer_id, *sums in totals:
+        unique_members, returning_members = members.get(offer_id, (0, 0))
+        events, spend, refunded, reward, clawed, commission, clawed_commission = (
+            int(v or 0) for v in sums
+        )
+        out[offer_id] = RewardTotals(
+            qualified_events=events,
+            spend_amount=spend,
+            refunded_spend_amount=refunded,
+            reward_amount=reward,
+            clawed_reward_amount=clawed,
+            commission_amount=commission,
+            clawed_commission_amount=clawed_commission,
+            unique_members=unique_members,
+            returning_members=returning_members,
+        )
+    return out
 
 
 def activation_totals(

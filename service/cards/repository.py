@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.tables import Card
 
@@ -23,8 +23,8 @@ def card_by_token(session: Session, provider_token: str) -> Card | None:
 def list_cards(session: Session, member_id: int, *, after_id: int, limit: int) -> list[Card]:
     query = (
         select(Card)
-        .where(Card.member_id == member_id, Card.id > after_id)
-        .order_by(Card.id)
+        .where(Card.member_id == member_id, col(Card.id) > after_id)
+        .order_by(col(Card.id))
         .limit(limit)
     )
     return list(session.exec(query))

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, status
 from pydantic import BaseModel, Field, StringConstraints
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.auth import KEY_ID_PATTERN, Principal, Role, db_session, issue_credential, require
 from service.auth import revoke_credential as revoke
@@ -73,10 +73,10 @@ def list_credentials(
     session: Session = db_session,
     _p: Principal = Depends(admin_only),
 ) -> Page[CredentialOut]:
-    query = select(ApiCredential).where(ApiCredential.id > page.after_id)
+    query = select(ApiCredential).where(col(ApiCredential.id) > page.after_id)
     if role is not None:
         query = query.where(ApiCredential.role == role.value)
-    rows = list(session.exec(query.order_by(ApiCredential.id).limit(page.limit + 1)))
+    rows = list(session.exec(query.order_by(col(ApiCredential.id)).limit(page.limit + 1)))
     return page_of(rows, page.limit, _out)
 
 

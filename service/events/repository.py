@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.tables import CardEventRow, Member, Offer
 
@@ -18,8 +18,10 @@ def offers_by_id(session: Session, offer_ids: Iterable[int]) -> dict[int, tuple[
     ids = sorted(set(offer_ids))
     if not ids:
         return {}
-    query = select(Offer.id, Offer.title, Offer.merchant_id).where(Offer.id.in_(ids))
-    return {offer_id: (title, merchant_id) for offer_id, title, merchant_id in session.exec(query)}
+    query = select(Offer.id, Offer.title, Offer.merchant_id).where(col(Offer.id).in_(ids))
+    rows = session.exec(query)
+    # SQLModel types a primary key by its field, int | None; the column is NOT NULL.
+    return {offer_id: (title, merchant_id) for offer_id, title, merchant_id in rows}  # type: ignore[misc]
 
 
 def member_of_publisher(session: Session, member_id: int, publisher_id: int | None) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlmodel import Session
 
@@ -82,7 +83,7 @@ def event_in_scope(session: Session, principal: Principal, event_id: int) -> Car
     return event
 
 
-def _candidate_outcome(reason: str) -> str:
+def _candidate_outcome(reason: str) -> Literal["won", "qualified", "not_qualified"]:
     if reason == WON:
         return "won"
     return "qualified" if reason == OUTBID else "not_qualified"

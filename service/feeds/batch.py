@@ -323,9 +323,9 @@ class BatchState:
         best = None
         for first, last in (
             self.history.get((row.member_id, row.merchant_id), (None, None)),
-            self._batch_purchase_span(row),
+            self._batch_purchase_span(row.member_id, row.merchant_id),
         ):
-            if first is None:
+            if first is None or last is None:  # both are stored, or neither
                 continue
             # Only first and last are stored: the latest of them strictly before this event.
             for t in (last, first):
@@ -334,8 +334,10 @@ class BatchState:
                     break
         return best
 
-    def _batch_purchase_span(self, row: Row) -> tuple[datetime | None, datetime | None]:
-        prior = self.purchases.get((row.member_id, row.merchant_id))
+    def _batch_purchase_span(
+        self, member_id: int, merchant_id: int
+    ) -> tuple[datetime | None, datetime | None]:
+        prior = self.purchases.get((member_id, merchant_id))
         return (None, None) if prior is None else (prior[0], prior[1])
 
 

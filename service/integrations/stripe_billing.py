@@ -156,7 +156,7 @@ class StripeBilling:
         )
         return item.id
 
-    def finalize_and_send(self, invoice_ref: str, *, idempotency_key: str) -> str:
+    def finalize_and_send(self, invoice_ref: str, *, idempotency_key: str) -> str | None:
         invoice = self.client.v1.invoices.retrieve(invoice_ref)
         if invoice.status == "draft":
             invoice = self.client.v1.invoices.finalize_invoice(

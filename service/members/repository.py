@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy import select as core_select
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.tables import Activation, CardEventRow, Member, Merchant
 from settlement.tables import Reward
@@ -33,8 +33,8 @@ def list_activations(
 ) -> list[Activation]:
     query = (
         select(Activation)
-        .where(Activation.member_id == member_id, Activation.offer_id > after_offer_id)
-        .order_by(Activation.offer_id)
+        .where(Activation.member_id == member_id, col(Activation.offer_id) > after_offer_id)
+        .order_by(col(Activation.offer_id))
         .limit(limit)
     )
     return list(session.exec(query))

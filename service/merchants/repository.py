@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.tables import BrandAlias, Location, Merchant
 
@@ -12,7 +12,9 @@ def get_merchant(session: Session, merchant_id: int) -> Merchant | None:
 
 
 def list_merchants(session: Session, *, after_id: int, limit: int) -> list[Merchant]:
-    query = select(Merchant).where(Merchant.id > after_id).order_by(Merchant.id).limit(limit)
+    query = (
+        select(Merchant).where(col(Merchant.id) > after_id).order_by(col(Merchant.id)).limit(limit)
+    )
     return list(session.exec(query))
 
 
@@ -30,8 +32,8 @@ def list_locations(
 ) -> list[Location]:
     query = (
         select(Location)
-        .where(Location.merchant_id == merchant_id, Location.id > after_id)
-        .order_by(Location.id)
+        .where(Location.merchant_id == merchant_id, col(Location.id) > after_id)
+        .order_by(col(Location.id))
         .limit(limit)
     )
     return list(session.exec(query))
@@ -41,8 +43,11 @@ def location_ids_of(session: Session, merchant_id: int, ids: set[int]) -> set[in
     """Which of `ids` are locations of the merchant."""
     if not ids:
         return set()
-    query = select(Location.id).where(Location.merchant_id == merchant_id, Location.id.in_(ids))
-    return set(session.exec(query))
+    query = select(Location.id).where(
+        Location.merchant_id == merchant_id, col(Location.id).in_(ids)
+    )
+    # SQLModel types a primary key by its field, int | None; the column is NOT NULL.
+    return set(session.exec(query))  # type: ignore[arg-type]
 
 
 def alias_by_text(session: Session, alias: str) -> BrandAlias | None:
@@ -59,8 +64,8 @@ def list_aliases(
 ) -> list[BrandAlias]:
     query = (
         select(BrandAlias)
-        .where(BrandAlias.merchant_id == merchant_id, BrandAlias.id > after_id)
-        .order_by(BrandAlias.id)
+        .where(BrandAlias.merchant_id == merchant_id, col(BrandAlias.id) > after_id)
+        .order_by(col(BrandAlias.id))
         .limit(limit)
     )
     return list(session.exec(query))

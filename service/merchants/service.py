@@ -88,6 +88,7 @@ def create_location(
     detail = f"MID {data.mid} is already registered"
     if repo.location_by_mid(session, data.mid) is not None:
         raise Conflict(detail, field="mid", reason="duplicate")
+    assert merchant.id is not None
     location = Location(merchant_id=merchant.id, **data.model_dump(), created_at=now)
     add_unique(session, location, field="mid", detail=detail)
     return location
@@ -124,6 +125,7 @@ def add_alias(session: Session, merchant: Merchant, data: AliasCreate) -> tuple[
             field="alias",
             reason="alias_belongs_to_another_merchant",
         )
+    assert merchant.id is not None
     row = BrandAlias(alias=alias, merchant_id=merchant.id)
     add_unique(session, row, field="alias", detail=f"alias {alias!r} is already registered")
     return row, True

@@ -24,7 +24,10 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no connection handed in and no sqlalchemy.url configured")
+    engine = make_engine(url)
     with engine.connect() as conn:
         context.configure(
             connection=conn,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import overload
 
 from sqlalchemy import Connection, func, select
 
@@ -22,6 +23,10 @@ _merchant = Merchant.__table__
 _alias = BrandAlias.__table__
 
 
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
 def aware(value: datetime | None) -> datetime | None:
     """SQLite returns naive datetimes; every stored time is UTC."""
     if value is None or value.tzinfo is not None:

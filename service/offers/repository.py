@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, insert, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.offers.catalog import MATCHABLE_STATUSES
 from service.tables import Activation, Merchant, Offer, OfferLocation
@@ -20,10 +20,10 @@ def get_offer(session: Session, offer_id: int) -> Offer | None:
 def list_offers(
     session: Session, merchant_id: int, *, status: str | None, after_id: int, limit: int
 ) -> list[Offer]:
-    query = select(Offer).where(Offer.merchant_id == merchant_id, Offer.id > after_id)
+    query = select(Offer).where(Offer.merchant_id == merchant_id, col(Offer.id) > after_id)
     if status is not None:
         query = query.where(Offer.status == status)
-    return list(session.exec(query.order_by(Offer.id).limit(limit)))
+    return list(session.exec(query.order_by(col(Offer.id)).limit(limit)))
 
 
 def location_ids_by_offer(session: Session, offer_ids: Iterable[int]) -> dict[int, list[int]]:
@@ -33,8 +33,8 @@ def location_ids_by_offer(session: Session, offer_ids: Iterable[int]) -> dict[in
         return out
     query = (
         select(OfferLocation.offer_id, OfferLocation.location_id)
-        .where(OfferLocation.offer_id.in_(ids))
-        .order_by(OfferLocation.offer_id, OfferLocation.location_id)
+        .where(col(OfferLocation.offer_id).in_(ids))
+        .order_by(col(OfferLocation.offer_id), col(OfferLocation.location_id))
     )
     for offer_id, location_id in session.exec(query):
         out[offer_id].append(location_id)
@@ -57,7 +57,7 @@ def budget_usage(session: Session, offer_ids: Iterable[int]) -> dict[int, tuple[
         return {}
     query = select(
         OfferBudget.offer_id, OfferBudget.reserved_amount, OfferBudget.redemption_count
-    ).where(OfferBudget.offer_id.in_(ids))
+    ).where(col(OfferBudget.offer_id).in_(ids))
     return {offer_id: (amount, count) for offer_id, amount, count in session.exec(query)}
 
 
@@ -66,11 +66,11 @@ def open_offers(session: Session, *, now: datetime, after_id: int, limit: int) -
     query = (
         select(Offer)
         .where(
-            Offer.status.in_(MATCHABLE_STATUSES),
-            or_(Offer.ends_at.is_(None), Offer.ends_at > now),
-            Offer.id > after_id,
+            col(Offer.status).in_(MATCHABLE_STATUSES),
+            or_(col(Offer.ends_at).is_(None), col(Offer.ends_at) > now),
+            col(Offer.id) > after_id,
         )
-        .order_by(Offer.id)
+        .order_by(col(Offer.id))
         .limit(limit)
     )
     return list(session.exec(query))
@@ -80,8 +80,9 @@ def merchant_names(session: Session, merchant_ids: Iterable[int]) -> dict[int, s
     ids = sorted(set(merchant_ids))
     if not ids:
         return {}
-    query = select(Merchant.id, Merchant.brand_name).where(Merchant.id.in_(ids))
-    return dict(session.exec(query).all())
+    query = select(Merchant.id, Merchant.brand_name).where(col(Merchant.id).in_(ids))
+    # SQLModel types a primary key by its field, int | None; the column is NOT NULL.
+    return dict(session.exec(query).all())  # type: ignore[arg-type]
 
 
 def activated_offer_ids(session: Session, member_id: int, offer_ids: Iterable[int]) -> set[int]:
@@ -89,6 +90,6 @@ def activated_offer_ids(session: Session, member_id: int, offer_ids: Iterable[in
     if not ids:
         return set()
     query = select(Activation.offer_id).where(
-        Activation.member_id == member_id, Activation.offer_id.in_(ids)
+        Activation.member_id == member_id, col(Activation.offer_id).in_(ids)
     )
     return set(session.exec(query))

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from plaid.model.products import Products
 from plaid.model.sandbox_public_token_create_request import SandboxPublicTokenCreateRequest
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from service.config import Settings
 from service.db import unit_of_work
@@ -29,14 +29,14 @@ def _demo_brand(engine: Engine, now: datetime) -> int | None:
                 Offer.status == "live",
                 Offer.brand_wide,
                 Offer.currency == "USD",
-                ~Offer.activation_required,
+                ~col(Offer.activation_required),
                 Offer.holdout_bps == 0,
                 Offer.audience == "everyone",
-                Offer.starts_at <= now - timedelta(days=1),
+                col(Offer.starts_at) <= now - timedelta(days=1),
                 Offer.dayparts_json == "[]",
-                Offer.min_spend_amount <= 1000,
+                col(Offer.min_spend_amount) <= 1000,
             )
-            .order_by(Offer.id)
+            .order_by(col(Offer.id))
         ).first()
         return offer.merchant_id if offer is not None else None
 

@@ -19,10 +19,13 @@ cannot reward an event twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, and_, select, update
+from sqlalchemy.engine import Row as SqlRow
 
 from matching.events import CardEvent, EventKind, Source
 from service.feeds import context as ctx
@@ -47,7 +50,9 @@ class RematchResult:
     reward_amount: int = 0
 
 
-def _candidates(conn: Connection, merchant_key: str, since: datetime) -> list:
+def _candidates(
+    conn: Connection, merchant_key: str, since: datetime
+) -> Sequence[SqlRow[*tuple[Any, ...]]]:
     e = _ev.c
     follow = _ev.alias("follow")
     return conn.execute(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -134,10 +135,10 @@ def set_status(
     )
 
 
-def unmatched_brandless(conn: Connection, external_ids: list[str]) -> list:
+def unmatched_brandless(conn: Connection, external_ids: list[str]) -> list[Row[*tuple[Any, ...]]]:
     """Stored Plaid purchase events among `external_ids` that no brand resolved."""
     e = events.c
-    found = []
+    found: list[Row[*tuple[Any, ...]]] = []
     for chunk in _chunks(external_ids):
         found += conn.execute(
             select(e.external_id, e.merchant_name, e.id).where(

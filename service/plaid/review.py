@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from matching.index import normalize_name
 from service.auth import Principal, Role, db_session, require
@@ -77,7 +77,7 @@ def names_of_merchant(session: Session, merchant_id: int) -> frozenset[str]:
     mids = select(Location.mid).where(Location.merchant_id == merchant_id)
     seen = session.exec(
         select(CardEventRow.merchant_name)
-        .where(CardEventRow.mid.in_(mids), CardEventRow.merchant_name.is_not(None))
+        .where(col(CardEventRow.mid).in_(mids), col(CardEventRow.merchant_name).is_not(None))
         .distinct()
         .limit(MAX_EVENT_NAMES)
     )
@@ -115,8 +115,8 @@ def list_unresolved(
         chunk = list(
             session.exec(
                 select(UnresolvedMerchant)
-                .where(UnresolvedMerchant.status == status, UnresolvedMerchant.id > after)
-                .order_by(UnresolvedMerchant.id)
+                .where(UnresolvedMerchant.status == status, col(UnresolvedMerchant.id) > after)
+                .order_by(col(UnresolvedMerchant.id))
                 .limit(SCAN_CHUNK)
             )
         )
@@ -173,6 +173,7 @@ def map_unresolved(
             field="unresolved_id",
             reason="alias_belongs_to_another_merchant",
         )
+    assert merchant.id is not None
     if existing is None:
         session.add(BrandAlias(alias=alias, merchant_id=merchant.id))
     row.status, row.merchant_id, row.mapped_at = "mapped", merchant.id, now

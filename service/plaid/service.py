@@ -14,7 +14,7 @@ from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchan
 from plaid.model.link_token_create_request import LinkTokenCreateRequest
 from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
 from plaid.model.products import Products
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.cards import service as cards
 from service.cards.schemas import CardCreate, CardOut
@@ -170,8 +170,8 @@ def item_in_scope(session: Session, member: Member, item_id: int) -> PlaidItem:
 def list_items(session: Session, member: Member, *, after_id: int, limit: int) -> list[PlaidItem]:
     query = (
         select(PlaidItem)
-        .where(PlaidItem.member_id == member.id, PlaidItem.id > after_id)
-        .order_by(PlaidItem.id)
+        .where(PlaidItem.member_id == member.id, col(PlaidItem.id) > after_id)
+        .order_by(col(PlaidItem.id))
         .limit(limit)
     )
     return list(session.exec(query))

@@ -163,7 +163,7 @@ def sync_all_items(
     """The scheduled fallback for missed webhooks: every active Item, one at a time."""
     settings = settings or get_settings()
     pipeline = _pipeline(engine, settings)
-    results = []
+    results: list[SyncResult] = []
     after_id = 0
     while True:
         with engine.connect() as conn:
@@ -208,7 +208,8 @@ def act_on_webhook(
         result = sync_item(engine, client, item.id, now, settings=settings, pipeline=pipeline)
         return {"status": result.status, "accepted": result.summary.accepted}
     if kind == "ITEM" and code == "ERROR":
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        raw_error = body.get("error")
+        error = raw_error if isinstance(raw_error, dict) else {}
         error_code = str(error.get("error_code") or "ERROR")[:64]
         if error_code in RELINK_CODES:
             with engine.begin() as conn:

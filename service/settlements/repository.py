@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.settlements.tables import Charity, Donation, MemberPayoutAccount
 from settlement.runs.tables import (
@@ -93,9 +93,9 @@ def charity(session: Session, charity_id: int) -> Charity | None:
 
 
 def list_charities(session: Session, *, after_id: int, limit: int) -> list[Charity]:
-    query = select(Charity).where(Charity.id > after_id).order_by(Charity.id).limit(limit)
+    query = select(Charity).where(col(Charity.id) > after_id).order_by(col(Charity.id)).limit(limit)
     return list(session.scalars(query))
 
 
 def donation_by_key(session: Session, request_key: str) -> Donation | None:
-    return session.scalars(select(Donation).where(Donation.request_key == request_key)).first()
+    return session.scalars(select(Donation).where(col(Donation.request_key) == request_key)).first()

@@ -160,6 +160,7 @@ def list_charities(session: Session, *, after_id: int, limit: int) -> list[Chari
 
 
 def _donation_out(session: Session, donation: Donation) -> DonationOut:
+    assert donation.id is not None
     available = available_amount(session.connection(), donation.member_id, donation.currency)
     return DonationOut(
         id=donation.id,

@@ -6,17 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from settlement.tables import TableModel
 
 
-class MerchantBillingAccount(SQLModel, table=True):
+class MerchantBillingAccount(TableModel, table=True):
     __tablename__ = "merchant_billing_account"
     merchant_id: int = Field(foreign_key="merchant.id", primary_key=True)
     stripe_customer_id: str = Field(max_length=64, unique=True)
     created_at: datetime
 
 
-class MemberPayoutAccount(SQLModel, table=True):
+class MemberPayoutAccount(TableModel, table=True):
     """The member's Stripe Connect account that payouts go to."""
 
     __tablename__ = "member_payout_account"
@@ -26,14 +28,14 @@ class MemberPayoutAccount(SQLModel, table=True):
     updated_at: datetime
 
 
-class Charity(SQLModel, table=True):
+class Charity(TableModel, table=True):
     __tablename__ = "charity"
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     created_at: datetime
 
 
-class Donation(SQLModel, table=True):
+class Donation(TableModel, table=True):
     __tablename__ = "donation"
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id", index=True)
@@ -45,7 +47,7 @@ class Donation(SQLModel, table=True):
     created_at: datetime
 
 
-class StripeWebhookEvent(SQLModel, table=True):
+class StripeWebhookEvent(TableModel, table=True):
     __tablename__ = "stripe_webhook_event"
     event_id: str = Field(max_length=80, primary_key=True)
     type: str = Field(max_length=64)

@@ -108,7 +108,10 @@ def create_setup_intent(
     key = f"clo-member-{member.id}-seti-{request_key or uuid.uuid4().hex}"
     try:
         intent = client.v1.setup_intents.create(
-            {
+            # The SDK's types follow its newest API version, which names this field
+            # allowed_payment_method_types; the stand-in and the recorded fixtures use
+            # payment_method_types, which is what is sent.
+            {  # type: ignore[arg-type]
                 "customer": customer_ref,
                 "payment_method_types": ["card"],
                 "usage": "off_session",
@@ -118,6 +121,7 @@ def create_setup_intent(
         )
     except stripe.StripeError as exc:
         raise _upstream(exc) from None
+    assert intent.client_secret is not None, "Stripe returns one with every new SetupIntent"
     return {
         "setup_intent_id": intent.id,
         "client_secret": intent.client_secret,

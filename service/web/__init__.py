@@ -108,6 +108,16 @@ def mount_web(app: FastAPI) -> None:
         return render(request, "home.html", {"front_ends": FRONT_ENDS})
 
 
+async def _respond(
+    handler: Callable[[Request, Exception], Response | Awaitable[Response]],
+    request: Request,
+    exc: Exception,
+) -> Response:
+    """Call an exception handler as Starlette types them: plain or async."""
+    result = handler(request, exc)
+    return result if isinstance(result, Response) else await result
+
+
 def _install_html_errors(app: FastAPI) -> None:
     """Web pages get HTML error pages; the API keeps its problem documents."""
     api_problem = app.exception_handlers[Problem]
@@ -134,18 +144,18 @@ def _install_html_errors(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         if not _wants_html(request):
-            return await api_problem(request, exc)
+            return await _respond(api_problem, request, exc)
         return page(request, exc.status, exc.title, exc.detail)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         if not _wants_html(request):
-            return await api_validation(request, exc)
+            return await _respond(api_validation, request, exc)
         return page(request, 404, "Not found", "This page does not exist.")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if not _wants_html(request):
-            return await api_http(request, exc)
+            return await _respond(api_http, request, exc)
         title = N_("Not found") if exc.status_code == 404 else str(exc.detail)
         return page(request, exc.status_code, title, N_("This page does not exist."))

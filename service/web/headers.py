@@ -17,19 +17,18 @@ def _origin(url: str | None) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _origins(*urls: str | None) -> set[str]:
+    return {origin for origin in map(_origin, urls) if origin is not None}
+
+
 def content_security_policy(settings: Settings) -> str:
     """Scripts only from this origin and the card and bank providers' script addresses;
     the card form and bank link talk to the providers' APIs directly."""
-    scripts = {_origin(settings.stripe_js_url), _origin(settings.plaid_link_js_url)}
-    apis = {
-        _origin(settings.stripe_api_base) or "https://api.stripe.com",
-        _origin(settings.plaid_host),
-    }
+    scripts = _origins(settings.stripe_js_url, settings.plaid_link_js_url)
+    apis = {_origin(settings.stripe_api_base) or "https://api.stripe.com"}
+    apis |= _origins(settings.plaid_host)
     # The real card form and bank link draw their inputs in frames from their script origins.
     frames = set(scripts)
-    scripts.discard(None)
-    apis.discard(None)
-    frames.discard(None)
     return "; ".join(
         [
             "default-src 'self'",

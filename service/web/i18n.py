@@ -114,11 +114,12 @@ class Formatter:
     def day_month(self, value: datetime) -> str:
         return format_date(value.astimezone(_zone(self.timezone)), "d MMM", locale=self.locale)
 
-    def datetime(self, value: datetime, form: str = "medium") -> str:
-        return format_datetime(value, form, tzinfo=_zone(self.timezone), locale=self.locale)
-
     def time(self, value: datetime) -> str:
         return format_time(value, "short", tzinfo=_zone(self.timezone), locale=self.locale)
+
+    # Last: inside the class body its name hides the datetime type for what follows.
+    def datetime(self, value: datetime, form: str = "medium") -> str:
+        return format_datetime(value, form, tzinfo=_zone(self.timezone), locale=self.locale)
 
 
 def _zone(value: tzinfo | str) -> tzinfo:

@@ -13,7 +13,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from fastapi import Request, Response
-from sqlmodel import Session, select, update
+from sqlmodel import Session, col, select, update
 
 from service.web.tables import WebSession
 
@@ -83,9 +83,9 @@ def end_every_session(session: Session, *, audience: str, subject_id: int, now: 
     result = session.exec(
         update(WebSession)
         .where(
-            WebSession.audience == audience,
-            WebSession.subject_id == subject_id,
-            WebSession.revoked_at.is_(None),
+            col(WebSession.audience) == audience,
+            col(WebSession.subject_id) == subject_id,
+            col(WebSession.revoked_at).is_(None),
         )
         .values(revoked_at=now)
     )

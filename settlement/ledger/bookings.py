@@ -10,11 +10,17 @@ introduced it, and bulk loads that bypass the writer).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Date,
+    FromClause,
+    Select,
+    Table,
     cast,
     delete,
     func,
@@ -50,7 +56,7 @@ BOOKING_WAYS = (
 )
 
 
-def with_entry(table, entry_id):
+def with_entry(table: Table, entry_id: ColumnElement[int]) -> FromClause:
     """A booking way's table joined to the ledger entry it books."""
     return _e if table is _e else table.join(_e, _e.c.id == entry_id)
 
@@ -59,12 +65,18 @@ def utc_day(at: datetime) -> date:
     return at.astimezone(UTC).date()
 
 
+@dataclass(slots=True)
+class _Total:
+    postings: int
+    amount: int
+    merchant_id: int | None
+
+
 class DailyBookings:
     """The postings one flush books as posted, summed per account, entry kind and offer."""
 
     def __init__(self) -> None:
-        # key -> [postings, amount, merchant id]
-        self._totals: dict[BookingKey, list] = {}
+        self._totals: dict[BookingKey, _Total] = {}
 
     def add(
         self, account_id: int, kind: str, offer_id: int | None, merchant_id: int | None, amount: int
@@ -73,10 +85,10 @@ class DailyBookings:
         total = self._totals.get(key)
         if total is None:
             # An offer belongs to one merchant; a row of no offer names none.
-            self._totals[key] = [1, amount, None if offer_id is None else merchant_id]
+            self._totals[key] = _Total(1, amount, None if offer_id is None else merchant_id)
         else:
-            total[0] += 1
-            total[1] += amount
+            total.postings += 1
+            total.amount += amount
 
     def write(self, conn: Connection, booked_at: datetime) -> None:
         if not self._totals:
@@ -93,20 +105,20 @@ class DailyBookings:
             f"postings = {_b.name}.postings + excluded.postings, "
             f"amount = {_b.name}.amount + excluded.amount",
             [
-                (day.isoformat() if sqlite else day, *key, *total)
-                for key, total in sorted(self._totals.items())
+                (day.isoformat() if sqlite else day, *key, t.postings, t.amount, t.merchant_id)
+                for key, t in sorted(self._totals.items(), key=lambda item: item[0])
             ],
         )
 
 
-def _day_of(conn: Connection, column):
+def _day_of(conn: Connection, column: ColumnElement[datetime]) -> ColumnElement[date]:
     if conn.dialect.name == "postgresql":
         # A literal zone, not a parameter: GROUP BY must see the same expression as SELECT.
         return cast(func.timezone(literal_column("'UTC'"), column), Date)
     return func.date(column, type_=Date)
 
 
-def recomputed_bookings(conn: Connection):
+def recomputed_bookings(conn: Connection) -> Select[*tuple[Any, ...]]:
     """`ledger_daily_booking` as the postings say it should be: a select of its columns,
     each posting on the day of its entry's booking (`BOOKING_WAYS`)."""
     member_accounts = select(_a.c.id).where(_a.c.owner_type == "member")
@@ -146,7 +158,9 @@ def rebuild_daily_bookings(conn: Connection) -> None:
 def booking_mismatches(conn: Connection) -> list[str]:
     """Every rollup row that differs from what the postings say, described."""
 
-    def rows(query) -> dict[tuple, tuple]:
+    def rows(
+        query: Select[*tuple[Any, ...]],
+    ) -> dict[tuple[str, int, str, int], tuple[int, int, int | None]]:
         return {
             (str(r.booked_on), r.account_id, r.kind, r.offer_id): (
                 int(r.postings),

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Executable,
     Table,
     any_,
     bindparam,
@@ -25,6 +25,14 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
+
+if TYPE_CHECKING:
+    import psycopg
+
+# A row to write: a dict of column (or bind parameter) name to its value in stored form.
+RowDict = Mapping[str, Any]
 
 
 def _sqlite_datetime(value: datetime) -> str:
@@ -43,30 +51,32 @@ sqlite3.register_adapter(datetime, _sqlite_datetime)
 
 
 def bulk_insert(
-    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple]
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
     if not rows:
         return
     dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None, "the connection is open"
     if conn.dialect.name == "postgresql":
+        pg = cast("psycopg.Connection[Any]", dbapi)  # the psycopg driver is the only one
         with (
-            dbapi.cursor() as cur,
+            pg.cursor() as cur,
             cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
         ):
             for row in rows:
                 copy.write_row(row)
         return
     placeholders = ", ".join("?" for _ in columns)
-    cur = dbapi.cursor()
+    cursor = dbapi.cursor()
     try:
-        cur.executemany(
+        cursor.executemany(
             f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", rows
         )
     finally:
-        cur.close()
+        cursor.close()
 
 
-def _values_getter(keys: Sequence[str]):
+def _values_getter(keys: Sequence[str]) -> Callable[[RowDict], tuple[Any, ...]]:
     """A dict's values for keys, as a tuple (itemgetter of one key returns the bare value)."""
     if len(keys) == 1:
         key = keys[0]
@@ -74,7 +84,7 @@ def _values_getter(keys: Sequence[str]):
     return itemgetter(*keys)
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> None:
+def insert_rows(conn: Connection, table: Table, rows: Sequence[RowDict]) -> None:
     """`bulk_insert` for rows given as dicts with the same keys (the first row's order)."""
     if not rows:
         return
@@ -83,7 +93,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict]) -> None:
     bulk_insert(conn, table, columns, [values_of(row) for row in rows])
 
 
-def execute_many(conn: Connection, statement: Executable, rows: Sequence[dict]) -> None:
+def execute_many(conn: Connection, statement: UpdateBase, rows: Sequence[RowDict]) -> None:
     """One Core DML statement (an UPDATE, an upsert) for many parameter sets, run by the
     driver's executemany.
 
@@ -95,6 +105,7 @@ def execute_many(conn: Connection, statement: Executable, rows: Sequence[dict]) 
     if not rows:
         return
     compiled = statement.compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    assert isinstance(compiled, SQLCompiler)  # a DML statement compiles with the SQL compiler
     fixed = {
         name: bind.effective_value
         for bind, name in compiled.bind_names.items()
@@ -102,16 +113,20 @@ def execute_many(conn: Connection, statement: Executable, rows: Sequence[dict]) 
     }
     if fixed:  # values written into the statement itself, `.values(flag=True)` say
         rows = [{**fixed, **row} for row in rows]
+    params: Sequence[tuple[Any, ...]] | Sequence[RowDict]
     if compiled.positional:
+        assert compiled.positiontup is not None
         values_of = _values_getter(compiled.positiontup)
-        params: Sequence = [values_of(row) for row in rows]
+        params = [values_of(row) for row in rows]
     else:
         params = rows
     # Through the connection, not a raw cursor, so driver errors arrive as SQLAlchemy's.
     conn.exec_driver_sql(compiled.string, params)
 
 
-def one_of(conn: Connection, column: ColumnElement, values: Sequence[int | str]) -> ColumnElement:
+def one_of(
+    conn: Connection, column: ColumnElement[Any], values: Sequence[int | str]
+) -> ColumnElement[bool]:
     """`column IN values` with the whole list as one parameter.
 
     A plain `in_()` renders one bind parameter per value and so compiles afresh for every

@@ -294,7 +294,7 @@ def post_entry(conn: Connection, directory: AccountDirectory, entry: Entry, now:
             raise IdempotencyConflict(
                 f"idempotency key {entry.idempotency_key!r} was used for different content"
             )
-        return existing.id
+        return int(existing.id)
     batch = LedgerBatch()
     batch.add(entry)
     batch.flush(conn, directory, now)

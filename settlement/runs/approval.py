@@ -13,6 +13,7 @@ from enum import StrEnum
 from sqlalchemy import Connection
 
 from settlement.runs import records
+from settlement.runs.records import RunRecord
 
 
 class Decision(StrEnum):
@@ -28,7 +29,7 @@ AUTO_ACTOR = "system:auto"
 
 
 def approval_gate(
-    conn: Connection, run, *, auto_approve_below_amount: int, now: datetime
+    conn: Connection, run: RunRecord, *, auto_approve_below_amount: int, now: datetime
 ) -> Decision | None:
     """The run's decision, taking the automatic one if its total allows; None: wait."""
     latest = records.latest_decision(conn, run.id)

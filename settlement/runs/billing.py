@@ -9,20 +9,25 @@ object's metadata), even after the provider has expired it, so nothing is billed
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import BindParameter, Engine, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from settlement.runs.ports import BillingPort, InvoiceLine
+from settlement.runs.records import AnyRow, RunRecord
 from settlement.runs.tables import MerchantInvoice, MerchantInvoiceItem, SettlementStatementLine
 
 _invoices = MerchantInvoice.__table__
 _items = MerchantInvoiceItem.__table__
 _lines = SettlementStatementLine.__table__
 WRITE_BATCH = 100  # provider objects whose ids are stored in one transaction
+Party = tuple[int, str]  # merchant, currency: one invoice each
+Refs = dict[Party, tuple[str, str]]  # the party's (customer_ref, invoice_ref)
+Params = dict[str, Any]  # one parameter set of an executemany
 
 
 def invoice_key(run_id: int, merchant_id: int, currency: str) -> str:
@@ -31,7 +36,7 @@ def invoice_key(run_id: int, merchant_id: int, currency: str) -> str:
 
 def bill_merchants(
     engine: Engine,
-    run,
+    run: RunRecord,
     billing: BillingPort,
     now: datetime,
     checkpoint: Callable[[str], None],
@@ -49,7 +54,7 @@ def bill_merchants(
         return 0
     refs = _create_invoices(engine, run, pending, billing, now, checkpoint)
     _add_items(engine, run, pending, refs, billing, checkpoint)
-    sent: list[dict] = []
+    sent: list[Params] = []
     for invoice in pending:
         key = invoice_key(run.id, invoice.merchant_id, invoice.currency)
         billing.finalize_and_send(refs[_party(invoice)][1], idempotency_key=f"{key}-send")
@@ -62,21 +67,21 @@ def bill_merchants(
     return len(pending)
 
 
-def _party(invoice) -> tuple[int, str]:
+def _party(invoice: AnyRow) -> Party:
     return (invoice.merchant_id, invoice.currency)
 
 
-def _where(invoice) -> dict:
+def _where(invoice: AnyRow) -> Params:
     return {"b_run": invoice.run_id, "b_merchant": invoice.merchant_id, "b_cur": invoice.currency}
 
 
-def _update(engine: Engine, rows: list[dict], now: datetime) -> None:
+def _update(engine: Engine, rows: list[Params], now: datetime) -> None:
     """Store ids and statuses of a batch of invoices; an invoice already paid (a webhook may
     have been faster) keeps its status."""
     if not rows:
         return
     columns = [name for name in ("status", "customer_ref", "invoice_ref") if f"b_{name}" in rows[0]]
-    values = {name: bindparam(f"b_{name}") for name in columns}
+    values: dict[str, BindParameter[Any]] = {name: bindparam(f"b_{name}") for name in columns}
     with engine.begin() as conn:
         conn.execute(
             update(_invoices)
@@ -91,10 +96,17 @@ def _update(engine: Engine, rows: list[dict], now: datetime) -> None:
         )
 
 
-def _create_invoices(engine, run, pending, billing: BillingPort, now, checkpoint) -> dict:
+def _create_invoices(
+    engine: Engine,
+    run: RunRecord,
+    pending: Sequence[AnyRow],
+    billing: BillingPort,
+    now: datetime,
+    checkpoint: Callable[[str], None],
+) -> Refs:
     """The customer and draft invoice of every invoice: (customer_ref, invoice_ref)."""
-    refs: dict[tuple[int, str], tuple[str, str]] = {}
-    created: list[dict] = []
+    refs: Refs = {}
+    created: list[Params] = []
     for invoice in pending:
         customer_ref, invoice_ref = invoice.customer_ref, invoice.invoice_ref
         if customer_ref is None:
@@ -126,7 +138,14 @@ def _create_invoices(engine, run, pending, billing: BillingPort, now, checkpoint
     return refs
 
 
-def _add_items(engine, run, pending, refs: dict, billing: BillingPort, checkpoint) -> None:
+def _add_items(
+    engine: Engine,
+    run: RunRecord,
+    pending: Sequence[AnyRow],
+    refs: Refs,
+    billing: BillingPort,
+    checkpoint: Callable[[str], None],
+) -> None:
     """An item per non-zero offer line, skipping the items already stored."""
     parties = {_party(invoice) for invoice in pending}
     with engine.begin() as conn:
@@ -154,7 +173,7 @@ def _add_items(engine, run, pending, refs: dict, billing: BillingPort, checkpoin
             if (line.merchant_id, line.currency) in parties
             and (line.merchant_id, line.currency, line.offer_id) not in done
         ]
-    stored: list[dict] = []
+    stored: list[Params] = []
     for line in lines:
         customer_ref, invoice_ref = refs[(line.merchant_id, line.currency)]
         key = invoice_key(run.id, line.merchant_id, line.currency)
@@ -189,7 +208,7 @@ def _add_items(engine, run, pending, refs: dict, billing: BillingPort, checkpoin
     _store_items(engine, stored)
 
 
-def _store_items(engine: Engine, rows: list[dict]) -> None:
+def _store_items(engine: Engine, rows: list[Params]) -> None:
     if not rows:
         return
     with engine.begin() as conn:

@@ -22,7 +22,8 @@ from settlement.ledger.ids import allocate_ids
 from settlement.ledger.writer import LedgerBatch
 from settlement.runs import records
 from settlement.runs.money import payout_reserve, payout_returned, payout_settled
-from settlement.runs.ports import PayoutPort
+from settlement.runs.ports import PayoutPort, TransferResult
+from settlement.runs.records import AnyRow, RunRecord
 from settlement.runs.tables import MemberPayout
 from settlement.tables import LedgerAccount
 
@@ -38,7 +39,7 @@ def payout_key(payout_id: int) -> str:
 
 def plan_payouts(
     engine: Engine,
-    run,
+    run: RunRecord,
     payouts: PayoutPort,
     *,
     minimum_amount: int,
@@ -88,7 +89,7 @@ def plan_payouts(
 
 def pay_members(
     engine: Engine,
-    run,
+    run: RunRecord,
     payouts: PayoutPort,
     now: datetime,
     checkpoint: Callable[[str], None],
@@ -114,7 +115,7 @@ def pay_members(
         if not chunk:
             return paid, failed
         last_id = chunk[-1].id
-        results = []
+        results: list[tuple[AnyRow, TransferResult]] = []
         for payout in chunk:
             result = payouts.transfer(
                 payout.member_id,
@@ -129,7 +130,13 @@ def pay_members(
         paid, failed = paid + ok, failed + not_ok
 
 
-def _record_transfers(engine: Engine, run, results: list, now: datetime, directory) -> tuple:
+def _record_transfers(
+    engine: Engine,
+    run: RunRecord,
+    results: list[tuple[AnyRow, TransferResult]],
+    now: datetime,
+    directory: AccountDirectory,
+) -> tuple[int, int]:
     """Write a batch of transfer outcomes: ledger entries and payout rows, in one transaction.
     Payouts another caller recorded meanwhile are left alone (checked inside the
     transaction), so each outcome is written once."""

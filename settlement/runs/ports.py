@@ -37,8 +37,9 @@ class BillingPort(Protocol):
         self, customer_ref: str, invoice_ref: str, line: InvoiceLine, *, currency: str
     ) -> str: ...
 
-    def finalize_and_send(self, invoice_ref: str, *, idempotency_key: str) -> str:
-        """Finalize and send the invoice; returns its status."""
+    def finalize_and_send(self, invoice_ref: str, *, idempotency_key: str) -> str | None:
+        """Finalize and send the invoice; returns its status (None where the provider
+        reports none)."""
         ...
 
 
@@ -50,8 +51,9 @@ class TransferResult:
 
 
 class PayoutPort(Protocol):
-    def payable(self, member_ids: list[int]) -> set[int]:
-        """Members that have somewhere to be paid."""
+    def payable(self, conn: Connection, member_ids: list[int]) -> set[int]:
+        """Members that have somewhere to be paid, read in the caller's transaction (the one
+        that plans the payouts)."""
         ...
 
     def transfer(

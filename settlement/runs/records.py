@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from settlement.runs.tables import SettlementApproval, SettlementRun, SettlementRunStep
 
@@ -16,13 +18,47 @@ STEPS = ("open", "mature", "statements", "approval", "bill", "pay", "report", "c
 # Recovery points inside steps (a step's own sub-stages), recorded like steps.
 PAYOUTS_PLANNED = "payouts_planned"
 
+# A row read through Core, its columns reached by name (`row.merchant_id`).
+AnyRow = Row[*tuple[Any, ...]]
 
-def get_run(conn: Connection, run_id: int):
-    return conn.execute(select(_runs).where(_runs.c.id == run_id)).first()
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """What the steps read of a run's row."""
+
+    id: int
+    kind: str
+    period: str
+    period_start: datetime
+    period_end: datetime
+    status: str
+    total_amount: int
 
 
-def find_run(conn: Connection, kind: str, period: str):
-    return conn.execute(select(_runs).where(_runs.c.kind == kind, _runs.c.period == period)).first()
+_RUN_COLUMNS = [_runs.c[f.name] for f in fields(RunRecord)]
+
+
+def _run_record(row: AnyRow | None) -> RunRecord | None:
+    return None if row is None else RunRecord(*row)
+
+
+def get_run(conn: Connection, run_id: int) -> RunRecord | None:
+    return _run_record(conn.execute(select(*_RUN_COLUMNS).where(_runs.c.id == run_id)).first())
+
+
+def require_run(conn: Connection, run_id: int) -> RunRecord:
+    """The run, which must exist (it was opened before any step runs)."""
+    run = get_run(conn, run_id)
+    assert run is not None, f"settlement run {run_id} does not exist"
+    return run
+
+
+def find_run(conn: Connection, kind: str, period: str) -> RunRecord | None:
+    return _run_record(
+        conn.execute(
+            select(*_RUN_COLUMNS).where(_runs.c.kind == kind, _runs.c.period == period)
+        ).first()
+    )
 
 
 def steps_done(conn: Connection, run_id: int) -> set[str]:
@@ -60,7 +96,7 @@ def set_status(conn: Connection, run_id: int, status: str, now: datetime) -> Non
     conn.execute(update(_runs).where(_runs.c.id == run_id).values(status=status, updated_at=now))
 
 
-def latest_decision(conn: Connection, run_id: int):
+def latest_decision(conn: Connection, run_id: int) -> AnyRow | None:
     return conn.execute(
         select(_approvals)
         .where(_approvals.c.run_id == run_id)
@@ -72,14 +108,15 @@ def latest_decision(conn: Connection, run_id: int):
 def add_decision(
     conn: Connection, run_id: int, *, decision: str, actor: str, reason: str, now: datetime
 ) -> int:
-    return conn.execute(
+    decision_id: int = conn.execute(
         insert(_approvals)
         .values(run_id=run_id, decision=decision, actor=actor, reason=reason[:500], decided_at=now)
         .returning(_approvals.c.id)
     ).scalar_one()
+    return decision_id
 
 
-def decisions(conn: Connection, run_id: int) -> list:
+def decisions(conn: Connection, run_id: int) -> list[AnyRow]:
     return list(
         conn.execute(
             select(_approvals).where(_approvals.c.run_id == run_id).order_by(_approvals.c.id)

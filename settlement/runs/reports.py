@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection, select
 
+from settlement.runs.records import RunRecord
 from settlement.runs.statements import FIGURES
 from settlement.runs.tables import SettlementStatementLine
 
@@ -16,14 +19,14 @@ NOTE = (
 )
 
 
-def fallback_report(conn: Connection, run) -> dict:
+def fallback_report(conn: Connection, run: RunRecord) -> dict[str, Any]:
     """The statement lines of the run, as computed (unique members included): nothing is
     read from the ledger again."""
-    offers = []
+    offers: list[dict[str, object]] = []
     for row in conn.execute(
         select(_lines).where(_lines.c.run_id == run.id).order_by(_lines.c.offer_id)
     ):
-        item = {name: int(getattr(row, name)) for name in FIGURES}
+        item: dict[str, object] = {name: int(getattr(row, name)) for name in FIGURES}
         item.update(
             offer_id=row.offer_id,
             merchant_id=row.merchant_id,

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, text
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from settlement.ledger.accounts import AccountDirectory
@@ -37,6 +37,7 @@ from settlement.runs.billing import bill_merchants
 from settlement.runs.payouts import pay_members, plan_payouts
 from settlement.runs.periods import Period
 from settlement.runs.ports import Ports
+from settlement.runs.records import RunRecord
 from settlement.runs.reports import fallback_report
 from settlement.runs.statements import compute_statements
 from settlement.runs.tables import SettlementReport, SettlementRun, SettlementStatementLine
@@ -97,7 +98,7 @@ def open_run(engine: Engine, kind: str, period: Period, now: datetime) -> int:
             return found.id
     try:
         with engine.begin() as conn:
-            run_id = conn.execute(
+            run_id: int = conn.execute(
                 insert(_runs)
                 .values(
                     kind=kind,
@@ -152,7 +153,7 @@ class SettlementRunner:
         outcome = RunOutcome(run_id, "open")
         for step in records.STEPS[1:]:
             with self.engine.begin() as conn:
-                run = records.get_run(conn, run_id)
+                run = records.require_run(conn, run_id)
                 done = records.step_done(conn, run_id, step)
             if run.status == "rejected":
                 outcome.status = "rejected"
@@ -164,16 +165,16 @@ class SettlementRunner:
             outcome.timings_ms[step] = round((time.perf_counter() - started) * 1000, 1)
             if not finished:
                 with self.engine.begin() as conn:
-                    outcome.status = records.get_run(conn, run_id).status
+                    outcome.status = records.require_run(conn, run_id).status
                 return outcome
             outcome.steps_now.append(step)
             self.checkpoint(f"after:{step}")
         with self.engine.begin() as conn:
-            outcome.status = records.get_run(conn, run_id).status
+            outcome.status = records.require_run(conn, run_id).status
         return outcome
 
     # -- the steps: each returns False to stop (waiting for approval, or rejected) ----------
-    def _step_mature(self, run, now: datetime) -> bool:
+    def _step_mature(self, run: RunRecord, now: datetime) -> bool:
         result = run_maturation(self.engine, now)
         with self.engine.begin() as conn:
             if not records.step_done(conn, run.id, "mature"):
@@ -187,7 +188,7 @@ class SettlementRunner:
                 )
         return True
 
-    def _step_statements(self, run, now: datetime) -> bool:
+    def _step_statements(self, run: RunRecord, now: datetime) -> bool:
         with self.engine.begin() as conn:
             if records.step_done(conn, run.id, "statements"):
                 return True
@@ -203,11 +204,11 @@ class SettlementRunner:
             )
         return True
 
-    def _step_approval(self, run, now: datetime) -> bool:
+    def _step_approval(self, run: RunRecord, now: datetime) -> bool:
         with self.engine.begin() as conn:
             if records.step_done(conn, run.id, "approval"):
                 return True
-            run = records.get_run(conn, run.id)
+            run = records.require_run(conn, run.id)
             decision = approval_gate(
                 conn,
                 run,
@@ -222,7 +223,7 @@ class SettlementRunner:
             records.record_step(conn, run.id, "approval", now, status="approved")
         return True
 
-    def _step_bill(self, run, now: datetime) -> bool:
+    def _step_bill(self, run: RunRecord, now: datetime) -> bool:
         sent = bill_merchants(self.engine, run, self.ports.billing, now, self.checkpoint)
         with self.engine.begin() as conn:
             if not records.step_done(conn, run.id, "bill"):
@@ -231,7 +232,7 @@ class SettlementRunner:
                 )
         return True
 
-    def _step_pay(self, run, now: datetime) -> bool:
+    def _step_pay(self, run: RunRecord, now: datetime) -> bool:
         plan_payouts(
             self.engine,
             run,
@@ -251,7 +252,7 @@ class SettlementRunner:
                 )
         return True
 
-    def _step_report(self, run, now: datetime) -> bool:
+    def _step_report(self, run: RunRecord, now: datetime) -> bool:
         with self.engine.begin() as conn:
             if records.step_done(conn, run.id, "report"):
                 return True
@@ -274,7 +275,9 @@ class SettlementRunner:
             records.record_step(conn, run.id, "report", now, status="reported", detail=source)
         return True
 
-    def _report_body(self, conn, run, offer_ids: list[int]) -> tuple[object, str]:
+    def _report_body(
+        self, conn: Connection, run: RunRecord, offer_ids: list[int]
+    ) -> tuple[object, str]:
         port = self.ports.report
         if port is not None:
             try:
@@ -293,7 +296,7 @@ class SettlementRunner:
                 return body, "settlement.fallback"
         return fallback_report(conn, run), "settlement.fallback"
 
-    def _step_closed(self, run, now: datetime) -> bool:
+    def _step_closed(self, run: RunRecord, now: datetime) -> bool:
         with self.engine.begin() as conn:
             if not records.step_done(conn, run.id, "closed"):
                 records.record_step(conn, run.id, "closed", now, status="closed", closed_at=now)

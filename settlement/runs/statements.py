@@ -30,8 +30,21 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    Row,
+    Select,
+    and_,
+    func,
+    insert,
+    select,
+    true,
+    union_all,
+)
 
 from settlement.ledger.accounts import AccountKind
 from settlement.ledger.bookings import BOOKING_WAYS, NO_OFFER, utc_day, with_entry
@@ -77,7 +90,9 @@ class StatementTotals:
     total_amount: int  # what will be billed: the sum of positive net amounts
 
 
-def _booked_sources(conn: Connection, start: datetime, end: datetime):
+def _booked_sources(
+    conn: Connection, start: datetime, end: datetime
+) -> list[tuple[FromClause, ColumnElement[bool]]]:
     """Where the entries booked as posted in [start, end) are found, as (from clause,
     condition) pairs over `ledger_entry`: the two `BOOKING_WAYS`, in the period.
 
@@ -96,7 +111,7 @@ def _booked_sources(conn: Connection, start: datetime, end: datetime):
         .order_by("entry_id")
         .subquery("booked")
     )
-    return [(booked.join(_e, _e.c.id == booked.c.entry_id), True)]
+    return [(booked.join(_e, _e.c.id == booked.c.entry_id), true())]
 
 
 def _days(start: datetime, end: datetime) -> tuple[date, date]:
@@ -107,7 +122,7 @@ def _days(start: datetime, end: datetime) -> tuple[date, date]:
     return utc_day(start), utc_day(end)
 
 
-def booking_query(start: datetime, end: datetime):
+def booking_query(start: datetime, end: datetime) -> Select[*tuple[Any, ...]]:
     """Per offer, account and entry kind: the postings booked as posted in the period to
     accounts that are not a member's, from the daily rollup the ledger writer keeps
     (`settlement.ledger.bookings`); every amount of the lines and each receivable's whole
@@ -126,7 +141,7 @@ def booking_query(start: datetime, end: datetime):
     )
 
 
-def purchase_query(conn: Connection, start: datetime, end: datetime):
+def purchase_query(conn: Connection, start: datetime, end: datetime) -> Select[*tuple[Any, ...]]:
     """Per offer: the purchases whose accrual was booked as posted in the period, their
     spend (from the reward) and how many members made them."""
     rows = [
@@ -155,7 +170,9 @@ def _new_line() -> dict[str, int]:
     return {**dict.fromkeys(FIGURES, 0), "unique_member_count": 0}
 
 
-def _aggregate(conn: Connection, start: datetime, end: datetime) -> tuple[dict, dict]:
+def _aggregate(
+    conn: Connection, start: datetime, end: datetime
+) -> tuple[dict[tuple[int, int, str], dict[str, int]], dict[tuple[int, str], list[int]]]:
     """Lines keyed by (merchant, offer, currency); receivable [movement, payments] keyed by
     (merchant, currency)."""
     if conn.dialect.name == "postgresql":
@@ -209,19 +226,22 @@ def compute_statements(
     """Write the run's statements, lines and planned invoices (replacing none: the caller
     runs this once, in the step's transaction)."""
     by_line, by_receivable = _aggregate(conn, start, end)
-    lines = [
+    ordered = sorted(by_line.items(), key=lambda item: item[0])
+    lines: list[dict[str, object]] = [
         {"merchant_id": m, "offer_id": o, "currency": c, **figures}
-        for (m, o, c), figures in sorted(by_line.items())
+        for (m, o, c), figures in ordered
     ]
     per_merchant: dict[tuple[int, str], dict[str, int]] = defaultdict(
         lambda: dict.fromkeys(FIGURES, 0)
     )
-    for line in lines:
-        totals = per_merchant[(line["merchant_id"], line["currency"])]
+    for (merchant_id, _, currency), figures in ordered:
+        totals = per_merchant[(merchant_id, currency)]
         for name in FIGURES:
-            totals[name] += line[name]
+            totals[name] += figures[name]
     movements = {key: (moved[0], moved[1]) for key, moved in by_receivable.items()}
-    statements = []
+    statements: list[dict[str, object]] = []
+    invoices: list[dict[str, object]] = []
+    total_amount = 0  # what will be billed: the sum of positive net amounts
     for key in sorted(set(per_merchant) | set(movements)):
         movement, payments = movements.get(key, (0, 0))
         figures = per_merchant.get(key) or dict.fromkeys(FIGURES, 0)
@@ -235,32 +255,30 @@ def compute_statements(
                 "receivable_movement_amount": movement,
             }
         )
+        if figures["net_amount"] > 0:
+            invoices.append(
+                {
+                    "run_id": run_id,
+                    "merchant_id": key[0],
+                    "currency": key[1],
+                    "amount": figures["net_amount"],
+                    "status": "planned",
+                    "updated_at": now,
+                }
+            )
+            total_amount += figures["net_amount"]
     if lines:
         conn.execute(insert(_lines), [{"run_id": run_id, **line} for line in lines])
     if statements:
         conn.execute(insert(_statements), statements)
-    invoices = [
-        {
-            "run_id": run_id,
-            "merchant_id": s["merchant_id"],
-            "currency": s["currency"],
-            "amount": s["net_amount"],
-            "status": "planned",
-            "updated_at": now,
-        }
-        for s in statements
-        if s["net_amount"] > 0
-    ]
     if invoices:
         conn.execute(insert(_invoices), invoices)
-    return StatementTotals(
-        merchants=len(statements),
-        lines=len(lines),
-        total_amount=sum(i["amount"] for i in invoices),
-    )
+    return StatementTotals(merchants=len(statements), lines=len(lines), total_amount=total_amount)
 
 
-def statement_lines(conn: Connection, run_id: int, merchant_id: int | None = None) -> list:
+def statement_lines(
+    conn: Connection, run_id: int, merchant_id: int | None = None
+) -> list[Row[*tuple[Any, ...]]]:
     query = select(_lines).where(_lines.c.run_id == run_id)
     if merchant_id is not None:
         query = query.where(_lines.c.merchant_id == merchant_id)

@@ -11,10 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
+
+from settlement.tables import TableModel
 
 
-class SettlementRun(SQLModel, table=True):
+class SettlementRun(TableModel, table=True):
     __tablename__ = "settlement_run"
     __table_args__ = (UniqueConstraint("kind", "period", name="uq_settlement_run_kind_period"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -31,7 +33,7 @@ class SettlementRun(SQLModel, table=True):
     closed_at: datetime | None = None
 
 
-class SettlementRunStep(SQLModel, table=True):
+class SettlementRunStep(TableModel, table=True):
     """A recovery point: the step finished, in the transaction that did its work."""
 
     __tablename__ = "settlement_run_step"
@@ -41,7 +43,7 @@ class SettlementRunStep(SQLModel, table=True):
     detail: str = Field(default="", max_length=500)
 
 
-class SettlementStatement(SQLModel, table=True):
+class SettlementStatement(TableModel, table=True):
     """One merchant's statement in one currency; reconciles to its receivable account."""
 
     __tablename__ = "settlement_statement"
@@ -60,7 +62,7 @@ class SettlementStatement(SQLModel, table=True):
     receivable_movement_amount: int = Field(default=0, sa_type=BigInteger)  # ledger, signed
 
 
-class SettlementStatementLine(SQLModel, table=True):
+class SettlementStatementLine(TableModel, table=True):
     """One offer's line on a merchant statement."""
 
     __tablename__ = "settlement_statement_line"
@@ -79,7 +81,7 @@ class SettlementStatementLine(SQLModel, table=True):
     unique_member_count: int = 0  # members whose purchases count in the line
 
 
-class SettlementApproval(SQLModel, table=True):
+class SettlementApproval(TableModel, table=True):
     """The audit trail of approval decisions: who, when, what, why."""
 
     __tablename__ = "settlement_approval"
@@ -91,7 +93,7 @@ class SettlementApproval(SQLModel, table=True):
     decided_at: datetime
 
 
-class MerchantInvoice(SQLModel, table=True):
+class MerchantInvoice(TableModel, table=True):
     __tablename__ = "merchant_invoice"
     run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
     merchant_id: int = Field(primary_key=True)
@@ -104,7 +106,7 @@ class MerchantInvoice(SQLModel, table=True):
     updated_at: datetime
 
 
-class MerchantInvoiceItem(SQLModel, table=True):
+class MerchantInvoiceItem(TableModel, table=True):
     __tablename__ = "merchant_invoice_item"
     run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
     merchant_id: int = Field(primary_key=True)
@@ -114,7 +116,7 @@ class MerchantInvoiceItem(SQLModel, table=True):
     item_ref: str = Field(max_length=64)
 
 
-class MemberPayout(SQLModel, table=True):
+class MemberPayout(TableModel, table=True):
     __tablename__ = "member_payout"
     __table_args__ = (
         UniqueConstraint("run_id", "member_id", "currency", name="uq_member_payout_run_member"),
@@ -131,7 +133,7 @@ class MemberPayout(SQLModel, table=True):
     updated_at: datetime
 
 
-class SettlementReport(SQLModel, table=True):
+class SettlementReport(TableModel, table=True):
     __tablename__ = "settlement_report"
     run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
     source: str = Field(max_length=64)  # service.attribution | settlement.fallback

@@ -21,7 +21,7 @@ from typing import Any
 
 import uvicorn
 from cryptography.fernet import Fernet
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
 from sqlalchemy import Engine
 
 from infra.standins.plaid_standin import PlaidStandin
@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 AXE = "/static/vendor/axe.min.js"
 # axe-core impacts that fail a page (minor and moderate ones are reported, not failed).

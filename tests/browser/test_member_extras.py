@@ -105,6 +105,7 @@ def test_a_bank_link_whose_sign_in_expired_is_repaired_with_link_in_update_mode(
             select(MemberLogin.member_id).where(MemberLogin.email == "rik@example.com")
         ).one()
         item = session.exec(select(PlaidItem).where(PlaidItem.member_id == member_id)).one()
+    assert item.id is not None
     live.plaid.state.require_login(live.plaid.state.resolve(item.item_ref))
     result = sync_item(
         live.engine, plaid_client(live.settings), item.id, datetime.now(UTC), settings=live.settings

@@ -709,7 +709,8 @@ def test_command_line_runs_the_server_in_the_foreground() -> None:
     finally:
         process.terminate()
         process.wait(timeout=5)
-        process.stdout.close()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 # ---- the spec ----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import stripe
@@ -33,6 +33,24 @@ from infra.standins.stripe_standin.forms import parse_form
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES_ENV = "CLO_STRIPE_FIXTURES"
 SIGNATURE = re.compile(r"^t=\d+,v1=[0-9a-f]{64}$")
+T = TypeVar("T")
+
+
+def _id_of(value: str | stripe.PaymentMethod | None) -> str | None:
+    """An expandable field's id (the stand-in returns ids unless asked to expand)."""
+    return value if value is None or isinstance(value, str) else value.id
+
+
+def error_body(error: stripe.StripeError) -> dict[str, Any]:
+    body = error.json_body
+    assert isinstance(body, dict)
+    return body
+
+
+def present(value: T | None) -> T:
+    """A field the SDK types as optional, which the stand-in must have filled in."""
+    assert value is not None
+    return value
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -195,7 +213,7 @@ def test_parameter_errors_follow_stripes_shape(client: stripe.StripeClient) -> N
         "customer",
     )
     with pytest.raises(stripe.InvalidRequestError) as err:
-        client.v1.customers.create({"emial": "typo@example.com"})  # type: ignore[typeddict-unknown-key]
+        client.v1.customers.create({"emial": "typo@example.com"})  # type: ignore[arg-type]
     assert (err.value.code, err.value.param) == ("parameter_unknown", "emial")
     with pytest.raises(stripe.InvalidRequestError) as err:
         client.v1.invoices.retrieve("in_doesnotexist")
@@ -204,7 +222,7 @@ def test_parameter_errors_follow_stripes_shape(client: stripe.StripeClient) -> N
         "resource_missing",
         "id",
     )
-    assert err.value.json_body["error"]["message"] == "No such invoice: 'in_doesnotexist'"
+    assert error_body(err.value)["error"]["message"] == "No such invoice: 'in_doesnotexist'"
 
 
 # ---- customers ----------------------------------------------------------------------------
@@ -220,7 +238,7 @@ def test_customers_create_retrieve_update_list_and_search(client: stripe.StripeC
     assert alice.id.startswith("cus_") and alice.object == "customer"
     assert alice.livemode is False and isinstance(alice.created, int)
     fetched = client.v1.customers.retrieve(alice.id)
-    assert (fetched.email, fetched.name, fetched.metadata.to_dict()) == (
+    assert (fetched.email, fetched.name, present(fetched.metadata).to_dict()) == (
         "alice@example.com",
         "Alice",
         {"member_id": "m1"},
@@ -230,10 +248,10 @@ def test_customers_create_retrieve_update_list_and_search(client: stripe.StripeC
         alice.id, {"name": "Alice B", "metadata": {"tier": "gold", "member_id": ""}}
     )
     assert updated.name == "Alice B"
-    assert updated.metadata.to_dict() == {"tier": "gold"}
+    assert present(updated.metadata).to_dict() == {"tier": "gold"}
 
     by_email = client.v1.customers.list({"email": "alice@example.com"})
-    assert by_email.object == "list" and by_email.url == "/v1/customers"
+    assert by_email.to_dict()["object"] == "list" and by_email.url == "/v1/customers"
     assert [c.id for c in by_email.data] == [alice_again.id, alice.id]  # newest first
 
     first_page = client.v1.customers.list({"limit": 2})
@@ -244,7 +262,7 @@ def test_customers_create_retrieve_update_list_and_search(client: stripe.StripeC
     assert every == [alice_again.id, bob.id, alice.id]
 
     found = client.v1.customers.search({"query": "metadata['member_id']:'m2'"})
-    assert found.object == "search_result" and [c.id for c in found.data] == [bob.id]
+    assert found.to_dict()["object"] == "search_result" and [c.id for c in found.data] == [bob.id]
     both = client.v1.customers.search({"query": "email:'alice@example.com' AND name:'Alice B'"})
     assert [c.id for c in both.data] == [alice.id]
 
@@ -296,9 +314,12 @@ def test_invoice_includes_pending_items_then_finalize_send_pay(
     assert invoice.id.startswith("in_") and invoice.status == "draft"
     assert (invoice.subtotal, invoice.total, invoice.amount_due) == (2000, 2000, 2000)
     assert (invoice.amount_paid, invoice.amount_remaining) == (0, 2000)
-    assert invoice.lines.object == "list"
+    assert invoice.lines.to_dict()["object"] == "list"
     assert [line.amount for line in invoice.lines.data] == [1250, 750]
-    line_items = {line.parent.invoice_item_details.invoice_item for line in invoice.lines.data}
+    line_items = {
+        present(present(line.parent).invoice_item_details).invoice_item
+        for line in invoice.lines.data
+    }
     assert line_items == {item_a.id, item_b.id}
     assert invoice.lines.data[1].metadata.to_dict() == {"offer_id": "b"}
     assert client.v1.invoice_items.retrieve(item_a.id).invoice == invoice.id
@@ -310,8 +331,9 @@ def test_invoice_includes_pending_items_then_finalize_send_pay(
     customer = client.v1.customers.retrieve(merchant.id)
     assert invoice.status == "open" and invoice.number == f"{customer.invoice_prefix}-0001"
     assert invoice.status_transitions.finalized_at is not None
-    assert invoice.hosted_invoice_url.startswith(standin.url)
-    status, _, page = http("GET", invoice.hosted_invoice_url)
+    hosted_url = present(invoice.hosted_invoice_url)
+    assert hosted_url.startswith(standin.url)
+    status, _, page = http("GET", hosted_url)
     assert status == 200 and invoice.number.encode() in page
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.invoice_items.create(
@@ -363,7 +385,8 @@ def test_invoice_excludes_pending_items_by_default_and_charges_cards(
     setup = client.v1.setup_intents.create({"customer": merchant.id, "confirm": True,
                                             "payment_method": "pm_card_visa"})  # fmt: skip
     client.v1.customers.update(
-        merchant.id, {"invoice_settings": {"default_payment_method": setup.payment_method}}
+        merchant.id,
+        {"invoice_settings": {"default_payment_method": present(_id_of(setup.payment_method))}},
     )
     invoice = client.v1.invoices.pay(invoice.id)
     assert invoice.status == "paid" and invoice.attempt_count == 1 and invoice.amount_paid == 900
@@ -409,8 +432,8 @@ def test_same_idempotency_key_replays_and_creates_nothing(
     second = client.v1.invoice_items.create(params, {"idempotency_key": key})
 
     assert second.id == first.id and second.to_dict() == first.to_dict()
-    assert second.last_response.headers.get("Idempotent-Replayed") == "true"
-    assert first.last_response.headers.get("Idempotent-Replayed") is None
+    assert present(second.last_response).headers.get("Idempotent-Replayed") == "true"
+    assert present(first.last_response).headers.get("Idempotent-Replayed") is None
     assert standin.counters()["created"]["invoiceitem"] == created
     assert standin.counters()["idempotent_replays"] == 1
     assert len(client.v1.invoice_items.list({"customer": merchant.id}).data) == 1
@@ -429,7 +452,7 @@ def test_same_idempotency_key_with_other_parameters_is_an_idempotency_error(
         client.v1.customers.create({"email": "b@example.com"}, {"idempotency_key": "signup-1"})
     assert err.value.http_status == 400
     assert "same parameters they were first used with" in err.value.user_message
-    assert err.value.json_body["error"]["type"] == "idempotency_error"
+    assert error_body(err.value)["error"]["type"] == "idempotency_error"
     with pytest.raises(stripe.IdempotencyError):
         client.v1.setup_intents.create({}, {"idempotency_key": "signup-1"})
     assert len(client.v1.customers.list().data) == 1
@@ -495,7 +518,7 @@ def test_after_idempotency_keys_expire_the_caller_finds_its_earlier_object(
     by_metadata = [
         i.id
         for i in client.v1.invoice_items.list({"customer": merchant.id}).auto_paging_iter()
-        if i.metadata.to_dict().get("settlement_key") == "2024-05:m7"
+        if present(i.metadata).to_dict().get("settlement_key") == "2024-05:m7"
     ]
     assert len(by_metadata) == 1
 
@@ -528,7 +551,7 @@ def test_transfers_to_connected_accounts_and_to_a_failing_one(
         }
     )
     assert member.id.startswith("acct_") and member.type == "express"
-    assert client.v1.accounts.retrieve(member.id).capabilities.transfers == "active"
+    assert present(client.v1.accounts.retrieve(member.id).capabilities).transfers == "active"
 
     payout: Any = {
         "amount": 1500,
@@ -582,41 +605,47 @@ def test_setup_intent_confirm_gives_a_card_payment_method(
 ) -> None:
     member = client.v1.customers.create({"email": "member@example.com"})
     intent = client.v1.setup_intents.create(
-        {"customer": member.id, "payment_method_types": ["card"], "usage": "off_session"}
+        # payment_method_types, as the application sends it (the SDK's newest API version
+        # calls it allowed_payment_method_types)
+        {"customer": member.id, "payment_method_types": ["card"], "usage": "off_session"}  # type: ignore[arg-type]
     )
     assert intent.id.startswith("seti_") and intent.status == "requires_payment_method"
-    assert intent.client_secret.startswith(f"{intent.id}_secret_")
+    assert present(intent.client_secret).startswith(f"{intent.id}_secret_")
 
     confirmed = client.v1.setup_intents.confirm(intent.id, {"payment_method": "pm_card_visa"})
     assert confirmed.status == "succeeded"
-    assert confirmed.payment_method.startswith("pm_") and confirmed.payment_method != "pm_card_visa"
-    card = client.v1.payment_methods.retrieve(confirmed.payment_method)
-    assert (card.type, card.card.brand, card.card.last4) == ("card", "visa", "4242")
-    assert isinstance(card.card.exp_month, int) and card.card.exp_year >= 2030
+    pm_id = present(_id_of(confirmed.payment_method))
+    assert pm_id.startswith("pm_") and pm_id != "pm_card_visa"
+    card = client.v1.payment_methods.retrieve(pm_id)
+    details = present(card.card)
+    assert (card.type, details.brand, details.last4) == ("card", "visa", "4242")
+    assert isinstance(details.exp_month, int) and details.exp_year >= 2030
     assert card.customer == member.id
     attached = client.v1.customers.payment_methods.list(member.id)
     assert [pm.id for pm in attached.data] == [card.id]
 
     second = client.v1.setup_intents.create({"customer": member.id})
     second = client.v1.setup_intents.confirm(second.id, {"payment_method": "pm_card_visa"})
-    again = client.v1.payment_methods.retrieve(second.payment_method)
+    again = client.v1.payment_methods.retrieve(present(_id_of(second.payment_method)))
     from_token = client.v1.payment_methods.create({"type": "card", "card": {"token": "tok_visa"}})
     assert again.id != card.id
-    assert card.card.fingerprint == again.card.fingerprint == from_token.card.fingerprint
+    fingerprint = details.fingerprint
+    assert fingerprint == present(again.card).fingerprint == present(from_token.card).fingerprint
     with StripeStandin() as elsewhere:
         other = make_client(elsewhere).v1.payment_methods.retrieve("pm_card_visa")
-        assert other.card.fingerprint == card.card.fingerprint  # deterministic per test card
+        assert present(other.card).fingerprint == fingerprint  # deterministic per test card
 
     brands = {}
     for magic in ("pm_card_mastercard", "pm_card_amex"):
         pm = client.v1.payment_methods.retrieve(magic)
-        brands[pm.card.brand] = (pm.card.last4, pm.card.fingerprint)
+        pm_card = present(pm.card)
+        brands[pm_card.brand] = (pm_card.last4, pm_card.fingerprint)
     assert brands["mastercard"][0] == "4444" and brands["amex"][0] == "8431"
-    assert len({card.card.fingerprint, *(fp for _, fp in brands.values())}) == 3
+    assert len({fingerprint, *(fp for _, fp in brands.values())}) == 3
 
     with pytest.raises(stripe.InvalidRequestError, match="card numbers"):
         client.v1.payment_methods.create(
-            {"type": "card", "card": {"number": "4242424242424242", "exp_month": 1}}  # type: ignore[typeddict-item]
+            {"type": "card", "card": {"number": "4242424242424242", "exp_month": 1}}
         )
     failing = client.v1.setup_intents.create({"customer": member.id})
     with pytest.raises(stripe.CardError) as err:
@@ -624,7 +653,7 @@ def test_setup_intent_confirm_gives_a_card_payment_method(
     assert err.value.code == "card_declined"
     failing = client.v1.setup_intents.retrieve(failing.id)
     assert failing.status == "requires_payment_method"
-    assert failing.last_setup_error.code == "card_declined"
+    assert present(failing.last_setup_error).code == "card_declined"
     assert event_types(client).count("setup_intent.succeeded") == 2
 
 
@@ -792,10 +821,10 @@ def test_objects_carry_every_top_level_key_of_stripes_fixtures(
     reversal = client.v1.transfers.reversals.create(transfer.id, {"amount": 2})
     intent = client.v1.setup_intents.create({"customer": customer.id})
     intent = client.v1.setup_intents.confirm(intent.id, {"payment_method": "pm_card_visa"})
-    card = client.v1.payment_methods.retrieve(intent.payment_method)
+    card = client.v1.payment_methods.retrieve(present(_id_of(intent.payment_method)))
     event = client.v1.events.list({"limit": 1}).data[0]
 
-    emitted = {
+    emitted: dict[str, Any] = {
         "customer": customer,
         "invoiceitem": item,
         "invoice": invoice,
@@ -816,7 +845,7 @@ def test_objects_carry_every_top_level_key_of_stripes_fixtures(
         assert ours.get("livemode", False) is False
     for kind in ("customer", "invoiceitem", "invoice", "transfer", "setup_intent", "account"):
         assert emitted[kind].metadata.to_dict() == {}
-    payment_card = set(fixtures["payment_method"]["card"]) - set(card.card.to_dict())
+    payment_card = set(fixtures["payment_method"]["card"]) - set(present(card.card).to_dict())
     assert not payment_card, f"payment_method.card lacks {sorted(payment_card)}"
 
 

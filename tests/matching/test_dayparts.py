@@ -17,8 +17,8 @@ HAPPY_HOUR = DayPart(EVERY_DAY, 17 * 60, 19 * 60)  # 17:00-19:00 local
 HAPPY_HOUR_OFFER = make_offer(timezone="America/New_York", dayparts=(HAPPY_HOUR,))
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def reason_at(moment: datetime, offer: OfferRules = HAPPY_HOUR_OFFER) -> Reason:

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
 from service.routing import IDENTIFIER_FIELDS
@@ -90,6 +91,7 @@ def test_a_card_number_sent_anywhere_is_stored_and_logged_nowhere(
     with api_for(engine) as api:
         world = build_world(api)
         app = api.client.app
+        assert isinstance(app, FastAPI)
         spec = app.openapi()
         for path, ops in spec["paths"].items():
             if path in WEBHOOKS:

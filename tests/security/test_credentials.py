@@ -16,7 +16,7 @@ from service.security.encryption import EncryptionNotConfigured, secret_box
 from tests.service.api_client import api_for, bearer, create_member, in_own_session
 
 
-def run_cli(*args: str) -> int:
+def run_cli(*args: str) -> int | str | None:
     with pytest.raises(SystemExit) as exc:
         main(list(args))
     return exc.value.code
@@ -100,7 +100,8 @@ def test_development_secrets_are_refused_unless_the_environment_says_development
             Settings(environment=environment, feed_signing_keys=dict(DEV_FEED_KEYS))
         with pytest.raises(ValueError, match="development"):
             Settings(environment=environment, encryption_keys=[DEV_ENCRYPTION_KEY])
-    unset = Settings(_env_file=None)
+    # pydantic-settings' own __init__ takes _env_file; its dataclass_transform typing does not.
+    unset = Settings(_env_file=None)  # type: ignore[call-arg]
     assert unset.environment == "production"
     assert unset.feed_signing_keys == {} and unset.encryption_keys == []
     dev = Settings(environment="development")

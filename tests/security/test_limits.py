@@ -103,7 +103,12 @@ def test_authentication_comes_before_the_body_is_parsed_or_scanned(
 ) -> None:
     scanned: list[bytes] = []
     real = service.routing.scan_body
-    monkeypatch.setattr(service.routing, "scan_body", lambda b, c: scanned.append(b) or real(b, c))
+
+    def scan_body(body: bytes, content_type: str | None) -> None:
+        scanned.append(body)
+        real(body, content_type)
+
+    monkeypatch.setattr(service.routing, "scan_body", scan_body)
     with api_for(engine) as api:
         for body in (b"{not json", json.dumps({"display_name": PAN}).encode()):
             for headers in ({}, {"Authorization": "Bearer ck_0000000000000000.wrong"}):
@@ -175,7 +180,7 @@ class _UnknownKids:
 
 def test_unknown_plaid_key_ids_cost_a_bounded_number_of_fetches() -> None:
     client = _UnknownKids()
-    keys = KeyCache(client, fetches_per_minute=5)  # type: ignore[arg-type]
+    keys = KeyCache(client, fetches_per_minute=5)
     for _ in range(20):  # the same unknown kid: fetched once, then remembered
         with pytest.raises(WebhookRefused):
             keys.get("kid-unknown")

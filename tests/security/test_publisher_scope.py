@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from alembic import command
 from sqlalchemy import Engine, insert, select
+from sqlmodel import col
 
 from service.auth import Role
 from service.schema import alembic_config, upgrade
@@ -101,7 +102,9 @@ def test_a_publisher_reaches_only_its_own_members(engine: Engine) -> None:
         # The owner still reaches everything, and the payout account is the owner's choice.
         assert api.get(f"/v1/members/{member['id']}", api.publisher).status_code == 200
         with engine.connect() as conn:
-            accounts = list(conn.execute(select(MemberPayoutAccount.stripe_account_id)).scalars())
+            accounts = list(
+                conn.execute(select(col(MemberPayoutAccount.stripe_account_id))).scalars()
+            )
         assert accounts == ["acct_owner"]
 
 
@@ -126,7 +129,7 @@ def test_keys_of_one_publisher_share_its_members(engine: Engine) -> None:
         member, _ = create_member(api)
         with engine.connect() as conn:
             publisher_id = conn.execute(
-                select(Member.publisher_id).where(Member.id == member["id"])
+                select(col(Member.publisher_id)).where(col(Member.id) == member["id"])
             ).scalar_one()
         token = in_own_session(
             engine,
@@ -176,12 +179,16 @@ def test_existing_members_and_publisher_keys_get_their_owner_in_the_migration(
         )
     upgrade(engine)
     with engine.connect() as conn:
-        publishers = list(conn.execute(select(Publisher.id, Publisher.name)))
+        publishers = list(conn.execute(select(col(Publisher.id), col(Publisher.name))))
         assert len(publishers) == 1
         owner = publishers[0].id
-        owners = conn.execute(select(Member.publisher_id).order_by(Member.id)).scalars().all()
+        owners = (
+            conn.execute(select(col(Member.publisher_id)).order_by(col(Member.id))).scalars().all()
+        )
         assert owners == [owner, owner]
-        keys = dict(conn.execute(select(ApiCredential.key_id, ApiCredential.publisher_id)).all())
+        keys: dict[str, int | None] = dict(
+            conn.execute(select(col(ApiCredential.key_id), col(ApiCredential.publisher_id))).all()
+        )
         assert keys == {"ck_pub": owner, "ck_adm": None}
 
 

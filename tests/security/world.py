@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.routing import APIRoute
-from sqlalchemy import insert
+from sqlalchemy import Connection, Insert, insert
 
 from service.auth import Role
 from service.linking_tables import UnresolvedMerchant
@@ -96,7 +96,8 @@ def build_world(api: Api) -> World:
     charity = api.post("/v1/charities", api.admin, {"name": "Food Bank"}).json()
     now = datetime.now(UTC)
     with api.engine.begin() as conn:
-        unresolved_id = conn.execute(
+        unresolved_id = _inserted_id(
+            conn,
             insert(UnresolvedMerchant.__table__).values(
                 kind="name",
                 value="bb cafe",
@@ -104,10 +105,11 @@ def build_world(api: Api) -> World:
                 first_seen_at=now,
                 last_seen_at=now,
                 status="open",
-            )
-        ).inserted_primary_key[0]
+            ),
+        )
     with api.engine.begin() as conn:
-        run_id = conn.execute(
+        run_id = _inserted_id(
+            conn,
             insert(SettlementRun.__table__).values(
                 kind="weekly",
                 period="2026-W46",
@@ -117,8 +119,8 @@ def build_world(api: Api) -> World:
                 total_amount=0,
                 created_at=now,
                 updated_at=now,
-            )
-        ).inserted_primary_key[0]
+            ),
+        )
     throwaway = api.key(Role.FINANCE)["Authorization"].removeprefix("Bearer ").partition(".")[0]
     keys: dict[str, Headers | None] = {
         "anonymous": None,
@@ -176,6 +178,13 @@ def sample_body(method: str, path: str, world: World) -> Any:
         ("POST", "/v1/publishers/api-keys"): {"name": f"P{n}"},
     }
     return bodies.get((method, path))
+
+
+def _inserted_id(conn: Connection, statement: Insert) -> int:
+    key = conn.execute(statement).inserted_primary_key
+    assert key is not None
+    new_id: int = key[0]
+    return new_id
 
 
 def allowed_roles(route: APIRoute) -> frozenset[Role] | None:

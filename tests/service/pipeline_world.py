@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
@@ -116,7 +117,7 @@ class PipelineWorld:
         bonus_windows=(),
         **rules,
     ) -> int:
-        row = {
+        row: dict[str, Any] = {
             "id": offer_id,
             "merchant_id": merchant_id,
             "title": f"offer {offer_id}",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select, update
+from sqlalchemy import Engine, event, select, update
 from sqlmodel import Session
 
 from service.app import create_app
@@ -107,7 +107,7 @@ def test_a_member_token_sees_only_its_own_member(api):
         assert conn.execute(select(Card.status).where(Card.id == card["id"])).scalar() == "active"
 
 
-def test_the_unit_of_work_commits_before_the_response_is_sent(engine):
+def test_the_unit_of_work_commits_before_the_response_is_sent(engine: Engine) -> None:
     # A publisher that got a member token back may use it at once, from any API worker; and a
     # failing commit must be the response, not a write lost after a 201.
     order: list[str] = []

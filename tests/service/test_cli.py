@@ -20,7 +20,7 @@ def world(engine):
     return w
 
 
-def run_cli(*args: str) -> int:
+def run_cli(*args: str) -> int | str | None:
     with pytest.raises(SystemExit) as exc:
         main(list(args))
     return exc.value.code

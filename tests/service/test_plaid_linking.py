@@ -140,7 +140,7 @@ def test_cli_rotates_keys_and_syncs_every_item(
     monkeypatch.setenv("CLO_PLAID_SECRET", standin.secret)
     monkeypatch.setenv("CLO_PLAID_HOST", standin.url)
 
-    def run(*args: str, keys: list[str]) -> int:
+    def run(*args: str, keys: list[str]) -> int | str | None:
         monkeypatch.setenv("CLO_ENCRYPTION_KEYS", json.dumps(keys))
         get_settings.cache_clear()
         try:

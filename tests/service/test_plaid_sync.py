@@ -57,8 +57,8 @@ def events(engine: Engine) -> dict[str, tuple]:
 def counts(engine: Engine) -> tuple[int, int]:
     with engine.connect() as conn:
         return (
-            conn.scalar(select(func.count()).select_from(_ev)),
-            conn.scalar(select(func.count()).select_from(_rw)),
+            conn.execute(select(func.count()).select_from(_ev)).scalar_one(),
+            conn.execute(select(func.count()).select_from(_rw)).scalar_one(),
         )
 
 

@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 
+from fastapi import FastAPI
 from sqlalchemy import Engine, func, select
 
 from infra.standins.plaid_standin import PlaidStandin, SigningKey, sign_plaid_jwt
@@ -33,7 +34,7 @@ def b64(data: bytes) -> str:
 
 def event_count(engine: Engine) -> int:
     with engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(CardEventRow.__table__))
+        return conn.execute(select(func.count()).select_from(CardEventRow.__table__)).scalar_one()
 
 
 def test_a_verified_sync_webhook_syncs_and_bad_ones_change_nothing(
@@ -84,7 +85,9 @@ def test_a_verified_sync_webhook_syncs_and_bad_ones_change_nothing(
         assert event_count(engine) == 1
         again = post(api, raw, sign_plaid_jwt(raw, key))
         assert again.json() == {"status": "synced", "accepted": 0}
-        assert api.client.app.state.plaid_keys.fetches == 2  # the real kid once, plus no-such-kid
+        app = api.client.app
+        assert isinstance(app, FastAPI)
+        assert app.state.plaid_keys.fetches == 2  # the real kid once, plus no-such-kid
 
         # The signing key rotates: the new kid is fetched, the old key still verifies tokens
         # issued before it expired.

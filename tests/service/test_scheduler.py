@@ -23,7 +23,7 @@ class FakeRunner:
 
 def test_the_scheduler_registers_its_jobs_with_explicit_options():
     settings = Settings(environment="test", scheduler_misfire_grace_seconds=1800)
-    scheduler = build_scheduler(None, settings)  # type: ignore[arg-type]
+    scheduler = build_scheduler(None, settings)
     assert isinstance(scheduler, BlockingScheduler)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"maturation", "settlement", "resume_runs"}
@@ -45,7 +45,7 @@ def test_cron_schedules_come_from_settings():
     settings = Settings(
         environment="test", maturation_cron="30 4 * * *", settlement_cron="0 6 * * tue"
     )
-    jobs = {job.id: job for job in build_scheduler(None, settings).get_jobs()}  # type: ignore[arg-type]
+    jobs = {job.id: job for job in build_scheduler(None, settings).get_jobs()}
     start = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)
     assert jobs["maturation"].trigger.get_next_fire_time(None, start) == datetime(
         2026, 11, 16, 4, 30, tzinfo=UTC
@@ -59,11 +59,11 @@ def test_the_settlement_job_settles_the_previous_iso_week():
     runner = FakeRunner()
     settings = Settings(environment="test")
     with freeze_time("2026-11-16T03:00:00Z"):
-        settlement_job(None, settings, runner_factory=lambda _e, _s: runner)  # type: ignore[arg-type]
+        settlement_job(None, settings, runner_factory=lambda _e, _s: runner)
     assert runner.calls == [("2026-W46", datetime(2026, 11, 16, 3, 0, tzinfo=UTC))]
     # Across a year end: the Monday 4 January 2027 run closes 2026-W53.
     settlement_job(
-        None,  # type: ignore[arg-type]
+        None,
         settings,
         now=datetime(2027, 1, 4, 3, 0, tzinfo=UTC),
         runner_factory=lambda _e, _s: runner,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -79,3 +80,8 @@ def test_daily_booking_migration_derives_the_rollup_of_an_existing_ledger(engine
     with engine.connect() as conn:
         assert list(conn.execute(booked)) == kept_by_writer
         assert check_ledger(conn).balanced
+
+
+def test_migrations_with_neither_a_connection_nor_a_url_say_so():
+    with pytest.raises(RuntimeError, match=r"no sqlalchemy\.url configured"):
+        command.upgrade(alembic_config(), "head")

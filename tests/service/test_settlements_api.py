@@ -20,6 +20,8 @@ from settlement.tables import LedgerAccount, LedgerEntry
 from tests.service.api_client import FEED_KEYS, Api, assert_problem, bearer, issue_key
 from tests.settlement.settle_world import SETTLED_AT, build_world, link_payout_accounts
 
+_accounts = LedgerAccount.__table__
+
 WEBHOOK_SECRET = "whsec_test_settlements_0123456789"
 
 
@@ -49,7 +51,7 @@ def world(engine):
 def _posted(engine, code: str) -> int:
     with engine.connect() as conn:
         value = conn.execute(
-            select(LedgerAccount.posted_amount).where(LedgerAccount.code == code)
+            select(_accounts.c.posted_amount).where(_accounts.c.code == code)
         ).scalar_one_or_none()
     return int(value or 0)
 

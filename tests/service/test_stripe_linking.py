@@ -114,10 +114,11 @@ def test_member_links_a_card_through_a_setup_intent(
             assert stored is not None
             customers = stripe_standin.objects("customer")
             assert [c["id"] for c in customers] == [stored.customer_ref]
-            pm = sdk(stripe_standin).v1.payment_methods.retrieve(
-                session.get(Card, card["id"]).provider_token
-            )
-            assert session.get(Card, card["id"]).fingerprint == pm.card.fingerprint
+            linked = session.get(Card, card["id"])
+            assert linked is not None
+            pm = sdk(stripe_standin).v1.payment_methods.retrieve(linked.provider_token)
+            assert pm.card is not None
+            assert linked.fingerprint == pm.card.fingerprint
 
 
 def test_the_same_card_on_a_second_member_is_a_conflict(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from matching.lifecycle import RewardTerms
 from settlement.ledger.accounts import AccountDirectory
@@ -31,10 +31,14 @@ class Billing:
     def ensure_customer(self, merchant_id: int, *, idempotency_key: str) -> str:
         return f"cus_{merchant_id}"
 
-    def create_invoice(self, customer_ref, *, currency, description, idempotency_key) -> str:
+    def create_invoice(
+        self, customer_ref: str, *, currency: str, description: str, idempotency_key: str
+    ) -> str:
         return f"in_{idempotency_key}"
 
-    def add_item(self, customer_ref, invoice_ref, line: InvoiceLine, *, currency) -> str:
+    def add_item(
+        self, customer_ref: str, invoice_ref: str, line: InvoiceLine, *, currency: str
+    ) -> str:
         self.items.append((invoice_ref, line.amount))
         return f"ii_{line.idempotency_key}"
 
@@ -43,10 +47,12 @@ class Billing:
 
 
 class Payouts:
-    def payable(self, conn, member_ids: list[int]) -> set[int]:
+    def payable(self, conn: Connection, member_ids: list[int]) -> set[int]:
         return set()
 
-    def transfer(self, member_id, *, amount, currency, payout_id, idempotency_key):
+    def transfer(
+        self, member_id: int, *, amount: int, currency: str, payout_id: int, idempotency_key: str
+    ) -> TransferResult:
         return TransferResult(False, None, "no payouts in this test")  # pragma: no cover
 
 

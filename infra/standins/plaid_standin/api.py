@@ -6,7 +6,7 @@ return the response without `request_id`; the server adds it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,8 +35,8 @@ Handler = Callable[[Services, dict[str, Any]], dict[str, Any]]
 @dataclass(frozen=True)
 class Endpoint:
     handler: Handler
-    required: dict[str, tuple[type, ...]]
-    optional: dict[str, tuple[type, ...]]
+    required: Mapping[str, tuple[type, ...]]
+    optional: Mapping[str, tuple[type, ...]]
     allow_unknown: bool = False
 
 

@@ -102,8 +102,8 @@ def _payment_method_for(store: Store, ctx: RequestContext, inv: Obj, p: Params) 
         return pm
     defaults = (inv["default_payment_method"], cust["invoice_settings"]["default_payment_method"])
     for candidate in defaults:
-        if candidate and (pm := store.get("payment_method", candidate)) is not None:
-            return pm
+        if candidate and (found := store.get("payment_method", candidate)) is not None:
+            return found
     attached = [pm for pm in store.values("payment_method") if pm["customer"] == cust["id"]]
     return attached[0] if attached else None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +14,7 @@ class Route:
     template: str
     handler: Callable[..., dict[str, Any]]
     # top-level parameters the endpoint accepts (others → 400 parameter_unknown); None: any
-    allowed: set[str] | None
+    allowed: Set[str] | None
     pattern: re.Pattern[str] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:

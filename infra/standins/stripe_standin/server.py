@@ -145,8 +145,8 @@ class StripeRequestHandler(BaseHTTPRequestHandler):
             status, payload = exc.status, encode(exc.body(request_id))
         except Exception:  # a stand-in bug must still answer like Stripe's 500
             log.exception("stripe stand-in failed on %s %s", method, self.path)
-            exc = errors.StripeError(500, "An unknown error occurred", type_="api_error")
-            status, payload = 500, encode(exc.body(request_id))
+            error = errors.StripeError(500, "An unknown error occurred", type_="api_error")
+            status, payload = 500, encode(error.body(request_id))
             headers["Stripe-Should-Retry"] = "false"
         self.send_body(status, payload, headers)
 

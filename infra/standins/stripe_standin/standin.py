@@ -141,9 +141,10 @@ class StripeStandin:
         """A real `stripe.StripeClient` pointed at this stand-in."""
         import stripe
 
-        base = {"api": self.url, "files": self.url, "connect": self.url}
         return stripe.StripeClient(
-            kwargs.pop("api_key", self.api_key), base_addresses=base, **kwargs
+            kwargs.pop("api_key", self.api_key),
+            base_addresses={"api": self.url, "files": self.url, "connect": self.url},
+            **kwargs,
         )
 
     # ---- webhooks -------------------------------------------------------------------------

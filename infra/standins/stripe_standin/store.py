@@ -135,7 +135,7 @@ class Store:
         return obj
 
     def get(self, kind: str, obj_id: str) -> dict[str, Any] | None:
-        obj = self._objects.get(kind, {}).get(obj_id)
+        obj = self._objects.get(kind, OrderedDict()).get(obj_id)
         if obj is None or obj.get("deleted"):
             return None
         return obj
@@ -154,11 +154,11 @@ class Store:
 
     def values(self, kind: str) -> list[dict[str, Any]]:
         """Live objects of a kind, newest first (Stripe's list order)."""
-        table = self._objects.get(kind, {})
+        table = self._objects.get(kind, OrderedDict())
         return [obj for obj in reversed(table.values()) if not obj.get("deleted")]
 
     def remove(self, kind: str, obj_id: str) -> None:
-        self._objects.get(kind, {}).pop(obj_id, None)
+        self._objects.get(kind, OrderedDict()).pop(obj_id, None)
 
     def lookup_any(self, obj_id: str) -> dict[str, Any] | None:
         kind = kind_of(obj_id)
@@ -188,7 +188,7 @@ class Store:
         if previous_attributes:
             data["previous_attributes"] = snapshot(previous_attributes)
         pending = self.sink.endpoints_for(event_type) if self.sink else 0
-        event = {
+        event: dict[str, Any] = {
             "id": new_id("evt"),
             "object": "event",
             "api_version": (ctx.stripe_version if ctx else None) or DEFAULT_API_VERSION,

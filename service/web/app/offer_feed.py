@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.offers.catalog import aware
 from service.offers.service import member_offers
@@ -78,14 +78,18 @@ def _locations(session: Session, offers: list[Offer]) -> dict[int, list[str]]:
     by_merchant: dict[int, list[Location]] = defaultdict(list)
     if merchant_ids:
         rows = session.exec(
-            select(Location).where(Location.merchant_id.in_(merchant_ids)).order_by(Location.id)
+            select(Location)
+            .where(col(Location.merchant_id).in_(merchant_ids))
+            .order_by(col(Location.id))
         )
         for loc in rows:
             by_merchant[loc.merchant_id].append(loc)
     chosen: dict[int, set[int]] = defaultdict(set)
     narrow = [o.id for o in offers if not o.brand_wide and o.id is not None]
     if narrow:
-        for link in session.exec(select(OfferLocation).where(OfferLocation.offer_id.in_(narrow))):
+        for link in session.exec(
+            select(OfferLocation).where(col(OfferLocation.offer_id).in_(narrow))
+        ):
             chosen[link.offer_id].add(link.location_id)
     out = {}
     for o in offers:
@@ -128,7 +132,7 @@ def offer_cards(
     merchants = {
         m.id: m
         for m in session.exec(
-            select(Merchant).where(Merchant.id.in_(sorted({o.merchant_id for o in offers})))
+            select(Merchant).where(col(Merchant.id).in_(sorted({o.merchant_id for o in offers})))
         )
     }
     states = {
@@ -136,7 +140,7 @@ def offer_cards(
         for s in session.exec(
             select(MemberOfferState).where(
                 MemberOfferState.member_id == member_id,
-                MemberOfferState.offer_id.in_([o.id for o in offers]),
+                col(MemberOfferState.offer_id).in_([o.id for o in offers]),
             )
         )
     }
@@ -179,7 +183,9 @@ def build_feed(
     items, _ = member_offers(session, member_id, now=now, after_id=0, limit=MAX_FEED_OFFERS)
     activated = {i.id for i in items if i.activated}
     ids = [i.id for i in items]
-    by_id = {o.id: o for o in session.exec(select(Offer).where(Offer.id.in_(ids)))} if ids else {}
+    by_id = (
+        {o.id: o for o in session.exec(select(Offer).where(col(Offer.id).in_(ids)))} if ids else {}
+    )
     found = [by_id[i] for i in ids if i in by_id]
     cards = offer_cards(session, member_id, found, activated, fmt, now=now)
     needle = (search or "").strip().casefold()

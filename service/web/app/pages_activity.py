@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.auth import db_session
 from service.events import service as events
@@ -87,14 +87,14 @@ def specific_reasons(session: Session, items, fmt) -> dict[int, str]:
         return {}
     rows = session.exec(
         select(CardEventRow.id, CardEventRow.decisions_json).where(
-            CardEventRow.id.in_([i.event_id for i in wanted])
+            col(CardEventRow.id).in_([i.event_id for i in wanted])
         )
     ).all()
     decisions = {event_id: parse_decisions(text) for event_id, text in rows}
     offer_ids = {
         d.offer_id for i in wanted for d in decisions.get(i.event_id, []) if d.reason == i.reason
     }
-    offers = {o.id: o for o in session.exec(select(Offer).where(Offer.id.in_(offer_ids)))}
+    offers = {o.id: o for o in session.exec(select(Offer).where(col(Offer.id).in_(offer_ids)))}
     out = {}
     for item in wanted:
         match = next((d for d in decisions.get(item.event_id, []) if d.reason == item.reason), None)

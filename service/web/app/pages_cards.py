@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Path, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.auth import db_session
 from service.cards import repository as card_repo
@@ -54,7 +54,7 @@ def _page(
     item_cards: dict[int, list[str]] = {}
     if items:
         rows = session.exec(
-            select(PlaidAccount).where(PlaidAccount.item_id.in_([i.id for i in items]))
+            select(PlaidAccount).where(col(PlaidAccount.item_id).in_([i.id for i in items]))
         )
         for row in rows:
             item_cards.setdefault(row.item_id, []).append(last4_by_card.get(row.card_id, ""))

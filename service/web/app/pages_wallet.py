@@ -14,7 +14,7 @@ from typing import Annotated
 import stripe
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from matching.money import decimal_to_minor
 from service.auth import db_session
@@ -57,16 +57,16 @@ def money_moves(session: Session, member_id: int) -> tuple[list, list]:
         session.exec(
             select(MemberPayout)
             .where(MemberPayout.member_id == member_id)
-            .order_by(MemberPayout.id.desc())
+            .order_by(col(MemberPayout.id).desc())
             .limit(SHOWN_ROWS)
         )
     )
     donations = list(
         session.exec(
             select(Donation, Charity.name)
-            .join(Charity, Charity.id == Donation.charity_id)
+            .join(Charity, col(Charity.id) == Donation.charity_id)
             .where(Donation.member_id == member_id)
-            .order_by(Donation.id.desc())
+            .order_by(col(Donation.id).desc())
             .limit(SHOWN_ROWS)
         )
     )
@@ -155,7 +155,7 @@ async def donate(
     if done is not None:  # the same form submitted twice: one donation
         return RedirectResponse(done, status_code=303)
     values = {k: str(form.get(k) or "") for k in ("charity_id", "amount", "currency")}
-    data = dict(values)
+    data: dict[str, int | str | None] = dict(values)
     data["amount"] = _minor_units(values["amount"], values["currency"])
     body, errors = validate(DonationIn, data, fmt.gettext)
     if data["amount"] is None:

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -72,7 +72,7 @@ def read_challenge(settings: Settings, cookie: str | None, kind: str) -> tuple[b
 
 def passkeys_of(session: Session, member_id: int) -> list[MemberPasskey]:
     query = select(MemberPasskey).where(MemberPasskey.member_id == member_id)
-    return list(session.exec(query.order_by(MemberPasskey.id)))
+    return list(session.exec(query.order_by(col(MemberPasskey.id))))
 
 
 def registration_options(

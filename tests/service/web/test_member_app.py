@@ -134,6 +134,7 @@ def test_a_member_never_reaches_another_members_cards_or_events(app, engine) -> 
     now = datetime.now(UTC)
     with Session(engine) as session:
         owner = session.get(Member, member_of(engine, "ada@example.com").id)
+        assert owner is not None
         card, _ = cards.register_card(
             session,
             owner,
@@ -141,6 +142,7 @@ def test_a_member_never_reaches_another_members_cards_or_events(app, engine) -> 
             provider="publisher",
             now=now,
         )
+        assert card.id is not None and owner.id is not None
         event = CardEventRow(
             source="network",
             external_id="ada-1",
@@ -165,7 +167,9 @@ def test_a_member_never_reaches_another_members_cards_or_events(app, engine) -> 
     assert eve.get(f"/app/activity/{event_id}").status_code == 404
     assert "Blue" not in eve.get("/app/activity").text
     with Session(engine) as session:
-        assert session.get(Card, card_id).status == "active"
+        linked = session.get(Card, card_id)
+        assert linked is not None
+        assert linked.status == "active"
 
 
 def test_a_card_number_typed_into_a_form_is_refused_and_never_stored(app, engine) -> None:

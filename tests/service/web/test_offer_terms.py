@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from service.tables import Offer
 from service.web.app.offer_terms import headline, terms
@@ -12,8 +13,8 @@ from service.web.i18n import Formatter
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 
 
-def offer(**fields) -> Offer:
-    values = {
+def offer(**fields: Any) -> Offer:
+    values: dict[str, Any] = {
         "merchant_id": 1,
         "title": "t",
         "status": "live",
