@@ -2,7 +2,7 @@
 merchant category (what members filter offers by)
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
