@@ -40,6 +40,9 @@ class Merchant(SQLModel, table=True):
     default_commission_bps: int = 0
     # What members filter offers by (dining, groceries, ...); see merchants.schemas.Category.
     category: str = Field(default="other", max_length=32)
+    # Where Stripe sends the merchant's invoices (collection by `send_invoice` needs one);
+    # required before an offer is published.
+    billing_email: str | None = Field(default=None, max_length=254)
     created_at: datetime
 
 

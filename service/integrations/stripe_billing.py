@@ -75,14 +75,20 @@ class StripeBilling:
                     _billing_accounts.c.merchant_id == merchant_id
                 )
             ).scalar_one_or_none()
-            brand = conn.execute(
-                select(_merchants.c.brand_name).where(_merchants.c.id == merchant_id)
-            ).scalar_one_or_none()
+            merchant = conn.execute(
+                select(_merchants.c.brand_name, _merchants.c.billing_email).where(
+                    _merchants.c.id == merchant_id
+                )
+            ).first()
         if found:
             return found
+        brand = merchant.brand_name if merchant is not None else None
+        email = merchant.billing_email if merchant is not None else None
         customer = self.client.v1.customers.create(
             {
                 "name": brand or f"merchant {merchant_id}",
+                # send_invoice emails the invoice: Stripe refuses it for a customer without one
+                **({"email": email} if email else {}),
                 "metadata": {"clo_merchant_id": str(merchant_id), "clo_key": idempotency_key},
             },
             {"idempotency_key": idempotency_key},

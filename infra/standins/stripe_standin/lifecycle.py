@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import cards, errors, forms, objects, payments
+from . import billing, cards, errors, forms, objects, payments
 from .routes import Route, names
 from .store import RequestContext, Store
 
@@ -79,6 +79,9 @@ def send_invoice(store: Store, ctx: RequestContext, p: Params, in_id: str) -> Ob
         raise errors.state_error(
             "You can only manually send an invoice if its collection method is 'send_invoice'."
         )
+    cust = store.get("customer", inv["customer"])
+    if cust is not None:
+        billing.require_email(cust)
     if inv["status"] == "draft":
         finalize(store, ctx, inv)
     if inv["status"] == "void":
