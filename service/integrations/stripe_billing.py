@@ -9,8 +9,10 @@ finds the first object instead of making a second one.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import stripe
 from sqlalchemy import Connection, Engine, select
@@ -21,12 +23,38 @@ from service.config import Settings
 from service.settlements.tables import MemberPayoutAccount, MerchantBillingAccount
 from service.tables import Merchant
 from settlement.ledger.bulk import one_of
-from settlement.runs.ports import InvoiceLine, TransferResult
+from settlement.runs.ports import InvoiceLine, ProviderBusy, TransferResult
 
 _billing_accounts = MerchantBillingAccount.__table__
 _payout_accounts = MemberPayoutAccount.__table__
 _merchants = Merchant.__table__
 LOOKUP_LIMIT = 1000  # objects scanned when looking one up by key
+# Transfer refusals that are the platform's to fix (fund the balance), not the member's:
+# the payout is deferred to the next run.
+RETRY_LATER_CODES = frozenset({"balance_insufficient"})
+NOT_READY_CODES = frozenset({"insufficient_capabilities_for_transfer", "account_invalid"})
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def busy_on_rate_limit(call: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A 429 `rate_limit` the SDK does not retry, and a 409 `idempotency_key_in_use` still
+    there after its retries (another process is making the same call), stop the step as
+    `ProviderBusy`: the run resumes later with the same keys, so nothing is made twice."""
+
+    @functools.wraps(call)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return call(*args, **kwargs)
+        except stripe.RateLimitError as exc:
+            raise ProviderBusy(f"stripe rate limit: {exc.user_message or exc}") from exc
+        except stripe.APIError as exc:
+            if exc.http_status != 409:
+                raise
+            raise ProviderBusy(f"stripe key in use: {exc.user_message or exc}") from exc
+
+    return wrapper
 
 
 class StripeNotConfigured(RuntimeError):
@@ -68,6 +96,7 @@ class StripeBilling:
         self.client = client
         self.days_until_due = days_until_due
 
+    @busy_on_rate_limit
     def ensure_customer(self, merchant_id: int, *, idempotency_key: str) -> str:
         with self.engine.begin() as conn:
             found = conn.execute(
@@ -110,6 +139,7 @@ class StripeBilling:
                 )
             ).scalar_one()
 
+    @busy_on_rate_limit
     def create_invoice(
         self, customer_ref: str, *, currency: str, description: str, idempotency_key: str
     ) -> str:
@@ -134,6 +164,7 @@ class StripeBilling:
         )
         return invoice.id
 
+    @busy_on_rate_limit
     def add_item(
         self, customer_ref: str, invoice_ref: str, line: InvoiceLine, *, currency: str
     ) -> str:
@@ -156,17 +187,48 @@ class StripeBilling:
         )
         return item.id
 
+    @busy_on_rate_limit
     def finalize_and_send(self, invoice_ref: str, *, idempotency_key: str) -> str:
         invoice = self.client.v1.invoices.retrieve(invoice_ref)
         if invoice.status == "draft":
             invoice = self.client.v1.invoices.finalize_invoice(
                 invoice_ref, {"auto_advance": False}, {"idempotency_key": f"{idempotency_key}-f"}
             )
-        if invoice.status == "open":
+        if invoice.status == "open" and not self._already_sent(invoice):
             invoice = self.client.v1.invoices.send_invoice(
                 invoice_ref, options={"idempotency_key": idempotency_key}
             )
         return invoice.status
+
+    def _already_sent(self, invoice: Any) -> bool:
+        """Whether Stripe emailed the invoice already (a crash after the send, before the run
+        recorded it): its `invoice.sent` event since finalization. Sending again would email
+        the merchant a second time, and the idempotency key may have expired."""
+        finalized_at = invoice.status_transitions.finalized_at
+        if finalized_at is None:
+            return False
+        events = self.client.v1.events.list(
+            {"type": "invoice.sent", "created": {"gte": finalized_at}, "limit": 100}
+        )
+        for n, event in enumerate(events.auto_paging_iter()):
+            if n >= LOOKUP_LIMIT:
+                return False
+            if event.data.object.id == invoice.id:
+                return True
+        return False
+
+
+def refused_transfer(code: str | None, message: str) -> TransferResult:
+    """A transfer Stripe refused (nothing was created), in words the member is shown."""
+    if code in RETRY_LATER_CODES:
+        return TransferResult(
+            False, None, "balance_insufficient: paid at the next settlement run", retry_later=True
+        )
+    if code in NOT_READY_CODES:
+        return TransferResult(
+            False, None, "account_not_ready: finish setting up your payout account"
+        )
+    return TransferResult(False, None, f"{code or 'refused'}: {message}"[:200])
 
 
 class StripePayouts:
@@ -189,6 +251,7 @@ class StripePayouts:
             )
         return found
 
+    @busy_on_rate_limit
     def transfer(
         self, member_id: int, *, amount: int, currency: str, payout_id: int, idempotency_key: str
     ) -> TransferResult:
@@ -219,8 +282,7 @@ class StripePayouts:
                     {"idempotency_key": idempotency_key},
                 )
             except stripe.InvalidRequestError as exc:
-                # Refused (the account cannot receive transfers): nothing was created.
-                return TransferResult(False, None, (exc.user_message or str(exc))[:200])
+                return refused_transfer(exc.code, exc.user_message or str(exc))
         if transfer.reversed:
             return TransferResult(False, transfer.id, "transfer reversed")
         return TransferResult(True, transfer.id, None)

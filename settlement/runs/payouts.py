@@ -12,7 +12,9 @@ made (by the key stored with it) instead of making another, so nobody is paid tw
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, update
 
@@ -22,7 +24,7 @@ from settlement.ledger.ids import allocate_ids
 from settlement.ledger.writer import LedgerBatch
 from settlement.runs import records
 from settlement.runs.money import payout_reserve, payout_returned, payout_settled
-from settlement.runs.ports import PayoutPort
+from settlement.runs.ports import PayoutPort, TransferResult
 from settlement.runs.tables import MemberPayout
 from settlement.tables import LedgerAccount
 
@@ -86,16 +88,33 @@ def plan_payouts(
         return len(rows)
 
 
+@dataclass(slots=True)
+class PayTally:
+    paid: int = 0
+    failed: int = 0  # refused for good (the account cannot receive transfers), or reversed
+    deferred: int = 0  # the platform's balance was short: the next run pays them
+
+    def detail(self) -> str:
+        return f"{self.paid} paid, {self.failed} failed, {self.deferred} deferred"
+
+
+def payout_status(result: TransferResult) -> str:
+    """paid | deferred (money back to available, paid by the next run) | failed."""
+    if result.ok:
+        return "paid"
+    return "deferred" if result.retry_later else "failed"
+
+
 def pay_members(
     engine: Engine,
-    run,
+    run: Any,
     payouts: PayoutPort,
     now: datetime,
     checkpoint: Callable[[str], None],
     directory: AccountDirectory,
-) -> tuple[int, int]:
-    """Transfer every payout still in transit; returns (paid, failed)."""
-    paid = failed = 0
+) -> PayTally:
+    """Transfer every payout still in transit."""
+    tally = PayTally()
     last_id = 0
     while True:
         with engine.begin() as conn:
@@ -112,7 +131,7 @@ def pay_members(
                 )
             )
         if not chunk:
-            return paid, failed
+            return tally
         last_id = chunk[-1].id
         results = []
         for payout in chunk:
@@ -125,11 +144,17 @@ def pay_members(
             )
             checkpoint("pay:transferred")
             results.append((payout, result))
-        ok, not_ok = _record_transfers(engine, run, results, now, directory)
-        paid, failed = paid + ok, failed + not_ok
+        _record_transfers(engine, run, results, now, directory, tally)
 
 
-def _record_transfers(engine: Engine, run, results: list, now: datetime, directory) -> tuple:
+def _record_transfers(
+    engine: Engine,
+    run: Any,
+    results: list[tuple[Any, TransferResult]],
+    now: datetime,
+    directory: AccountDirectory,
+    tally: PayTally,
+) -> None:
     """Write a batch of transfer outcomes: ledger entries and payout rows, in one transaction.
     Payouts another caller recorded meanwhile are left alone (checked inside the
     transaction), so each outcome is written once."""
@@ -143,23 +168,23 @@ def _record_transfers(engine: Engine, run, results: list, now: datetime, directo
             ).scalars()
         )
         batch, rows = LedgerBatch(), []
-        paid = failed = 0
         for payout, result in results:
             if payout.id not in still:
                 continue
             args = (payout.id, payout.member_id, payout.amount, payout.currency, run.id, now)
             batch.add(payout_settled(*args) if result.ok else payout_returned(*args))
+            status = payout_status(result)
             rows.append(
                 {
                     "b_id": payout.id,
-                    "b_status": "paid" if result.ok else "failed",
+                    "b_status": status,
                     "b_ref": result.transfer_ref,
                     "b_reason": result.failure_reason,
                 }
             )
-            paid, failed = (paid + 1, failed) if result.ok else (paid, failed + 1)
+            setattr(tally, status, getattr(tally, status) + 1)
         if not rows:
-            return 0, 0
+            return
         batch.flush(conn, directory, now)
         conn.execute(
             update(_payouts)
@@ -172,4 +197,3 @@ def _record_transfers(engine: Engine, run, results: list, now: datetime, directo
             ),
             rows,
         )
-    return paid, failed

@@ -47,6 +47,14 @@ class TransferResult:
     ok: bool
     transfer_ref: str | None = None
     failure_reason: str | None = None
+    # Not the member's fault and not for good (the platform's balance was short): the money
+    # goes back to available and the next run pays it.
+    retry_later: bool = False
+
+
+class ProviderBusy(Exception):
+    """The provider asked to slow down (a rate limit): the step stops where it is, and the
+    run resumes later with the same idempotency keys, so nothing is done twice."""
 
 
 class PayoutPort(Protocol):
@@ -57,7 +65,8 @@ class PayoutPort(Protocol):
     def transfer(
         self, member_id: int, *, amount: int, currency: str, payout_id: int, idempotency_key: str
     ) -> TransferResult:
-        """Pay the member; a refused or reversed transfer is `ok=False`, never an exception."""
+        """Pay the member; a refused or reversed transfer is `ok=False`, never an exception
+        (a rate limit is `ProviderBusy`: nothing was decided)."""
         ...
 
 

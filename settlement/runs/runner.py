@@ -36,7 +36,7 @@ from settlement.runs.approval import Decision, approval_gate
 from settlement.runs.billing import bill_merchants
 from settlement.runs.payouts import pay_members, plan_payouts
 from settlement.runs.periods import Period
-from settlement.runs.ports import Ports
+from settlement.runs.ports import Ports, ProviderBusy
 from settlement.runs.reports import fallback_report
 from settlement.runs.statements import compute_statements
 from settlement.runs.tables import SettlementReport, SettlementRun, SettlementStatementLine
@@ -160,7 +160,12 @@ class SettlementRunner:
             if done:
                 continue
             started = time.perf_counter()
-            finished = getattr(self, f"_step_{step}")(run, now)
+            try:
+                finished = getattr(self, f"_step_{step}")(run, now)
+            except ProviderBusy as exc:  # a rate limit: the next resume goes on from here
+                log.warning("settlement run %s: %s paused, provider busy: %s", run_id, step, exc)
+                outcome.status = "retry_later"
+                return outcome
             outcome.timings_ms[step] = round((time.perf_counter() - started) * 1000, 1)
             if not finished:
                 with self.engine.begin() as conn:
@@ -241,14 +246,12 @@ class SettlementRunner:
             directory=self.directory,
         )
         self.checkpoint("pay:planned")
-        paid, failed = pay_members(
+        tally = pay_members(
             self.engine, run, self.ports.payouts, now, self.checkpoint, self.directory
         )
         with self.engine.begin() as conn:
             if not records.step_done(conn, run.id, "pay"):
-                records.record_step(
-                    conn, run.id, "pay", now, status="paid", detail=f"{paid} paid, {failed} failed"
-                )
+                records.record_step(conn, run.id, "pay", now, status="paid", detail=tally.detail())
         return True
 
     def _step_report(self, run, now: datetime) -> bool:

@@ -124,7 +124,9 @@ class MemberPayout(SQLModel, table=True):
     member_id: int = Field(index=True)
     currency: str = Field(max_length=3)
     amount: int = Field(sa_type=BigInteger)
-    status: str = Field(max_length=16)  # in_transit | paid | failed | returned
+    # in_transit | paid | failed (refused or reversed) | deferred (platform balance short:
+    # the money is back in available and the next run pays it) | returned
+    status: str = Field(max_length=16)
     transfer_ref: str | None = Field(default=None, max_length=64, unique=True)
     failure_reason: str | None = Field(default=None, max_length=200)
     created_at: datetime
