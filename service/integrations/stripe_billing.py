@@ -95,6 +95,21 @@ class StripeBilling:
         self.engine = engine
         self.client = client
         self.days_until_due = days_until_due
+        # Each invoice's items by key, read once by paging through all of them (an invoice
+        # may have more items than a page, or than any scan limit), then kept up to date.
+        self._items: dict[str, dict[str, str]] = {}
+
+    def _items_of(self, invoice_ref: str) -> dict[str, str]:
+        found = self._items.get(invoice_ref)
+        if found is None:
+            listing = self.client.v1.invoice_items.list({"invoice": invoice_ref, "limit": 100})
+            found = {}
+            for item in listing.auto_paging_iter():
+                key = _metadata(item).get("clo_key")
+                if key:
+                    found[key] = item.id
+            self._items[invoice_ref] = found
+        return found
 
     @busy_on_rate_limit
     def ensure_customer(self, merchant_id: int, *, idempotency_key: str) -> str:
@@ -168,12 +183,9 @@ class StripeBilling:
     def add_item(
         self, customer_ref: str, invoice_ref: str, line: InvoiceLine, *, currency: str
     ) -> str:
-        existing = _find(
-            self.client.v1.invoice_items.list({"invoice": invoice_ref, "limit": 100}),
-            line.idempotency_key,
-        )
-        if existing is not None:
-            return existing.id
+        items = self._items_of(invoice_ref)
+        if line.idempotency_key in items:
+            return items[line.idempotency_key]
         item = self.client.v1.invoice_items.create(
             {
                 "customer": customer_ref,
@@ -185,6 +197,7 @@ class StripeBilling:
             },
             {"idempotency_key": line.idempotency_key},
         )
+        items[line.idempotency_key] = item.id
         return item.id
 
     @busy_on_rate_limit

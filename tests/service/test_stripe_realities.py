@@ -18,7 +18,7 @@ from service.integrations.stripe_billing import StripeBilling, StripePayouts
 from settlement.ledger.accounts import AccountKind, account_code
 from settlement.ledger.check import check_ledger
 from settlement.runs.periods import iso_week
-from settlement.runs.ports import Ports
+from settlement.runs.ports import InvoiceLine, Ports
 from settlement.runs.runner import RunSettings, SettlementRunner
 from settlement.runs.tables import MemberPayout
 from settlement.tables import LedgerAccount
@@ -164,3 +164,24 @@ def test_a_crash_between_finalize_and_send_does_not_send_twice(world: SettleWorl
     sent = [e["data"]["object"]["id"] for e in world.stripe.events("invoice.sent")]
     assert sent and len(sent) == len(set(sent))
     assert len(sent) == len(world.stripe.objects("invoice"))
+
+
+def test_invoice_items_are_found_by_key_past_the_first_page(world: SettleWorld) -> None:
+    assert world.stripe is not None
+    client = world.stripe.client(max_network_retries=0)
+    customer = client.v1.customers.create({"email": "ap@merchant.example"})
+    billing = StripeBilling(world.engine, client)
+    invoice_ref = billing.create_invoice(
+        customer.id, currency="USD", description="many offers", idempotency_key="k-inv"
+    )
+    lines = [
+        InvoiceLine(offer_id=n, amount=100 + n, description=f"offer {n}", idempotency_key=f"k-{n}")
+        for n in range(1, 151)  # 150 items: a page holds 100
+    ]
+    first = [billing.add_item(customer.id, invoice_ref, line, currency="USD") for line in lines]
+    world.stripe.expire_idempotency_keys()
+    resumed = StripeBilling(world.engine, client)  # a new process: nothing cached
+    again = [resumed.add_item(customer.id, invoice_ref, line, currency="USD") for line in lines]
+    assert again == first
+    assert len(world.stripe.objects("invoiceitem")) == 150
+    assert client.v1.invoices.retrieve(invoice_ref).total == sum(101 + n for n in range(150))
