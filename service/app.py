@@ -23,6 +23,7 @@ DOMAINS = (
     "events",
     "attribution",
     "settlements",
+    "ledger",
     "stripe_linking",
     "plaid",
 )
