@@ -46,6 +46,16 @@ class Merchant(SQLModel, table=True):
     created_at: datetime
 
 
+class OfferCatalogVersion(SQLModel, table=True):
+    """One row whose version goes up with every write to what the offer catalog is built
+    from (offers, their locations, locations, brand aliases, merchants): database triggers
+    bump it, so every writer does, and a process's catalog checks one row per batch."""
+
+    __tablename__ = "offer_catalog_version"
+    id: int = Field(primary_key=True)
+    version: int = Field(default=0, sa_type=BigInteger)
+
+
 class Location(SQLModel, table=True):
     __tablename__ = "location"
     id: int | None = Field(default=None, primary_key=True)
