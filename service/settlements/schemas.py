@@ -26,6 +26,8 @@ class RunOut(BaseModel):
     id: int
     kind: str
     period: str
+    attempt: int  # 1, then one more for each re-opening of a rejected attempt
+    previous_run_id: int | None = None
     period_start: UtcDatetime
     period_end: UtcDatetime
     status: str

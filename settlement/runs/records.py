@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -21,8 +22,14 @@ def get_run(conn: Connection, run_id: int):
     return conn.execute(select(_runs).where(_runs.c.id == run_id)).first()
 
 
-def find_run(conn: Connection, kind: str, period: str):
-    return conn.execute(select(_runs).where(_runs.c.kind == kind, _runs.c.period == period)).first()
+def find_run(conn: Connection, kind: str, period: str) -> Any:
+    """The latest attempt at settling (kind, period), or None."""
+    return conn.execute(
+        select(_runs)
+        .where(_runs.c.kind == kind, _runs.c.period == period)
+        .order_by(_runs.c.attempt.desc())
+        .limit(1)
+    ).first()
 
 
 def steps_done(conn: Connection, run_id: int) -> set[str]:

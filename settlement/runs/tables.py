@@ -15,11 +15,18 @@ from sqlmodel import Field, SQLModel
 
 
 class SettlementRun(SQLModel, table=True):
+    """One attempt at settling (kind, period). A rejected attempt can be re-opened by
+    finance as the next attempt; each keeps its own steps, decisions and statements."""
+
     __tablename__ = "settlement_run"
-    __table_args__ = (UniqueConstraint("kind", "period", name="uq_settlement_run_kind_period"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "period", "attempt", name="uq_settlement_run_kind_period_attempt"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)  # weekly
     period: str = Field(max_length=16)  # 2026-W46
+    attempt: int = 1  # 1, then 2, ... for each re-opening after a rejection
+    previous_run_id: int | None = Field(default=None, foreign_key="settlement_run.id")
     period_start: datetime
     period_end: datetime
     # open -> matured -> statements -> awaiting_approval | approved | rejected -> billed

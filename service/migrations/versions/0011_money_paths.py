@@ -1,5 +1,6 @@
 """money paths: merchants' billing email (Stripe's send_invoice needs one); the offer
-catalog's version row, bumped by triggers on every table the catalog is built from
+catalog's version row, bumped by triggers on every table the catalog is built from;
+settlement runs as numbered attempts (a rejected run re-opened as the next attempt)
 
 Revision ID: 0011
 Revises: 0009
@@ -24,6 +25,20 @@ BUMP = "UPDATE offer_catalog_version SET version = version + 1 WHERE id = 1"
 def upgrade() -> None:
     with op.batch_alter_table("merchant") as batch:
         batch.add_column(sa.Column("billing_email", sa.String(254), nullable=True))
+    with op.batch_alter_table("settlement_run") as batch:
+        batch.add_column(sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"))
+        batch.add_column(
+            sa.Column(
+                "previous_run_id",
+                sa.Integer(),
+                sa.ForeignKey("settlement_run.id", name="fk_settlement_run_previous"),
+                nullable=True,
+            )
+        )
+        batch.drop_constraint("uq_settlement_run_kind_period", type_="unique")
+        batch.create_unique_constraint(
+            "uq_settlement_run_kind_period_attempt", ["kind", "period", "attempt"]
+        )
     op.create_table(
         "offer_catalog_version",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
@@ -62,5 +77,11 @@ def downgrade() -> None:
             for operation in OPERATIONS:
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_catalog_version_{operation.lower()}")
     op.drop_table("offer_catalog_version")
+    with op.batch_alter_table("settlement_run") as batch:
+        batch.drop_constraint("uq_settlement_run_kind_period_attempt", type_="unique")
+        batch.create_unique_constraint("uq_settlement_run_kind_period", ["kind", "period"])
+        batch.drop_constraint("fk_settlement_run_previous", type_="foreignkey")
+        batch.drop_column("previous_run_id")
+        batch.drop_column("attempt")
     with op.batch_alter_table("merchant") as batch:
         batch.drop_column("billing_email")
