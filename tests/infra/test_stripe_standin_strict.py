@@ -120,3 +120,27 @@ def test_rate_limit_is_left_to_the_caller_and_lock_timeout_is_retried(
     assert same.id == again.id
     assert len(standin.objects("customer")) == 1
     assert [kind for _, kind in standin.faults.fired] == ["rate_limit", "lock_timeout"]
+
+
+def test_a_balance_credit_is_applied_to_the_next_invoice(standin: StripeStandin) -> None:
+    client = client_of(standin)
+    customer = client.v1.customers.create({"email": "ap@cafe-nord.example"})
+    credit: Any = {"amount": -300, "currency": "usd", "metadata": {"clo_key": "k-credit"}}
+    txn = client.v1.customers.balance_transactions.create(customer.id, credit)
+    assert (txn.amount, txn.ending_balance, txn.type) == (-300, -300, "adjustment")
+    invoice = client.v1.invoices.create(
+        {"customer": customer.id, "collection_method": "send_invoice", "days_until_due": 14}
+    )
+    client.v1.invoice_items.create(
+        {"customer": customer.id, "invoice": invoice.id, "amount": 1_000, "currency": "usd"}
+    )
+    final = client.v1.invoices.finalize_invoice(invoice.id)
+    # 1,000 billed, 300 of credit applied: 700 due, the credit used up
+    assert (final.total, final.starting_balance, final.amount_due) == (1_000, -300, 700)
+    assert final.ending_balance == 0
+    assert client.v1.customers.retrieve(customer.id).balance == 0
+    listed = client.v1.customers.balance_transactions.list(customer.id).data
+    assert [(t.type, t.amount) for t in listed] == [
+        ("applied_to_invoice", 300),
+        ("adjustment", -300),
+    ]

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from . import (
     accounts,
+    balances,
     billing,
     browser,
     control,
@@ -47,7 +48,13 @@ log = logging.getLogger("infra.standins.stripe_standin")
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_IDEMPOTENCY_KEY_CHARS = 255
-ROUTES: list[Route] = [*lifecycle.ROUTES, *billing.ROUTES, *payments.ROUTES, *accounts.ROUTES]
+ROUTES: list[Route] = [
+    *lifecycle.ROUTES,
+    *balances.ROUTES,
+    *billing.ROUTES,
+    *payments.ROUTES,
+    *accounts.ROUTES,
+]
 
 
 def resolve(method: str, path: str) -> tuple[Route, list[str]]:

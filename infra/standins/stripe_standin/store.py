@@ -23,6 +23,7 @@ from . import errors
 PREFIXES = {
     "account": "acct",
     "customer": "cus",
+    "customer_balance_transaction": "cbtxn",
     "event": "evt",
     "invoice": "in",
     "invoiceitem": "ii",
