@@ -67,6 +67,12 @@ class MemoryBilling:
     def finalize_and_send(self, invoice_ref: str, *, idempotency_key: str) -> str:
         return "open"
 
+    def credit_balance(
+        self, customer_ref: str, *, amount: int, currency: str, description: str,
+        idempotency_key: str,
+    ) -> str:  # fmt: skip
+        return f"cbtxn-{idempotency_key}"
+
 
 class MemoryPayouts:
     def payable(self, conn, member_ids: list[int]) -> set[int]:

@@ -213,6 +213,34 @@ class StripeBilling:
             )
         return invoice.status
 
+    @busy_on_rate_limit
+    def credit_balance(
+        self,
+        customer_ref: str,
+        *,
+        amount: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+    ) -> str:
+        """A customer balance credit (a negative balance transaction), found by its key
+        among all the customer's balance transactions before one is made."""
+        listing = self.client.v1.customers.balance_transactions.list(customer_ref, {"limit": 100})
+        for txn in listing.auto_paging_iter():
+            if _metadata(txn).get("clo_key") == idempotency_key:
+                return str(txn.id)
+        txn = self.client.v1.customers.balance_transactions.create(
+            customer_ref,
+            {
+                "amount": -amount,
+                "currency": currency.lower(),
+                "description": description,
+                "metadata": {"clo_key": idempotency_key},
+            },
+            {"idempotency_key": idempotency_key},
+        )
+        return str(txn.id)
+
     def _already_sent(self, invoice: Any) -> bool:
         """Whether Stripe emailed the invoice already (a crash after the send, before the run
         recorded it): its `invoice.sent` event since finalization. Sending again would email

@@ -64,6 +64,7 @@ class StatementOut(Figures):
     currency: str
     payments_amount: int
     receivable_movement_amount: int
+    credit_amount: int  # a negative net: credited to the merchant, off its next invoice
     lines: list[StatementLineOut]
 
 

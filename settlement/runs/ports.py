@@ -41,6 +41,19 @@ class BillingPort(Protocol):
         """Finalize and send the invoice; returns its status."""
         ...
 
+    def credit_balance(
+        self,
+        customer_ref: str,
+        *,
+        amount: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+    ) -> str:
+        """Credit `amount` (> 0) to the customer, taken off its next invoice; returns the
+        provider's id of the credit."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class TransferResult:

@@ -33,7 +33,7 @@ from settlement.ledger.accounts import AccountDirectory
 from settlement.maturation import run_maturation
 from settlement.runs import records
 from settlement.runs.approval import Decision, approval_gate
-from settlement.runs.billing import bill_merchants
+from settlement.runs.billing import bill_merchants, grant_credits
 from settlement.runs.payouts import pay_members, plan_payouts
 from settlement.runs.periods import Period
 from settlement.runs.ports import Ports, ProviderBusy
@@ -229,10 +229,16 @@ class SettlementRunner:
 
     def _step_bill(self, run, now: datetime) -> bool:
         sent = bill_merchants(self.engine, run, self.ports.billing, now, self.checkpoint)
+        credited = grant_credits(self.engine, run, self.ports.billing, now, self.checkpoint)
         with self.engine.begin() as conn:
             if not records.step_done(conn, run.id, "bill"):
                 records.record_step(
-                    conn, run.id, "bill", now, status="billed", detail=f"{sent} invoices sent"
+                    conn,
+                    run.id,
+                    "bill",
+                    now,
+                    status="billed",
+                    detail=f"{sent} invoices sent, {credited} credits granted",
                 )
         return True
 

@@ -36,6 +36,7 @@ from sqlalchemy import Connection, and_, func, insert, select, union_all
 from settlement.ledger.accounts import AccountKind
 from settlement.ledger.bookings import BOOKING_WAYS, NO_OFFER, utc_day, with_entry
 from settlement.runs.tables import (
+    MerchantCredit,
     MerchantInvoice,
     SettlementStatement,
     SettlementStatementLine,
@@ -54,6 +55,7 @@ _rw = Reward.__table__
 _lines = SettlementStatementLine.__table__
 _statements = SettlementStatement.__table__
 _invoices = MerchantInvoice.__table__
+_credits = MerchantCredit.__table__
 
 RECEIVABLE = AccountKind.MERCHANT_RECEIVABLE.value
 REVENUE = AccountKind.PLATFORM_REVENUE.value
@@ -68,6 +70,13 @@ FIGURES = (
     "clawback_commission_amount",
     "net_amount",
 )
+
+
+def merchant_credit(net_amount: int) -> int:
+    """What a period with more refunds than charges leaves the merchant as credit: a net of
+    -250 (a $40.00 purchase at 5% + 20% commission refunded in the next period) is a credit
+    of 250; a positive net is billed and leaves none."""
+    return -net_amount if net_amount < 0 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +242,7 @@ def compute_statements(
                 **figures,
                 "payments_amount": payments,
                 "receivable_movement_amount": movement,
+                "credit_amount": merchant_credit(figures["net_amount"]),
             }
         )
     if lines:
@@ -253,6 +263,20 @@ def compute_statements(
     ]
     if invoices:
         conn.execute(insert(_invoices), invoices)
+    credits = [
+        {
+            "run_id": run_id,
+            "merchant_id": s["merchant_id"],
+            "currency": s["currency"],
+            "amount": s["credit_amount"],
+            "status": "planned",
+            "updated_at": now,
+        }
+        for s in statements
+        if s["credit_amount"] > 0
+    ]
+    if credits:
+        conn.execute(insert(_credits), credits)
     return StatementTotals(
         merchants=len(statements),
         lines=len(lines),

@@ -65,6 +65,9 @@ class SettlementStatement(SQLModel, table=True):
     net_amount: int = Field(default=0, sa_type=BigInteger)  # charges less clawbacks: billed
     payments_amount: int = Field(default=0, sa_type=BigInteger)  # cash received in the period
     receivable_movement_amount: int = Field(default=0, sa_type=BigInteger)  # ledger, signed
+    # A negative net (refunds beyond charges) is the merchant's credit: granted on its
+    # Stripe customer balance and taken off its next invoice (see MerchantCredit).
+    credit_amount: int = Field(default=0, sa_type=BigInteger)
 
 
 class SettlementStatementLine(SQLModel, table=True):
@@ -108,6 +111,23 @@ class MerchantInvoice(SQLModel, table=True):
     customer_ref: str | None = Field(default=None, max_length=64)
     invoice_ref: str | None = Field(default=None, max_length=64, unique=True)
     paid_at: datetime | None = None
+    updated_at: datetime
+
+
+class MerchantCredit(SQLModel, table=True):
+    """A period whose refunds exceeded its charges: the merchant's credit, granted as a
+    Stripe customer balance credit that Stripe takes off the next invoice. The ledger
+    already holds it: the merchant's receivable stands above zero by this amount until the
+    next invoice, billed in full and paid less the credit, brings it back."""
+
+    __tablename__ = "merchant_credit"
+    run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
+    merchant_id: int = Field(primary_key=True)
+    currency: str = Field(max_length=3, primary_key=True)
+    amount: int = Field(sa_type=BigInteger)  # > 0: what the platform owes the merchant
+    status: str = Field(max_length=16)  # planned | granted
+    customer_ref: str | None = Field(default=None, max_length=64)
+    balance_transaction_ref: str | None = Field(default=None, max_length=64, unique=True)
     updated_at: datetime
 
 

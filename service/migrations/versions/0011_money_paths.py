@@ -1,6 +1,7 @@
 """money paths: merchants' billing email (Stripe's send_invoice needs one); the offer
 catalog's version row, bumped by triggers on every table the catalog is built from;
-settlement runs as numbered attempts (a rejected run re-opened as the next attempt)
+settlement runs as numbered attempts (a rejected run re-opened as the next attempt);
+merchant credits for periods whose refunds exceed their charges
 
 Revision ID: 0011
 Revises: 0009
@@ -9,6 +10,7 @@ Revises: 0009
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 
 revision: str = "0011"
@@ -39,6 +41,21 @@ def upgrade() -> None:
         batch.create_unique_constraint(
             "uq_settlement_run_kind_period_attempt", ["kind", "period", "attempt"]
         )
+    with op.batch_alter_table("settlement_statement") as batch:
+        batch.add_column(
+            sa.Column("credit_amount", sa.BigInteger(), nullable=False, server_default="0")
+        )
+    op.create_table(
+        "merchant_credit",
+        sa.Column("run_id", sa.Integer(), sa.ForeignKey("settlement_run.id"), primary_key=True),
+        sa.Column("merchant_id", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("currency", sa.String(3), primary_key=True),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("customer_ref", sa.String(64), nullable=True),
+        sa.Column("balance_transaction_ref", sa.String(64), nullable=True, unique=True),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    )
     op.create_table(
         "offer_catalog_version",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
@@ -77,6 +94,9 @@ def downgrade() -> None:
             for operation in OPERATIONS:
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_catalog_version_{operation.lower()}")
     op.drop_table("offer_catalog_version")
+    op.drop_table("merchant_credit")
+    with op.batch_alter_table("settlement_statement") as batch:
+        batch.drop_column("credit_amount")
     with op.batch_alter_table("settlement_run") as batch:
         batch.drop_constraint("uq_settlement_run_kind_period_attempt", type_="unique")
         batch.create_unique_constraint("uq_settlement_run_kind_period", ["kind", "period"])
