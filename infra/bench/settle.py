@@ -78,6 +78,12 @@ class MemoryPayouts:
     def payable(self, conn, member_ids: list[int]) -> set[int]:
         return set(member_ids)
 
+    def charities_payable(self, conn, charity_ids: list[int]) -> set[int]:
+        return set()
+
+    def transfer_to_charity(self, charity_id, *, amount, currency, payout_id, idempotency_key):
+        raise AssertionError("no charity is payable here")
+
     def transfer(self, member_id, *, amount, currency, payout_id, idempotency_key):
         return TransferResult(True, f"tr_{payout_id}", None)
 

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from service.config import Settings
-from service.settlements.tables import MemberPayoutAccount, MerchantBillingAccount
+from service.settlements.tables import Charity, MemberPayoutAccount, MerchantBillingAccount
 from service.tables import Merchant
 from settlement.ledger.bulk import one_of
 from settlement.runs.ports import InvoiceLine, ProviderBusy, TransferResult
@@ -28,6 +28,7 @@ from settlement.runs.ports import InvoiceLine, ProviderBusy, TransferResult
 _billing_accounts = MerchantBillingAccount.__table__
 _payout_accounts = MemberPayoutAccount.__table__
 _merchants = Merchant.__table__
+_charities = Charity.__table__
 LOOKUP_LIMIT = 1000  # objects scanned when looking one up by key
 # Transfer refusals that are the platform's to fix (fund the balance), not the member's:
 # the payout is deferred to the next run.
@@ -304,7 +305,43 @@ class StripePayouts:
             ).scalar_one_or_none()
         if destination is None:
             return TransferResult(False, None, "no payout account")
-        group = idempotency_key
+        metadata = {"clo_payout_id": str(payout_id)}
+        return self._transfer(destination, amount, currency, idempotency_key, metadata)
+
+    def charities_payable(self, conn: Connection, charity_ids: list[int]) -> set[int]:
+        if not charity_ids:
+            return set()
+        return set(
+            conn.execute(
+                select(_charities.c.id).where(
+                    one_of(conn, _charities.c.id, charity_ids),
+                    _charities.c.stripe_account_id.is_not(None),
+                )
+            ).scalars()
+        )
+
+    @busy_on_rate_limit
+    def transfer_to_charity(
+        self, charity_id: int, *, amount: int, currency: str, payout_id: int, idempotency_key: str
+    ) -> TransferResult:
+        with self.engine.begin() as conn:
+            destination = conn.execute(
+                select(_charities.c.stripe_account_id).where(_charities.c.id == charity_id)
+            ).scalar_one_or_none()
+        if destination is None:
+            return TransferResult(False, None, "no payout account")
+        metadata = {"clo_charity_payout_id": str(payout_id)}
+        return self._transfer(destination, amount, currency, idempotency_key, metadata)
+
+    def _transfer(
+        self,
+        destination: str,
+        amount: int,
+        currency: str,
+        group: str,
+        metadata: dict[str, str],
+    ) -> TransferResult:
+        """One transfer, found by its group (the key) before one is made."""
         found = list(
             self.client.v1.transfers.list({"transfer_group": group, "limit": 10}).auto_paging_iter()
         )
@@ -318,9 +355,9 @@ class StripePayouts:
                         "currency": currency.lower(),
                         "destination": destination,
                         "transfer_group": group,
-                        "metadata": {"clo_payout_id": str(payout_id), "clo_key": group},
+                        "metadata": {**metadata, "clo_key": group},
                     },
-                    {"idempotency_key": idempotency_key},
+                    {"idempotency_key": group},
                 )
             except stripe.InvalidRequestError as exc:
                 return refused_transfer(exc.code, exc.user_message or str(exc))

@@ -87,11 +87,14 @@ class PayoutAccountOut(BaseModel):
 
 class CharityIn(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
+    # where settlement pays what members donated (a Stripe Connect account)
+    stripe_account_id: Annotated[str, Field(pattern=r"^acct_[A-Za-z0-9]{1,59}$")] | None = None
 
 
 class CharityOut(BaseModel):
     id: int
     name: str
+    stripe_account_id: str | None = None
 
 
 class DonationIn(RequestModel):

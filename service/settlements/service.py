@@ -171,11 +171,11 @@ def set_payout_account(
 
 
 def create_charity(session: Session, body: CharityIn, *, now: datetime) -> CharityOut:
-    charity = Charity(name=body.name, created_at=now)
+    charity = Charity(name=body.name, stripe_account_id=body.stripe_account_id, created_at=now)
     session.add(charity)
     session.flush()
     assert charity.id is not None
-    return CharityOut(id=charity.id, name=charity.name)
+    return CharityOut(id=charity.id, name=charity.name, stripe_account_id=charity.stripe_account_id)
 
 
 def list_charities(session: Session, *, after_id: int, limit: int) -> list[Charity]:

@@ -70,7 +70,19 @@ class ProviderBusy(Exception):
     run resumes later with the same idempotency keys, so nothing is done twice."""
 
 
-class PayoutPort(Protocol):
+class CharityPayoutPort(Protocol):
+    def charities_payable(self, conn: Connection, charity_ids: list[int]) -> set[int]:
+        """Charities that have a connected account to be paid to."""
+        ...
+
+    def transfer_to_charity(
+        self, charity_id: int, *, amount: int, currency: str, payout_id: int, idempotency_key: str
+    ) -> TransferResult:
+        """Pay the charity; refusals are `ok=False` as for members."""
+        ...
+
+
+class PayoutPort(CharityPayoutPort, Protocol):
     def payable(self, member_ids: list[int]) -> set[int]:
         """Members that have somewhere to be paid."""
         ...

@@ -13,7 +13,17 @@ _runs = SettlementRun.__table__
 _steps = SettlementRunStep.__table__
 _approvals = SettlementApproval.__table__
 
-STEPS = ("open", "mature", "statements", "approval", "bill", "pay", "report", "closed")
+STEPS = (
+    "open",
+    "mature",
+    "statements",
+    "approval",
+    "bill",
+    "pay",
+    "charities",
+    "report",
+    "closed",
+)
 # Recovery points inside steps (a step's own sub-stages), recorded like steps.
 PAYOUTS_PLANNED = "payouts_planned"
 

@@ -1,5 +1,6 @@
 """Running a settlement exactly once: open -> mature -> statements -> approval -> bill ->
-pay -> report -> closed, each step in its own transaction ending with its recovery point.
+pay -> charities -> report -> closed, each step in its own transaction ending with its
+recovery point.
 
 `settle()` may be called any number of times, from any number of processes: it resumes at
 the first step not recorded, does nothing for a closed or rejected run, and stops at
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +36,7 @@ from settlement.maturation import run_maturation
 from settlement.runs import records
 from settlement.runs.approval import Decision, approval_gate
 from settlement.runs.billing import bill_merchants, grant_credits
+from settlement.runs.charities import pay_charities
 from settlement.runs.payouts import pay_members, plan_payouts
 from settlement.runs.periods import Period
 from settlement.runs.ports import Ports, ProviderBusy
@@ -258,6 +261,17 @@ class SettlementRunner:
         with self.engine.begin() as conn:
             if not records.step_done(conn, run.id, "pay"):
                 records.record_step(conn, run.id, "pay", now, status="paid", detail=tally.detail())
+        return True
+
+    def _step_charities(self, run: Any, now: datetime) -> bool:
+        tally = pay_charities(
+            self.engine, run, self.ports.payouts, now, self.checkpoint, self.directory
+        )
+        with self.engine.begin() as conn:
+            if not records.step_done(conn, run.id, "charities"):
+                records.record_step(
+                    conn, run.id, "charities", now, status="charities_paid", detail=tally.detail()
+                )
         return True
 
     def _step_report(self, run, now: datetime) -> bool:

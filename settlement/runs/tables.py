@@ -160,6 +160,25 @@ class MemberPayout(SQLModel, table=True):
     updated_at: datetime
 
 
+class CharityPayout(SQLModel, table=True):
+    """What members donated to a charity, transferred to its connected account by a run."""
+
+    __tablename__ = "charity_payout"
+    __table_args__ = (
+        UniqueConstraint("run_id", "charity_id", "currency", name="uq_charity_payout_run_charity"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="settlement_run.id", index=True)
+    charity_id: int
+    currency: str = Field(max_length=3)
+    amount: int = Field(sa_type=BigInteger)
+    status: str = Field(max_length=16)  # in_transit | paid | deferred | failed
+    transfer_ref: str | None = Field(default=None, max_length=64, unique=True)
+    failure_reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime
+    updated_at: datetime
+
+
 class SettlementReport(SQLModel, table=True):
     __tablename__ = "settlement_report"
     run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)

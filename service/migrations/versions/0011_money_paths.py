@@ -1,7 +1,7 @@
 """money paths: merchants' billing email (Stripe's send_invoice needs one); the offer
 catalog's version row, bumped by triggers on every table the catalog is built from;
 settlement runs as numbered attempts (a rejected run re-opened as the next attempt);
-merchant credits for periods whose refunds exceed their charges
+merchant credits for periods whose refunds exceed their charges; charity payouts
 
 Revision ID: 0011
 Revises: 0009
@@ -56,6 +56,25 @@ def upgrade() -> None:
         sa.Column("balance_transaction_ref", sa.String(64), nullable=True, unique=True),
         sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     )
+    with op.batch_alter_table("charity") as batch:
+        batch.add_column(sa.Column("stripe_account_id", sa.String(64), nullable=True))
+    op.create_table(
+        "charity_payout",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("run_id", sa.Integer(), sa.ForeignKey("settlement_run.id"), nullable=False),
+        sa.Column("charity_id", sa.Integer(), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("transfer_ref", sa.String(64), nullable=True, unique=True),
+        sa.Column("failure_reason", sa.String(200), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.UniqueConstraint(
+            "run_id", "charity_id", "currency", name="uq_charity_payout_run_charity"
+        ),
+    )
+    op.create_index("ix_charity_payout_run_id", "charity_payout", ["run_id"])
     op.create_table(
         "offer_catalog_version",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
@@ -95,6 +114,10 @@ def downgrade() -> None:
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_catalog_version_{operation.lower()}")
     op.drop_table("offer_catalog_version")
     op.drop_table("merchant_credit")
+    op.drop_index("ix_charity_payout_run_id", table_name="charity_payout")
+    op.drop_table("charity_payout")
+    with op.batch_alter_table("charity") as batch:
+        batch.drop_column("stripe_account_id")
     with op.batch_alter_table("settlement_statement") as batch:
         batch.drop_column("credit_amount")
     with op.batch_alter_table("settlement_run") as batch:
