@@ -27,6 +27,7 @@ DOMAINS = (
     "events",
     "attribution",
     "settlements",
+    "ledger",
     "stripe_linking",
     "plaid",
     "credentials",

@@ -225,8 +225,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from service.demo import run_demo
+    from service.cli_database import remember_demo_database
+    from service.demo import DEMO_DATABASE, run_demo
 
+    # remembered before serving (which runs until stopped): later commands use it
+    remember_demo_database(args.database or DEMO_DATABASE)
     return run_demo(
         events=args.events,
         seed=args.seed,
@@ -349,11 +352,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that make their own database (or none), so nothing is checked before them.
+_OWN_DATABASE = frozenset({"cmd_demo", "cmd_bench_replay", "cmd_bench_lift", "cmd_bench_settle"})
+
+
 def main(argv: list[str] | None = None) -> None:
+    from service.cli_database import DatabaseUnusable, require_migrated, resolve_url
     from service.runtime import tune_garbage_collector
 
     tune_garbage_collector()
     args = build_parser().parse_args(argv)
+    if args.func.__name__ not in _OWN_DATABASE:
+        args.database = resolve_url(args.database)
+        if args.func is not cmd_db_upgrade:
+            try:
+                require_migrated(args.database)
+            except DatabaseUnusable as exc:
+                print(f"clo: {exc}", file=sys.stderr)
+                sys.exit(2)
     sys.exit(args.func(args))
 
 

@@ -219,6 +219,7 @@ def seed_world(
                 "currency": "USD",
                 "default_commission_bps": 2000,
                 "category": _CATEGORIES[trade],
+                "billing_email": f"billing@merchant{m}.example",
                 "created_at": now - timedelta(days=90),
             }
         )

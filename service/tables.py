@@ -54,7 +54,20 @@ class Merchant(TableModel, table=True):
     default_commission_bps: int = 0
     # What members filter offers by (dining, groceries, ...); see merchants.schemas.Category.
     category: str = Field(default="other", max_length=32)
+    # Where Stripe sends the merchant's invoices (collection by `send_invoice` needs one);
+    # required before an offer is published.
+    billing_email: str | None = Field(default=None, max_length=254)
     created_at: datetime
+
+
+class OfferCatalogVersion(TableModel, table=True):
+    """One row whose version goes up with every write to what the offer catalog is built
+    from (offers, their locations, locations, brand aliases, merchants): database triggers
+    bump it, so every writer does, and a process's catalog checks one row per batch."""
+
+    __tablename__ = "offer_catalog_version"
+    id: int = Field(primary_key=True)
+    version: int = Field(default=0, sa_type=BigInteger)
 
 
 class Location(TableModel, table=True):

@@ -6,10 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from service.members.schemas import EMAIL_PATTERN
 from service.merchants.common import CurrencyCode, RequestModel, TimeZoneName, UtcDatetime
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Bps = Annotated[int, Field(ge=0, le=10_000)]
+BillingEmail = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
 
 
 # What members filter offers by.
@@ -24,6 +26,7 @@ class MerchantCreate(RequestModel):
     currency: CurrencyCode
     default_commission_bps: Bps = 0
     category: Category = "other"
+    billing_email: BillingEmail | None = None  # required before an offer is published
 
 
 class MerchantUpdate(RequestModel):
@@ -33,6 +36,7 @@ class MerchantUpdate(RequestModel):
     timezone: TimeZoneName | None = None
     default_commission_bps: Bps | None = None
     category: Category | None = None
+    billing_email: BillingEmail | None = None
 
 
 class MerchantOut(BaseModel):
@@ -42,6 +46,7 @@ class MerchantOut(BaseModel):
     currency: str
     default_commission_bps: int
     category: str
+    billing_email: str | None
     created_at: UtcDatetime
 
 

@@ -1,4 +1,5 @@
-"""Matchable offers as `OfferRules` in an `OfferIndex`, rebuilt only when offers change."""
+"""Matchable offers as `OfferRules` in an `OfferIndex`, rebuilt only when offers change
+(when the catalog's version row has moved)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import overload
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from matching.events import Channel
 from matching.index import OfferIndex
 from matching.offers import Audience, CommissionBase, DayPart, OfferKind, OfferRules, RewardType
-from service.tables import BrandAlias, Location, Merchant, Offer, OfferLocation
+from service.tables import (
+    BrandAlias,
+    Location,
+    Merchant,
+    Offer,
+    OfferCatalogVersion,
+    OfferLocation,
+)
 
 MATCHABLE_STATUSES = ("scheduled", "live")
 
@@ -21,6 +29,7 @@ _location = Location.__table__
 _offer_location = OfferLocation.__table__
 _merchant = Merchant.__table__
 _alias = BrandAlias.__table__
+_version = OfferCatalogVersion.__table__
 
 
 @overload
@@ -97,22 +106,20 @@ class OfferCatalog:
 
     def __init__(self, on_loaded: Callable[[], None] | None = None) -> None:
         self._on_loaded = on_loaded
-        self._stamp: tuple | None = None
+        self._stamp: int | None = None
         self._index: OfferIndex | None = None
         self.rules: dict[int, OfferRules] = {}
         self.merchant_timezones: dict[int, str] = {}
 
-    def _fingerprint(self, conn: Connection) -> tuple:
-        return (
-            *conn.execute(select(func.count(), func.max(_offer.c.updated_at))).one(),
-            *conn.execute(select(func.count(), func.max(_location.c.id))).one(),
-            *conn.execute(select(func.count(), func.max(_alias.c.id))).one(),
-            conn.execute(select(func.count()).select_from(_offer_location)).scalar_one(),
-        )
+    def _fingerprint(self, conn: Connection) -> int | None:
+        """The catalog's version: one primary-key read per batch. Triggers bump it in the
+        transaction of every write to the catalog's tables (migration 0011)."""
+        found = conn.execute(select(_version.c.version).where(_version.c.id == 1)).scalar()
+        return None if found is None else int(found)
 
     def current(self, conn: Connection) -> OfferIndex:
         stamp = self._fingerprint(conn)
-        if self._index is None or stamp != self._stamp:
+        if self._index is None or stamp is None or stamp != self._stamp:
             self._index = None  # let the old index go before the new one is built
             self._index = self._load(conn)
             self._stamp = stamp

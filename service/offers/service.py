@@ -293,6 +293,17 @@ def _check_reserved(session: Session, offer: Offer) -> None:
         )
 
 
+def _require_billing_email(session: Session, merchant_id: int) -> None:
+    """A live offer bills its merchant by emailed invoice, so it needs an address to go to."""
+    merchant = session.get(Merchant, merchant_id)
+    if merchant is None or not merchant.billing_email:
+        raise Conflict(
+            "the merchant needs a billing email before an offer is published",
+            field="billing_email",
+            reason="billing_email_required",
+        )
+
+
 def transition(session: Session, offer: Offer, action: str, *, now: datetime) -> Offer:
     if offer.status not in TRANSITIONS[action]:
         raise Conflict(
@@ -305,6 +316,7 @@ def transition(session: Session, offer: Offer, action: str, *, now: datetime) ->
     elif action == "pause":
         offer.status = "paused"
     else:
+        _require_billing_email(session, offer.merchant_id)
         if offer.ends_at is not None and offer.ends_at <= now:
             raise Conflict(
                 "the offer's window has already closed; extend ends_at first",

@@ -110,6 +110,17 @@ def reject(
     return service.take_decision(session, p, run_id, Decision.REJECTED, body.reason, now=now)
 
 
+@router.post(
+    "/settlements/runs/{run_id}/reopen",
+    summary="Settle a rejected run's period again, as its next attempt (a reason is required)",
+    status_code=status.HTTP_201_CREATED,
+)
+def reopen(
+    run_id: Id, body: RejectIn, session: Session = db_session, p=Depends(finance)
+) -> RunDetail:
+    return service.reopen(session, p, run_id, body.reason, now=datetime.now(UTC))
+
+
 @router.post("/webhooks/stripe", summary="Stripe events (signed); duplicates are harmless")
 async def stripe_webhook(request: Request) -> WebhookResult:
     settings = request.app.state.settings

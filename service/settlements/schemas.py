@@ -26,6 +26,8 @@ class RunOut(BaseModel):
     id: int
     kind: str
     period: str
+    attempt: int  # 1, then one more for each re-opening of a rejected attempt
+    previous_run_id: int | None = None
     period_start: UtcDatetime
     period_end: UtcDatetime
     status: str
@@ -62,6 +64,7 @@ class StatementOut(Figures):
     currency: str
     payments_amount: int
     receivable_movement_amount: int
+    credit_amount: int  # a negative net: credited to the merchant, off its next invoice
     lines: list[StatementLineOut]
 
 
@@ -84,11 +87,14 @@ class PayoutAccountOut(BaseModel):
 
 class CharityIn(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
+    # where settlement pays what members donated (a Stripe Connect account)
+    stripe_account_id: Annotated[str, Field(pattern=r"^acct_[A-Za-z0-9]{1,59}$")] | None = None
 
 
 class CharityOut(BaseModel):
     id: int
     name: str
+    stripe_account_id: str | None = None
 
 
 class DonationIn(RequestModel):

@@ -33,6 +33,7 @@ from service.settlements.tables import Charity, Donation, MemberPayoutAccount
 from settlement.ledger.accounts import AccountDirectory
 from settlement.runs import records
 from settlement.runs.approval import ApprovalError, Decision, decide
+from settlement.runs.attempts import ReopenError, reopen_run
 from settlement.runs.money import InsufficientBalance, available_amount, donate
 from settlement.runs.statements import FIGURES
 
@@ -128,6 +129,29 @@ def take_decision(
     return run_detail(session, run_id)
 
 
+def reopen(
+    session: Session, principal: Principal, run_id: int, reason: str, *, now: datetime
+) -> RunDetail:
+    """A rejected run's period, settled again as the next attempt."""
+    _run(session, run_id)
+    try:
+        with session.connection().begin_nested():
+            new_id = reopen_run(
+                session.connection(),
+                run_id,
+                actor=f"{principal.role.value}:credential:{principal.credential_id}",
+                reason=reason,
+                now=now,
+            )
+    except ReopenError as exc:
+        raise Conflict(str(exc), field="run_id", reason="not_reopenable") from None
+    except IntegrityError:  # another re-opening of the same attempt won the race
+        raise Conflict(
+            f"run {run_id} was re-opened already", field="run_id", reason="not_reopenable"
+        ) from None
+    return run_detail(session, new_id)
+
+
 def set_payout_account(
     session: Session, principal: Principal, member_id: int, body: PayoutAccountIn, *, now
 ) -> PayoutAccountOut:
@@ -148,11 +172,11 @@ def set_payout_account(
 
 
 def create_charity(session: Session, body: CharityIn, *, now: datetime) -> CharityOut:
-    charity = Charity(name=body.name, created_at=now)
+    charity = Charity(name=body.name, stripe_account_id=body.stripe_account_id, created_at=now)
     session.add(charity)
     session.flush()
     assert charity.id is not None
-    return CharityOut(id=charity.id, name=charity.name)
+    return CharityOut(id=charity.id, name=charity.name, stripe_account_id=charity.stripe_account_id)
 
 
 def list_charities(session: Session, *, after_id: int, limit: int) -> list[Charity]:

@@ -32,6 +32,8 @@ class Charity(TableModel, table=True):
     __tablename__ = "charity"
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
+    # The charity's Connect account: settlement transfers what members donated to it.
+    stripe_account_id: str | None = Field(default=None, max_length=64)
     created_at: datetime
 
 

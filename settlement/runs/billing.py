@@ -19,11 +19,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from settlement.runs.ports import BillingPort, InvoiceLine
 from settlement.runs.records import AnyRow, RunRecord
-from settlement.runs.tables import MerchantInvoice, MerchantInvoiceItem, SettlementStatementLine
+from settlement.runs.tables import (
+    MerchantCredit,
+    MerchantInvoice,
+    MerchantInvoiceItem,
+    SettlementStatementLine,
+)
 
 _invoices = MerchantInvoice.__table__
 _items = MerchantInvoiceItem.__table__
 _lines = SettlementStatementLine.__table__
+_credits = MerchantCredit.__table__
 WRITE_BATCH = 100  # provider objects whose ids are stored in one transaction
 Party = tuple[int, str]  # merchant, currency: one invoice each
 Refs = dict[Party, tuple[str, str]]  # the party's (customer_ref, invoice_ref)
@@ -65,6 +71,58 @@ def bill_merchants(
             sent = []
     _update(engine, sent, now)
     return len(pending)
+
+
+def credit_key(run_id: int, merchant_id: int, currency: str) -> str:
+    return f"clo-run{run_id}-m{merchant_id}-{currency.lower()}-credit"
+
+
+def grant_credits(
+    engine: Engine,
+    run: RunRecord,
+    billing: BillingPort,
+    now: datetime,
+    checkpoint: Callable[[str], None],
+) -> int:
+    """Grant every planned credit of the run (a merchant whose period netted negative) on
+    its provider balance, one call each with a key derived from run and merchant; returns
+    how many were granted now."""
+    with engine.begin() as conn:
+        planned = list(
+            conn.execute(
+                select(_credits)
+                .where(_credits.c.run_id == run.id, _credits.c.status == "planned")
+                .order_by(_credits.c.merchant_id, _credits.c.currency)
+            )
+        )
+    for credit in planned:
+        customer_ref = credit.customer_ref or billing.ensure_customer(
+            credit.merchant_id, idempotency_key=f"clo-customer-m{credit.merchant_id}"
+        )
+        ref = billing.credit_balance(
+            customer_ref,
+            amount=int(credit.amount),
+            currency=credit.currency,
+            description=f"Credit: refunds exceeded charges in settlement {run.period}",
+            idempotency_key=credit_key(run.id, credit.merchant_id, credit.currency),
+        )
+        checkpoint("bill:credit_granted")
+        with engine.begin() as conn:
+            conn.execute(
+                update(_credits)
+                .where(
+                    _credits.c.run_id == run.id,
+                    _credits.c.merchant_id == credit.merchant_id,
+                    _credits.c.currency == credit.currency,
+                )
+                .values(
+                    status="granted",
+                    customer_ref=customer_ref,
+                    balance_transaction_ref=ref,
+                    updated_at=now,
+                )
+            )
+    return len(planned)
 
 
 def _party(invoice: AnyRow) -> Party:

@@ -12,6 +12,7 @@ made (by the key stored with it) instead of making another, so nobody is paid tw
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, bindparam, insert, select, update
@@ -87,6 +88,23 @@ def plan_payouts(
         return len(rows)
 
 
+@dataclass(slots=True)
+class PayTally:
+    paid: int = 0
+    failed: int = 0  # refused for good (the account cannot receive transfers), or reversed
+    deferred: int = 0  # the platform's balance was short: the next run pays them
+
+    def detail(self) -> str:
+        return f"{self.paid} paid, {self.failed} failed, {self.deferred} deferred"
+
+
+def payout_status(result: TransferResult) -> str:
+    """paid | deferred (money back to available, paid by the next run) | failed."""
+    if result.ok:
+        return "paid"
+    return "deferred" if result.retry_later else "failed"
+
+
 def pay_members(
     engine: Engine,
     run: RunRecord,
@@ -94,9 +112,9 @@ def pay_members(
     now: datetime,
     checkpoint: Callable[[str], None],
     directory: AccountDirectory,
-) -> tuple[int, int]:
-    """Transfer every payout still in transit; returns (paid, failed)."""
-    paid = failed = 0
+) -> PayTally:
+    """Transfer every payout still in transit."""
+    tally = PayTally()
     last_id = 0
     while True:
         with engine.begin() as conn:
@@ -113,7 +131,7 @@ def pay_members(
                 )
             )
         if not chunk:
-            return paid, failed
+            return tally
         last_id = chunk[-1].id
         results: list[tuple[AnyRow, TransferResult]] = []
         for payout in chunk:
@@ -126,8 +144,7 @@ def pay_members(
             )
             checkpoint("pay:transferred")
             results.append((payout, result))
-        ok, not_ok = _record_transfers(engine, run, results, now, directory)
-        paid, failed = paid + ok, failed + not_ok
+        _record_transfers(engine, run, results, now, directory, tally)
 
 
 def _record_transfers(
@@ -136,7 +153,8 @@ def _record_transfers(
     results: list[tuple[AnyRow, TransferResult]],
     now: datetime,
     directory: AccountDirectory,
-) -> tuple[int, int]:
+    tally: PayTally,
+) -> None:
     """Write a batch of transfer outcomes: ledger entries and payout rows, in one transaction.
     Payouts another caller recorded meanwhile are left alone (checked inside the
     transaction), so each outcome is written once."""
@@ -150,23 +168,23 @@ def _record_transfers(
             ).scalars()
         )
         batch, rows = LedgerBatch(), []
-        paid = failed = 0
         for payout, result in results:
             if payout.id not in still:
                 continue
             args = (payout.id, payout.member_id, payout.amount, payout.currency, run.id, now)
             batch.add(payout_settled(*args) if result.ok else payout_returned(*args))
+            status = payout_status(result)
             rows.append(
                 {
                     "b_id": payout.id,
-                    "b_status": "paid" if result.ok else "failed",
+                    "b_status": status,
                     "b_ref": result.transfer_ref,
                     "b_reason": result.failure_reason,
                 }
             )
-            paid, failed = (paid + 1, failed) if result.ok else (paid, failed + 1)
+            setattr(tally, status, getattr(tally, status) + 1)
         if not rows:
-            return 0, 0
+            return
         batch.flush(conn, directory, now)
         conn.execute(
             update(_payouts)
@@ -179,4 +197,3 @@ def _record_transfers(
             ),
             rows,
         )
-    return paid, failed

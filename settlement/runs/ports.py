@@ -42,15 +42,48 @@ class BillingPort(Protocol):
         reports none)."""
         ...
 
+    def credit_balance(
+        self,
+        customer_ref: str,
+        *,
+        amount: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+    ) -> str:
+        """Credit `amount` (> 0) to the customer, taken off its next invoice; returns the
+        provider's id of the credit."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class TransferResult:
     ok: bool
     transfer_ref: str | None = None
     failure_reason: str | None = None
+    # Not the member's fault and not for good (the platform's balance was short): the money
+    # goes back to available and the next run pays it.
+    retry_later: bool = False
 
 
-class PayoutPort(Protocol):
+class ProviderBusy(Exception):
+    """The provider asked to slow down (a rate limit): the step stops where it is, and the
+    run resumes later with the same idempotency keys, so nothing is done twice."""
+
+
+class CharityPayoutPort(Protocol):
+    def charities_payable(self, conn: Connection, charity_ids: list[int]) -> set[int]:
+        """Charities that have a connected account to be paid to."""
+        ...
+
+    def transfer_to_charity(
+        self, charity_id: int, *, amount: int, currency: str, payout_id: int, idempotency_key: str
+    ) -> TransferResult:
+        """Pay the charity; refusals are `ok=False` as for members."""
+        ...
+
+
+class PayoutPort(CharityPayoutPort, Protocol):
     def payable(self, conn: Connection, member_ids: list[int]) -> set[int]:
         """Members that have somewhere to be paid, read in the caller's transaction (the one
         that plans the payouts)."""
@@ -59,7 +92,8 @@ class PayoutPort(Protocol):
     def transfer(
         self, member_id: int, *, amount: int, currency: str, payout_id: int, idempotency_key: str
     ) -> TransferResult:
-        """Pay the member; a refused or reversed transfer is `ok=False`, never an exception."""
+        """Pay the member; a refused or reversed transfer is `ok=False`, never an exception
+        (a rate limit is `ProviderBusy`: nothing was decided)."""
         ...
 
 

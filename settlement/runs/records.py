@@ -14,7 +14,17 @@ _runs = SettlementRun.__table__
 _steps = SettlementRunStep.__table__
 _approvals = SettlementApproval.__table__
 
-STEPS = ("open", "mature", "statements", "approval", "bill", "pay", "report", "closed")
+STEPS = (
+    "open",
+    "mature",
+    "statements",
+    "approval",
+    "bill",
+    "pay",
+    "charities",
+    "report",
+    "closed",
+)
 # Recovery points inside steps (a step's own sub-stages), recorded like steps.
 PAYOUTS_PLANNED = "payouts_planned"
 
@@ -33,6 +43,8 @@ class RunRecord:
     period_end: datetime
     status: str
     total_amount: int
+    attempt: int  # 1, then 2, 3, ... for a period re-opened after a rejection
+    previous_run_id: int | None
 
 
 _RUN_COLUMNS = [_runs.c[f.name] for f in fields(RunRecord)]
@@ -54,9 +66,13 @@ def require_run(conn: Connection, run_id: int) -> RunRecord:
 
 
 def find_run(conn: Connection, kind: str, period: str) -> RunRecord | None:
+    """The latest attempt at settling (kind, period), or None."""
     return _run_record(
         conn.execute(
-            select(*_RUN_COLUMNS).where(_runs.c.kind == kind, _runs.c.period == period)
+            select(*_RUN_COLUMNS)
+            .where(_runs.c.kind == kind, _runs.c.period == period)
+            .order_by(_runs.c.attempt.desc())
+            .limit(1)
         ).first()
     )
 

@@ -1,5 +1,6 @@
 """Running a settlement exactly once: open -> mature -> statements -> approval -> bill ->
-pay -> report -> closed, each step in its own transaction ending with its recovery point.
+pay -> charities -> report -> closed, each step in its own transaction ending with its
+recovery point.
 
 `settle()` may be called any number of times, from any number of processes: it resumes at
 the first step not recorded, does nothing for a closed or rejected run, and stops at
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError
@@ -33,10 +35,11 @@ from settlement.ledger.accounts import AccountDirectory
 from settlement.maturation import run_maturation
 from settlement.runs import records
 from settlement.runs.approval import Decision, approval_gate
-from settlement.runs.billing import bill_merchants
+from settlement.runs.billing import bill_merchants, grant_credits
+from settlement.runs.charities import pay_charities
 from settlement.runs.payouts import pay_members, plan_payouts
 from settlement.runs.periods import Period
-from settlement.runs.ports import Ports
+from settlement.runs.ports import Ports, ProviderBusy
 from settlement.runs.records import RunRecord
 from settlement.runs.reports import fallback_report
 from settlement.runs.statements import compute_statements
@@ -161,7 +164,12 @@ class SettlementRunner:
             if done:
                 continue
             started = time.perf_counter()
-            finished = getattr(self, f"_step_{step}")(run, now)
+            try:
+                finished = getattr(self, f"_step_{step}")(run, now)
+            except ProviderBusy as exc:  # a rate limit: the next resume goes on from here
+                log.warning("settlement run %s: %s paused, provider busy: %s", run_id, step, exc)
+                outcome.status = "retry_later"
+                return outcome
             outcome.timings_ms[step] = round((time.perf_counter() - started) * 1000, 1)
             if not finished:
                 with self.engine.begin() as conn:
@@ -225,10 +233,16 @@ class SettlementRunner:
 
     def _step_bill(self, run: RunRecord, now: datetime) -> bool:
         sent = bill_merchants(self.engine, run, self.ports.billing, now, self.checkpoint)
+        credited = grant_credits(self.engine, run, self.ports.billing, now, self.checkpoint)
         with self.engine.begin() as conn:
             if not records.step_done(conn, run.id, "bill"):
                 records.record_step(
-                    conn, run.id, "bill", now, status="billed", detail=f"{sent} invoices sent"
+                    conn,
+                    run.id,
+                    "bill",
+                    now,
+                    status="billed",
+                    detail=f"{sent} invoices sent, {credited} credits granted",
                 )
         return True
 
@@ -242,13 +256,22 @@ class SettlementRunner:
             directory=self.directory,
         )
         self.checkpoint("pay:planned")
-        paid, failed = pay_members(
+        tally = pay_members(
             self.engine, run, self.ports.payouts, now, self.checkpoint, self.directory
         )
         with self.engine.begin() as conn:
             if not records.step_done(conn, run.id, "pay"):
+                records.record_step(conn, run.id, "pay", now, status="paid", detail=tally.detail())
+        return True
+
+    def _step_charities(self, run: Any, now: datetime) -> bool:
+        tally = pay_charities(
+            self.engine, run, self.ports.payouts, now, self.checkpoint, self.directory
+        )
+        with self.engine.begin() as conn:
+            if not records.step_done(conn, run.id, "charities"):
                 records.record_step(
-                    conn, run.id, "pay", now, status="paid", detail=f"{paid} paid, {failed} failed"
+                    conn, run.id, "charities", now, status="charities_paid", detail=tally.detail()
                 )
         return True
 

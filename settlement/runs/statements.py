@@ -49,6 +49,7 @@ from sqlalchemy import (
 from settlement.ledger.accounts import AccountKind
 from settlement.ledger.bookings import BOOKING_WAYS, NO_OFFER, utc_day, with_entry
 from settlement.runs.tables import (
+    MerchantCredit,
     MerchantInvoice,
     SettlementStatement,
     SettlementStatementLine,
@@ -67,6 +68,7 @@ _rw = Reward.__table__
 _lines = SettlementStatementLine.__table__
 _statements = SettlementStatement.__table__
 _invoices = MerchantInvoice.__table__
+_credits = MerchantCredit.__table__
 
 RECEIVABLE = AccountKind.MERCHANT_RECEIVABLE.value
 REVENUE = AccountKind.PLATFORM_REVENUE.value
@@ -81,6 +83,13 @@ FIGURES = (
     "clawback_commission_amount",
     "net_amount",
 )
+
+
+def merchant_credit(net_amount: int) -> int:
+    """What a period with more refunds than charges leaves the merchant as credit: a net of
+    -250 (a $40.00 purchase at 5% + 20% commission refunded in the next period) is a credit
+    of 250; a positive net is billed and leaves none."""
+    return -net_amount if net_amount < 0 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +262,7 @@ def compute_statements(
                 **figures,
                 "payments_amount": payments,
                 "receivable_movement_amount": movement,
+                "credit_amount": merchant_credit(figures["net_amount"]),
             }
         )
         if figures["net_amount"] > 0:
@@ -273,6 +283,20 @@ def compute_statements(
         conn.execute(insert(_statements), statements)
     if invoices:
         conn.execute(insert(_invoices), invoices)
+    credits = [
+        {
+            "run_id": run_id,
+            "merchant_id": s["merchant_id"],
+            "currency": s["currency"],
+            "amount": s["credit_amount"],
+            "status": "planned",
+            "updated_at": now,
+        }
+        for s in statements
+        if int(s["credit_amount"]) > 0  # type: ignore[call-overload]
+    ]
+    if credits:
+        conn.execute(insert(_credits), credits)
     return StatementTotals(merchants=len(statements), lines=len(lines), total_amount=total_amount)
 
 

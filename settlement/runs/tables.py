@@ -17,11 +17,18 @@ from settlement.tables import TableModel
 
 
 class SettlementRun(TableModel, table=True):
+    """One attempt at settling (kind, period). A rejected attempt can be re-opened by
+    finance as the next attempt; each keeps its own steps, decisions and statements."""
+
     __tablename__ = "settlement_run"
-    __table_args__ = (UniqueConstraint("kind", "period", name="uq_settlement_run_kind_period"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "period", "attempt", name="uq_settlement_run_kind_period_attempt"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=32)  # weekly
     period: str = Field(max_length=16)  # 2026-W46
+    attempt: int = 1  # 1, then 2, ... for each re-opening after a rejection
+    previous_run_id: int | None = Field(default=None, foreign_key="settlement_run.id")
     period_start: datetime
     period_end: datetime
     # open -> matured -> statements -> awaiting_approval | approved | rejected -> billed
@@ -60,6 +67,9 @@ class SettlementStatement(TableModel, table=True):
     net_amount: int = Field(default=0, sa_type=BigInteger)  # charges less clawbacks: billed
     payments_amount: int = Field(default=0, sa_type=BigInteger)  # cash received in the period
     receivable_movement_amount: int = Field(default=0, sa_type=BigInteger)  # ledger, signed
+    # A negative net (refunds beyond charges) is the merchant's credit: granted on its
+    # Stripe customer balance and taken off its next invoice (see MerchantCredit).
+    credit_amount: int = Field(default=0, sa_type=BigInteger)
 
 
 class SettlementStatementLine(TableModel, table=True):
@@ -106,6 +116,23 @@ class MerchantInvoice(TableModel, table=True):
     updated_at: datetime
 
 
+class MerchantCredit(TableModel, table=True):
+    """A period whose refunds exceeded its charges: the merchant's credit, granted as a
+    Stripe customer balance credit that Stripe takes off the next invoice. The ledger
+    already holds it: the merchant's receivable stands above zero by this amount until the
+    next invoice, billed in full and paid less the credit, brings it back."""
+
+    __tablename__ = "merchant_credit"
+    run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
+    merchant_id: int = Field(primary_key=True)
+    currency: str = Field(max_length=3, primary_key=True)
+    amount: int = Field(sa_type=BigInteger)  # > 0: what the platform owes the merchant
+    status: str = Field(max_length=16)  # planned | granted
+    customer_ref: str | None = Field(default=None, max_length=64)
+    balance_transaction_ref: str | None = Field(default=None, max_length=64, unique=True)
+    updated_at: datetime
+
+
 class MerchantInvoiceItem(TableModel, table=True):
     __tablename__ = "merchant_invoice_item"
     run_id: int = Field(foreign_key="settlement_run.id", primary_key=True)
@@ -126,7 +153,28 @@ class MemberPayout(TableModel, table=True):
     member_id: int = Field(index=True)
     currency: str = Field(max_length=3)
     amount: int = Field(sa_type=BigInteger)
-    status: str = Field(max_length=16)  # in_transit | paid | failed | returned
+    # in_transit | paid | failed (refused or reversed) | deferred (platform balance short:
+    # the money is back in available and the next run pays it) | returned
+    status: str = Field(max_length=16)
+    transfer_ref: str | None = Field(default=None, max_length=64, unique=True)
+    failure_reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime
+    updated_at: datetime
+
+
+class CharityPayout(TableModel, table=True):
+    """What members donated to a charity, transferred to its connected account by a run."""
+
+    __tablename__ = "charity_payout"
+    __table_args__ = (
+        UniqueConstraint("run_id", "charity_id", "currency", name="uq_charity_payout_run_charity"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="settlement_run.id", index=True)
+    charity_id: int
+    currency: str = Field(max_length=3)
+    amount: int = Field(sa_type=BigInteger)
+    status: str = Field(max_length=16)  # in_transit | paid | deferred | failed
     transfer_ref: str | None = Field(default=None, max_length=64, unique=True)
     failure_reason: str | None = Field(default=None, max_length=200)
     created_at: datetime

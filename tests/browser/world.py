@@ -48,6 +48,7 @@ def build_world(live: LiveApp) -> World:
             "/v1/merchants",
             {
                 "brand_name": "Blue Bottle",
+                "billing_email": "ap@bluebottle.example",
                 "timezone": "America/New_York",
                 "currency": "USD",
                 "default_commission_bps": 2000,
@@ -77,6 +78,7 @@ def build_world(live: LiveApp) -> World:
             "/v1/merchants",
             {
                 "brand_name": "Corner Books",
+                "billing_email": "ap@cornerbooks.example",
                 "timezone": "America/New_York",
                 "currency": "USD",
                 "category": "shopping",

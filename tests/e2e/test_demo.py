@@ -23,8 +23,10 @@ def run_demo(tmp_path, events: int) -> str:
         text=True,
         timeout=300,
         check=False,
+        cwd=tmp_path,  # the demo remembers its database in the working directory
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / ".clo-last-database").read_text().strip() == f"sqlite:///{db}"
     return proc.stdout
 
 

@@ -576,7 +576,7 @@ def test_transfers_to_connected_accounts_and_to_a_failing_one(
         client.v1.transfers.create(bounced, {"idempotency_key": "payout-2024-05:m2"})
     assert (err.value.http_status, err.value.code, err.value.param) == (
         400,
-        "account_invalid",
+        "insufficient_capabilities_for_transfer",
         "destination",
     )
     assert client.v1.transfers.list({"destination": failing.id}).data == []

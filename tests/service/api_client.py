@@ -149,11 +149,13 @@ def create_merchant(
     timezone: str = "America/New_York",
     currency: str = "USD",
     default_commission_bps: int = 2000,
+    billing_email: str | None = "billing@merchant.example",
 ) -> dict:
     resp = api.post(
         "/v1/merchants",
         api.admin,
         {
+            "billing_email": billing_email,
             "brand_name": brand_name,
             "timezone": timezone,
             "currency": currency,

@@ -45,10 +45,24 @@ class Billing:
     def finalize_and_send(self, invoice_ref: str, *, idempotency_key: str) -> str:
         return "open"
 
+    def credit_balance(
+        self, customer_ref: str, *, amount: int, currency: str, description: str,
+        idempotency_key: str,
+    ) -> str:  # fmt: skip
+        return f"cbtxn-{idempotency_key}"
+
 
 class Payouts:
     def payable(self, conn: Connection, member_ids: list[int]) -> set[int]:
         return set()
+
+    def charities_payable(self, conn: Connection, charity_ids: list[int]) -> set[int]:
+        return set()
+
+    def transfer_to_charity(
+        self, charity_id: int, *, amount: int, currency: str, payout_id: int, idempotency_key: str
+    ) -> TransferResult:
+        raise AssertionError("no charity is payable here")
 
     def transfer(
         self, member_id: int, *, amount: int, currency: str, payout_id: int, idempotency_key: str

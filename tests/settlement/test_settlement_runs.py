@@ -45,7 +45,8 @@ def assert_settled_once(sw) -> None:
     engine, stripe = sw.engine, sw.stripe
     with engine.connect() as conn:
         assert _count(conn, SettlementRun) == 1
-        assert _count(conn, SettlementRunStep) == len(STEPS) + 1  # + payouts_planned
+        # + the recovery points inside steps: payouts_planned, charities_planned
+        assert _count(conn, SettlementRunStep) == len(STEPS) + 2
         run = conn.execute(select(SettlementRun.__table__)).one()
         assert run.status == "closed"
         invoices = list(conn.execute(select(MerchantInvoice.__table__)))

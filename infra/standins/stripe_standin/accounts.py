@@ -1,7 +1,10 @@
 """Connected accounts, transfers and transfer reversals.
 
+A transfer needs the platform's available balance (`StripeStandin.set_platform_balance`;
+unlimited until set) or fails with 400 `balance_insufficient`, and a destination whose
+`transfers` capability is active, or fails with 400 `insufficient_capabilities_for_transfer`.
 A transfer to an account marked as failing (`StripeStandin.fail_transfers_to`) either fails
-with a 400 `account_invalid` error and creates nothing (mode "error", the default: the caller
+with that capability error and creates nothing (mode "error", the default: the caller
 keeps the payout pending and can retry), or is created and at once reversed in full (mode
 "reverse": `reversed: true`, a `transfer.reversed` event), like a payout bounced by the bank.
 """
@@ -60,12 +63,31 @@ def _reverse(
     reversal = objects.transfer_reversal(store, tr, amount)
     reversal["metadata"] = metadata
     tr["amount_reversed"] += amount
+    if store.platform_balance is not None:  # a reversal gives the money back
+        currency = tr["currency"]
+        store.platform_balance[currency] = store.platform_balance.get(currency, 0) + amount
     tr["reversed"] = tr["amount_reversed"] == tr["amount"]
     data = tr["reversals"]["data"]
     data.insert(0, reversal)
     tr["reversals"].update(total_count=len(data))
     store.emit("transfer.reversed", tr, ctx)
     return reversal
+
+
+def _draw(store: Store, currency: str, amount: int) -> None:
+    """Take a transfer from the platform's available balance, as Stripe does."""
+    balance = store.platform_balance
+    if balance is None:
+        return
+    if balance.get(currency, 0) < amount:
+        raise errors.StripeError(
+            400,
+            "You have insufficient available funds in your Stripe account. Try adding funds "
+            "directly to your available balance by creating Top-ups: "
+            "https://stripe.com/docs/api#create_topup",
+            code="balance_insufficient",
+        )
+    balance[currency] -= amount
 
 
 def create_transfer(store: Store, ctx: RequestContext, p: Params) -> Obj:
@@ -78,14 +100,15 @@ def create_transfer(store: Store, ctx: RequestContext, p: Params) -> Obj:
     if acct is None:
         raise errors.no_such("destination", dest_id, param="destination", status=400)
     mode = store.failing_transfers.get(dest_id)
-    if mode == "error":
+    if mode == "error" or acct["capabilities"].get("transfers") != "active":
         raise errors.StripeError(
             400,
-            f"The destination account {dest_id} cannot receive transfers: its `transfers` "
-            "capability is inactive (payouts to it are failing).",
-            code="account_invalid",
+            "Your destination account needs to have at least one of the following "
+            "capabilities enabled: transfers, crypto_transfers, legacy_payments",
+            code="insufficient_capabilities_for_transfer",
             param="destination",
         )
+    _draw(store, currency, amount)
     fields = {
         "amount": amount,
         "currency": currency,

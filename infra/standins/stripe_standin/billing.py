@@ -267,6 +267,16 @@ def _due_date(store: Store, p: Params, collection: str | None) -> int | None:
     return due if due is not None else (store.now() + days * 86400 if days is not None else None)
 
 
+def require_email(cust: Obj) -> None:
+    """Stripe emails a `send_invoice` invoice, so its customer needs an email address."""
+    if not cust.get("email"):
+        raise errors.invalid(
+            "Missing email. In order to create invoices that are sent to the customer, the "
+            "customer must have a valid email.",
+            param="customer",
+        )
+
+
 def create_invoice(store: Store, ctx: RequestContext, p: Params) -> Obj:
     cust = store.require("customer", forms.req_str(p, "customer"), param="customer", status=400)
     collection = forms.opt_enum(p, "collection_method", COLLECTION_METHODS, "charge_automatically")
@@ -277,6 +287,8 @@ def create_invoice(store: Store, ctx: RequestContext, p: Params) -> Obj:
     pending = [i for i in pending if i["invoice"] is None]
     fallback = pending[0]["currency"] if pending and behavior == "include" else "usd"
     currency = forms.currency(p, default=cust["currency"] or fallback)
+    if collection == "send_invoice":
+        require_email(cust)
     default_pm = forms.opt_str(p, "default_payment_method")
     if default_pm:
         store.require("payment_method", default_pm, param="default_payment_method", status=400)

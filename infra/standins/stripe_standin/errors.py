@@ -40,6 +40,9 @@ class StripeError(Exception):
         if store_for_idempotency is None:
             store_for_idempotency = status not in (400, 401, 404, 409, 429)
         self.store_for_idempotency = store_for_idempotency
+        # The `Stripe-Should-Retry` header Stripe sends with some errors (a lock timeout:
+        # true); the SDK follows it.
+        self.should_retry: bool | None = None
 
     def body(self, request_id: str | None = None) -> dict[str, Any]:
         err: dict[str, Any] = {"type": self.type, "message": self.message}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import cards, errors, forms, objects, payments
+from . import balances, billing, cards, errors, forms, objects, payments
 from .routes import Route, names
 from .store import RequestContext, Store
 
@@ -29,6 +29,7 @@ def finalize(store: Store, ctx: RequestContext | None, inv: Obj) -> None:
     inv["status_transitions"]["finalized_at"] = now
     inv["effective_at"] = now
     inv["ending_balance"] = 0
+    balances.apply_to_invoice(store, cust, inv)
     inv["automatically_finalizes_at"] = None
     inv["hosted_invoice_url"] = f"{store.base_url}/_standin/invoices/{inv['id']}/hosted"
     inv["webhooks_delivered_at"] = now
@@ -79,6 +80,9 @@ def send_invoice(store: Store, ctx: RequestContext, p: Params, in_id: str) -> Ob
         raise errors.state_error(
             "You can only manually send an invoice if its collection method is 'send_invoice'."
         )
+    cust = store.get("customer", inv["customer"])
+    if cust is not None:
+        billing.require_email(cust)
     if inv["status"] == "draft":
         finalize(store, ctx, inv)
     if inv["status"] == "void":

@@ -7,7 +7,10 @@
   parameters replays the stored status and body with `Idempotent-Replayed: true`; with other
   parameters it is a 400 `idempotency_error`. As on Stripe, validation failures (400, 401,
   404) are not stored, so a corrected retry with the same key still executes.
-- Every API request runs under the store's lock, so two requests with one key never race.
+- Every API request runs under the store's lock, so two requests with one key never race;
+  a request whose key is still in flight (another request with it not yet answered) gets
+  409 `idempotency_key_in_use`, as on Stripe. Armed faults (`faults.py`) answer 429
+  `rate_limit` or `lock_timeout`, or slow a request down.
 - Paths under `/_standin/` are the stand-in's own control API (see `control.py`).
 """
 
@@ -22,7 +25,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import accounts, billing, browser, control, errors, forms, lifecycle, listing, payments
+from . import (
+    accounts,
+    balances,
+    billing,
+    browser,
+    control,
+    errors,
+    faults,
+    forms,
+    lifecycle,
+    listing,
+    payments,
+)
 from .routes import Route
 from .store import DEFAULT_API_VERSION, IdempotencyRecord, RequestContext, random_token
 
@@ -33,7 +48,13 @@ log = logging.getLogger("infra.standins.stripe_standin")
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_IDEMPOTENCY_KEY_CHARS = 255
-ROUTES: list[Route] = [*lifecycle.ROUTES, *billing.ROUTES, *payments.ROUTES, *accounts.ROUTES]
+ROUTES: list[Route] = [
+    *lifecycle.ROUTES,
+    *balances.ROUTES,
+    *billing.ROUTES,
+    *payments.ROUTES,
+    *accounts.ROUTES,
+]
 
 
 def resolve(method: str, path: str) -> tuple[Route, list[str]]:
@@ -143,6 +164,8 @@ class StripeRequestHandler(BaseHTTPRequestHandler):
             headers.update(extra)
         except errors.StripeError as exc:
             status, payload = exc.status, encode(exc.body(request_id))
+            if exc.should_retry is not None:
+                headers["Stripe-Should-Retry"] = "true" if exc.should_retry else "false"
         except Exception:  # a stand-in bug must still answer like Stripe's 500
             log.exception("stripe stand-in failed on %s %s", method, self.path)
             error = errors.StripeError(500, "An unknown error occurred", type_="api_error")
@@ -178,7 +201,27 @@ class StripeRequestHandler(BaseHTTPRequestHandler):
         ctx = RequestContext(api_key, request_id, key, version)
         endpoint = f"{method} {route.template}"
         fingerprint = json.dumps({"path": path, "params": params}, sort_keys=True)
-        store = standin.store
+        if key is not None:
+            standin.faults.enter(api_key, key)  # a second request with it meets a 409
+        try:
+            faults.apply(standin.faults.take(endpoint))
+            return self._idempotent(route, args, params, ctx, endpoint, fingerprint, headers)
+        finally:
+            if key is not None:
+                standin.faults.leave(api_key, key)
+
+    def _idempotent(
+        self,
+        route: Route,
+        args: list[str],
+        params: dict[str, Any],
+        ctx: RequestContext,
+        endpoint: str,
+        fingerprint: str,
+        headers: dict[str, str],
+    ) -> tuple[int, bytes, dict[str, str]]:
+        store = self.server.standin.store
+        api_key, key, request_id = ctx.api_key, ctx.idempotency_key, ctx.request_id or ""
         with store.lock:
             if key is not None:
                 record = store.idempotency_get(api_key, key)

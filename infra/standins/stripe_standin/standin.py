@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from . import errors, lifecycle
+from .faults import Faults
 from .server import StripeHTTPServer
 from .store import Store, snapshot
 from .webhooks import DeliveryAttempt, WebhookDispatcher, WebhookEndpoint
@@ -70,6 +71,7 @@ class StripeStandin:
             on_delivered=self.store.webhook_delivered,
         )
         self.store.sink = self.webhooks
+        self.faults = Faults()
         for url in webhook_urls:
             self.add_webhook_endpoint(url)
         self._server: StripeHTTPServer | None = None
@@ -189,6 +191,7 @@ class StripeStandin:
         with self.store.lock:
             self.store.reset()
             self.webhooks.reset()
+            self.faults.reset()
 
     def counters(self) -> dict[str, Any]:
         counters = self.store.counters()
@@ -232,6 +235,29 @@ class StripeStandin:
                 self.store.failing_transfers.pop(account_id, None)
             else:
                 self.store.failing_transfers[account_id] = mode
+
+    def inject(
+        self, endpoint: str, kind: str, *, count: int = 1, delay_seconds: float = 0.0
+    ) -> None:
+        """Answer the next `count` requests to `endpoint` ("POST /v1/transfers") with a 429
+        `rate_limit` or `lock_timeout`, or slow them by `delay_seconds` ("slow")."""
+        self.faults.arm(endpoint, kind, count=count, delay_seconds=delay_seconds)
+
+    def set_platform_balance(self, currency: str, amount: int | None) -> None:
+        """Fund the platform's available balance in `currency` (transfers draw on it and
+        answer `balance_insufficient` beyond it); None for every currency: unlimited."""
+        with self.store.lock:
+            if amount is None:
+                self.store.platform_balance = None
+                return
+            balance = self.store.platform_balance or {}
+            balance[currency.lower()] = amount
+            self.store.platform_balance = balance
+
+    def set_capability(self, account_id: str, name: str, status: str) -> None:
+        """A connected account's capability: "active", "inactive" or "pending"."""
+        with self.store.lock:
+            self.store.require("account", account_id)["capabilities"][name] = status
 
     def pay_invoice(self, invoice_id: str, *, out_of_band: bool = True) -> dict[str, Any]:
         """Pay an invoice outside the API (bank transfer, hosted page): emits `invoice.paid`."""

@@ -23,6 +23,7 @@ from . import errors
 PREFIXES = {
     "account": "acct",
     "customer": "cus",
+    "customer_balance_transaction": "cbtxn",
     "event": "evt",
     "invoice": "in",
     "invoiceitem": "ii",
@@ -116,6 +117,9 @@ class Store:
             self._idempotency: OrderedDict[tuple[str, str], IdempotencyRecord] = OrderedDict()
             self.created: Counter[str] = Counter()
             self.failing_transfers: dict[str, str] = {}
+            # The platform's available balance per currency for transfers; None: unlimited
+            # (the default, so scenarios that do not fund the platform still pay out).
+            self.platform_balance: dict[str, int] | None = None
             self.idempotent_replays = 0
             self.platform_account_id = "acct_" + random_token(16)
 

@@ -2,7 +2,7 @@
 merchant category (what members filter offers by)
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 """
 
 from collections.abc import Sequence
