@@ -362,7 +362,8 @@ def main(argv: list[str] | None = None) -> None:
 
     tune_garbage_collector()
     args = build_parser().parse_args(argv)
-    if args.func.__name__ not in _OWN_DATABASE:
+    # Commands that make their own database, or use none (`secrets generate`), skip the check.
+    if args.func.__name__ not in _OWN_DATABASE and hasattr(args, "database"):
         args.database = resolve_url(args.database)
         if args.func is not cmd_db_upgrade:
             try:

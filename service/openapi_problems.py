@@ -95,6 +95,11 @@ def problem_statuses(route: APIRoute, *, authenticated: bool) -> set[int]:
     return statuses
 
 
+def problem_response(description: str) -> dict[str, Any]:
+    """A problem response a route documents itself (beyond what `problem_statuses` derives)."""
+    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+
+
 def _api_routes(routes: list[Any]) -> list[APIRoute]:
     """Every APIRoute, through included routers (which FastAPI keeps nested)."""
     found: list[APIRoute] = []

@@ -24,21 +24,27 @@ MAX_BODY_BYTES = 4_000_000
 @router.post("/network/events", summary="Push a signed batch of card events (up to 1,000)")
 async def push_network_events(request: Request) -> dict:
     settings = request.app.state.settings
+    # A client or key id cut off for failed signatures costs no body read and no HMAC.
+    address = request.client.host if request.client else ""
+    key_id = request.headers.get("x-clo-key-id") or ""
+    limiter = request.app.state.auth_limiter
+    limiter.check(key_id=key_id, address=address)
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(
             f"body exceeds {MAX_BODY_BYTES} bytes", field="body", reason="too_large"
         )
     now = datetime.now(UTC)
-    verify(
-        settings.feed_signing_keys,
-        key_id=request.headers.get("x-clo-key-id"),
-        timestamp=request.headers.get("x-clo-timestamp"),
-        signature=request.headers.get("x-clo-signature"),
-        body=body,
-        now_unix=int(now.timestamp()),
-        window_seconds=settings.feed_replay_window_seconds,
-    )
+    with limiter.counting_failures(address=address, key_id=key_id):
+        verify(
+            settings.feed_signing_keys,
+            key_id=request.headers.get("x-clo-key-id"),
+            timestamp=request.headers.get("x-clo-timestamp"),
+            signature=request.headers.get("x-clo-signature"),
+            body=body,
+            now_unix=int(now.timestamp()),
+            window_seconds=settings.feed_replay_window_seconds,
+        )
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):

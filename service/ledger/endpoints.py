@@ -12,6 +12,7 @@ from service.auth import Principal, Role, db_session, require
 from service.ledger import repository as repo
 from service.ledger.schemas import CardEventOut, LedgerAccountOut, LedgerEntryOut, PostingOut
 from service.merchants.common import MAX_BIG_ID, Id, Page, PageParams, page_of, page_params
+from service.openapi_problems import problem_response
 from service.problems import NotFound
 from service.routing import make_router
 from settlement.ledger.accounts import AccountKind
@@ -81,7 +82,11 @@ def list_entries(
     return Page(items=entries, next_cursor=shown[-1] if len(ids) > limit else None)
 
 
-@router.get("/card-events", summary="A card event found by the feed's own id")
+@router.get(
+    "/card-events",
+    summary="A card event found by the feed's own id",
+    responses={404: problem_response("No event of that source has that external id")},
+)
 def find_card_event(
     external_id: Annotated[str, Query(min_length=1, max_length=128)],
     source: Literal["network", "plaid", "file"],

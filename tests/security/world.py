@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Insert, insert
 
 from service.auth import Role
 from service.linking_tables import UnresolvedMerchant
+from settlement.ledger.accounts import AccountDirectory, AccountKind
 from settlement.runs.tables import SettlementRun
 from tests.service.api_client import (
     Api,
@@ -121,6 +122,9 @@ def build_world(api: Api) -> World:
                 updated_at=now,
             ),
         )
+    with api.engine.begin() as conn:  # a ledger account for the finance-only ledger routes
+        ref = (AccountKind.PLATFORM_REVENUE, None, "USD")
+        account_id = AccountDirectory().ids_for(conn, {ref})[ref]
     throwaway = api.key(Role.FINANCE)["Authorization"].removeprefix("Bearer ").partition(".")[0]
     keys: dict[str, Headers | None] = {
         "anonymous": None,
@@ -145,6 +149,7 @@ def build_world(api: Api) -> World:
         "unresolved_id": unresolved_id,
         "setup_intent_id": "seti_123",
         "key_id": throwaway,
+        "account_id": account_id,
     }
     return World(api, keys, ids, throwaway, extra={"charity_id": charity["id"]})
 

@@ -115,3 +115,16 @@ def test_malformed_bodies_get_a_problem_document(client, raw):
     resp = post(client, [], body=raw)
     assert resp.status_code == 422
     assert resp.headers["content-type"].startswith("application/problem+json")
+
+
+def test_forged_signatures_are_limited_per_key_id_then_answered_429(client):
+    # Ten refused signatures for key k1 within a minute; the eleventh attempt is refused before
+    # its body is read or its signature checked, with Retry-After, and signs nothing in.
+    events = [client.world.event(card=1, amount=4_000, ext="a1")]
+    statuses = [post(client, events, secret="not-the-secret").status_code for _ in range(10)]
+    assert statuses == [401] * 10
+    resp = post(client, events)  # even correctly signed: the key id is cut off for now
+    assert resp.status_code == 429
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert resp.json()["errors"][0]["reason"] == "too_many_failed_authentications"
+    assert client.world.balances() == {}

@@ -33,6 +33,7 @@ def add_merchant(engine, *, name: str = "Blue Bottle", mid: str = "MID-BB-1") ->
             MerchantCreate(
                 brand_name=name, timezone="America/New_York", currency="USD",
                 default_commission_bps=2000, category="dining",
+                billing_email=f"ap@{slug}.example",
             ),
             now=now,
         )  # fmt: skip
