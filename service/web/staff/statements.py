@@ -65,7 +65,9 @@ def statements_of(
             select(col(Merchant.id), col(Merchant.brand_name)).where(
                 col(Merchant.id).in_(merchant_ids)
             )
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     out = {
         (r.merchant_id, r.currency): Statement(
@@ -80,7 +82,9 @@ def statements_of(
             select(col(Offer.id), col(Offer.title)).where(
                 col(Offer.id).in_({r.offer_id for r in line_rows})
             )
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     for line in line_rows:
         statement = out.get((line.merchant_id, line.currency))
