@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.routing import APIRoute
-from sqlalchemy import Connection, Insert, insert
+from sqlalchemy import Connection, Insert, insert, select
+from sqlmodel import col
 
 from service.auth import Role
 from service.linking_tables import UnresolvedMerchant
 from settlement.runs.tables import SettlementRun
+from settlement.tables import LedgerAccount
 from tests.service.api_client import (
     Api,
     Headers,
@@ -121,6 +123,12 @@ def build_world(api: Api) -> World:
                 updated_at=now,
             ),
         )
+        # member A's pending cashback account (the event above opened it)
+        account_id = conn.execute(
+            select(col(LedgerAccount.id)).where(
+                col(LedgerAccount.code) == f"member:{member_a['id']}:pending:USD"
+            )
+        ).scalar_one()
     throwaway = api.key(Role.FINANCE)["Authorization"].removeprefix("Bearer ").partition(".")[0]
     keys: dict[str, Headers | None] = {
         "anonymous": None,
@@ -142,6 +150,7 @@ def build_world(api: Api) -> World:
         "location_id": loc1["id"],
         "alias_id": alias1["id"],
         "run_id": run_id,
+        "account_id": account_id,
         "unresolved_id": unresolved_id,
         "setup_intent_id": "seti_123",
         "key_id": throwaway,
