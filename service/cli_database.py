@@ -82,7 +82,8 @@ def require_migrated(url: str) -> None:
                 raise DatabaseUnusable(f"no CLO database at {shown(url)}; {HINT}")
             current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except SQLAlchemyError as exc:
-        reason = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+        orig = getattr(exc, "orig", None)  # the driver's own error, when there was one
+        reason = str(orig if orig else exc).splitlines()[0]
         raise DatabaseUnusable(f"cannot open the CLO database at {shown(url)}: {reason}") from exc
     finally:
         probe.dispose()

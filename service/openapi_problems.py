@@ -36,7 +36,7 @@ REPEATED_200: dict[int | str, dict[str, Any]] = {
     200: {"description": "A repeat: the first result, unchanged"}
 }
 PROVIDER_PATHS = ("/setup-intents", "/plaid/")
-SCOPING_QUERY_PARAMS = {"member_id", "merchant_id", "offer_id"}
+SCOPING_QUERY_PARAMS = {"member_id", "merchant_id", "offer_id", "external_id"}
 
 
 _NULLABLE_STRING = {"type": ["string", "null"]}

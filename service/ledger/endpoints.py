@@ -20,7 +20,6 @@ from settlement.ledger.accounts import AccountKind
 router = make_router(tags=["ledger"])
 finance = require(Role.FINANCE)
 OwnerType = Literal["member", "merchant", "platform", "charity"]
-KindName = Literal[tuple(kind.value for kind in AccountKind)]  # type: ignore[valid-type]
 ENTRY_PAGE_MAX = 200
 
 
@@ -29,7 +28,7 @@ def list_accounts(
     page: PageParams = Depends(page_params),
     owner_type: OwnerType | None = None,
     owner_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    kind: KindName | None = None,
+    kind: AccountKind | None = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
     session: Session = db_session,
     _p: Principal = Depends(finance),

@@ -16,6 +16,9 @@ _accounts = LedgerAccount.__table__
 _entries = LedgerEntry.__table__
 _postings = LedgerPosting.__table__
 _resolutions = LedgerEntryResolution.__table__
+# A row read through Core, its columns reached by name (`row.entry_id`).
+AnyRow = Row[*tuple[Any, ...]]
+
 _events = CardEventRow.__table__
 
 
@@ -28,7 +31,7 @@ def list_accounts(
     owner_id: int | None,
     kind: str | None,
     currency: str | None,
-) -> Sequence[Row[Any]]:
+) -> Sequence[AnyRow]:
     query = select(_accounts).where(_accounts.c.id > after_id)
     if owner_type is not None:
         query = query.where(_accounts.c.owner_type == owner_type)
@@ -41,7 +44,7 @@ def list_accounts(
     return session.connection().execute(query.order_by(_accounts.c.id).limit(limit)).all()
 
 
-def get_account(session: Session, account_id: int) -> Row[Any] | None:
+def get_account(session: Session, account_id: int) -> AnyRow | None:
     return (
         session.connection().execute(select(_accounts).where(_accounts.c.id == account_id)).first()
     )
@@ -63,7 +66,7 @@ def entry_ids_of_account(
     )
 
 
-def entries_with_status(session: Session, entry_ids: list[int]) -> Sequence[Row[Any]]:
+def entries_with_status(session: Session, entry_ids: list[int]) -> Sequence[AnyRow]:
     """The entries with how each ended (`resolution` None: as written)."""
     if not entry_ids:
         return []
@@ -79,7 +82,7 @@ def entries_with_status(session: Session, entry_ids: list[int]) -> Sequence[Row[
     )
 
 
-def postings_of(session: Session, entry_ids: list[int]) -> Sequence[Row[Any]]:
+def postings_of(session: Session, entry_ids: list[int]) -> Sequence[AnyRow]:
     if not entry_ids:
         return []
     return (
@@ -100,7 +103,7 @@ def postings_of(session: Session, entry_ids: list[int]) -> Sequence[Row[Any]]:
     )
 
 
-def card_event_by_external_id(session: Session, source: str, external_id: str) -> Row[Any] | None:
+def card_event_by_external_id(session: Session, source: str, external_id: str) -> AnyRow | None:
     return (
         session.connection()
         .execute(

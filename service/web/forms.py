@@ -9,7 +9,7 @@ input and keep what was typed.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,7 +44,7 @@ class FormErrors:
 
 
 def errors_from_problem(
-    problem: Problem, form_fields: set[str], gettext: Callable[[str], str] = str
+    problem: Problem, form_fields: Container[str], gettext: Callable[[str], str] = str
 ) -> FormErrors:
     """The problem's detail next to the field it names (translated when the catalog has it)."""
     found = FormErrors(status=problem.status)
@@ -78,7 +78,7 @@ def _plain(name: str, err: dict[str, Any], gettext: Callable[[str], str]) -> str
 
 
 def errors_from_validation(
-    exc: ValidationError, form_fields: set[str], gettext: Callable[[str], str] = str
+    exc: ValidationError, form_fields: Container[str], gettext: Callable[[str], str] = str
 ) -> FormErrors:
     """Pydantic errors by field; messages never echo the input (it may hold a card number)."""
     found = FormErrors()

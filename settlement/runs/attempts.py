@@ -32,6 +32,7 @@ def reopen_run(conn: Connection, run_id: int, *, actor: str, reason: str, now: d
     if run.status != "rejected":
         raise ReopenError(f"run {run_id} is {run.status}: only a rejected run can be re-opened")
     latest = records.find_run(conn, run.kind, run.period)
+    assert latest is not None  # `run` itself is an attempt at (kind, period)
     if latest.id != run.id:
         raise ReopenError(f"run {run_id} was re-opened already as run {latest.id}")
     if not reason.strip():

@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.routing import APIRoute
-from sqlalchemy import Connection, Insert, insert
+from sqlalchemy import Connection, Insert, insert, select
+from sqlmodel import col
 
 from service.auth import Role
 from service.linking_tables import UnresolvedMerchant
-from settlement.ledger.accounts import AccountDirectory, AccountKind
 from settlement.runs.tables import SettlementRun
+from settlement.tables import LedgerAccount
 from tests.service.api_client import (
     Api,
     Headers,
@@ -122,9 +123,12 @@ def build_world(api: Api) -> World:
                 updated_at=now,
             ),
         )
-    with api.engine.begin() as conn:  # a ledger account for the finance-only ledger routes
-        ref = (AccountKind.PLATFORM_REVENUE, None, "USD")
-        account_id = AccountDirectory().ids_for(conn, {ref})[ref]
+        # member A's pending cashback account (the event above opened it)
+        account_id = conn.execute(
+            select(col(LedgerAccount.id)).where(
+                col(LedgerAccount.code) == f"member:{member_a['id']}:pending:USD"
+            )
+        ).scalar_one()
     throwaway = api.key(Role.FINANCE)["Authorization"].removeprefix("Bearer ").partition(".")[0]
     keys: dict[str, Headers | None] = {
         "anonymous": None,
@@ -146,10 +150,10 @@ def build_world(api: Api) -> World:
         "location_id": loc1["id"],
         "alias_id": alias1["id"],
         "run_id": run_id,
+        "account_id": account_id,
         "unresolved_id": unresolved_id,
         "setup_intent_id": "seti_123",
         "key_id": throwaway,
-        "account_id": account_id,
     }
     return World(api, keys, ids, throwaway, extra={"charity_id": charity["id"]})
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlmodel import col
 
 from infra.standins.stripe_standin import StripeStandin
 from service.auth import Role
@@ -50,7 +51,7 @@ def world(engine: Engine) -> Iterator[Any]:
 def _posted(engine: Engine, code: str) -> int:
     with engine.connect() as conn:
         value = conn.execute(
-            select(LedgerAccount.posted_amount).where(LedgerAccount.code == code)
+            select(col(LedgerAccount.posted_amount)).where(col(LedgerAccount.code) == code)
         ).scalar_one_or_none()
     return int(value or 0)
 

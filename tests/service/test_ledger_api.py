@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import Engine
 
 from service.auth import Role
 from tests.service.api_client import (
@@ -24,7 +25,7 @@ from tests.service.api_client import (
 
 
 @pytest.fixture
-def api(engine) -> Iterator[Api]:  # type: ignore[no-untyped-def]
+def api(engine: Engine) -> Iterator[Api]:
     with api_for(engine) as a:
         yield a
 

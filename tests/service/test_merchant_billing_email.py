@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import Engine
 
 from tests.service.api_client import Api, api_for, assert_problem, create_merchant, create_offer
 
 
 @pytest.fixture
-def api(engine) -> Iterator[Api]:  # type: ignore[no-untyped-def]
+def api(engine: Engine) -> Iterator[Api]:
     with api_for(engine) as a:
         yield a
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, event, insert, select, update
+from sqlmodel import col
 
 from service.offers.catalog import OfferCatalog
 from service.tables import BrandAlias, Location, Offer, OfferCatalogVersion
@@ -15,7 +16,7 @@ from tests.service.pipeline_world import PipelineWorld
 
 def _version(engine: Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(select(OfferCatalogVersion.version)).scalar_one())
+        return int(conn.execute(select(col(OfferCatalogVersion.version))).scalar_one())
 
 
 def test_an_unchanged_catalog_costs_one_statement(engine: Engine) -> None:

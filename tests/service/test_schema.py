@@ -15,6 +15,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
+import service.linking_tables
+import service.settlements.tables
+import service.tables
+import service.web.staff.tables
+import service.web.tables  # noqa: F401
 import settlement.runs.tables
 import settlement.tables  # noqa: F401  (every module that declares tables)
 from service.schema import alembic_config, upgrade

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlmodel import col
 
 from infra.standins.stripe_standin import StripeStandin
 from service.integrations.stripe_billing import StripeBilling, StripePayouts
@@ -43,13 +44,13 @@ def runner(sw: SettleWorld, *, retries: int = 2, hook: Any = None) -> Settlement
 
 def payouts(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
-        return list(conn.execute(select(MemberPayout.__table__).order_by(MemberPayout.id)))
+        return list(conn.execute(select(MemberPayout.__table__).order_by(col(MemberPayout.id))))
 
 
 def posted(engine: Engine, code: str) -> int:
     with engine.connect() as conn:
         value = conn.execute(
-            select(LedgerAccount.posted_amount).where(LedgerAccount.code == code)
+            select(col(LedgerAccount.posted_amount)).where(col(LedgerAccount.code) == code)
         ).scalar_one_or_none()
     return int(value or 0)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from matching.money import currency_exponent
 from service.auth import db_session
@@ -51,7 +51,7 @@ def attribution(
 ):
     run, reported, rows = _chosen(session, run_id)
     ids = {r["merchant_id"] for r in rows}
-    names = {m.id: m.brand_name for m in session.query(Merchant).filter(Merchant.id.in_(ids))}
+    names = {m.id: m.brand_name for m in session.query(Merchant).filter(col(Merchant.id).in_(ids))}
     context = {
         "run": run,
         "reported": reported,
@@ -68,7 +68,7 @@ def attribution_json(run_id: int, session: Session = db_session, _w: Staff = Dep
     """The lifts the chart draws: every offer with a control group, in minor units."""
     _, _, rows = _chosen(session, run_id)
     ids = {r["merchant_id"] for r in rows}
-    names = {m.id: m.brand_name for m in session.query(Merchant).filter(Merchant.id.in_(ids))}
+    names = {m.id: m.brand_name for m in session.query(Merchant).filter(col(Merchant.id).in_(ids))}
     lifts = []
     for row in rows:
         lift = lift_of(row)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import sqlmodel
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.problems import Conflict, Forbidden, InvalidInput, NotFound
 from service.settlements import repository as repo
@@ -32,7 +32,11 @@ def get_run(session: Session, run_id: int):
 
 
 def list_runs(session: Session, *, limit: int = 200) -> list:
-    query = select(SettlementRun.__table__).order_by(SettlementRun.period_start.desc()).limit(limit)
+    query = (
+        select(SettlementRun.__table__)
+        .order_by(col(SettlementRun.period_start).desc())
+        .limit(limit)
+    )
     return list(session.connection().execute(query))
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlmodel import Session
+from starlette.datastructures import UploadFile
 
 from service.auth import db_session
 from service.merchants import repository as repo
@@ -76,7 +77,7 @@ async def add_location(request: Request, session: Session = db_session, who=Depe
 async def upload_locations(request: Request, session: Session = db_session, who=Depends(owner)):
     form = await request.form()
     upload = form.get("file")
-    raw = await upload.read(MAX_FILE_BYTES + 1) if hasattr(upload, "read") else b""
+    raw = await upload.read(MAX_FILE_BYTES + 1) if isinstance(upload, UploadFile) else b""
     gettext = formatter_of(request).gettext
     if len(raw) > MAX_FILE_BYTES:
         result = ImportResult()

@@ -33,7 +33,7 @@ from service.web.forms import (
 )
 from service.web.merchant import offer_form
 from service.web.merchant.common import SIDE, merchant_of, owner, page, reader
-from service.web.merchant.preview import WHY, Sample, draft_offer, preview
+from service.web.merchant.preview import WHY, Customer, Sample, draft_offer, preview
 from service.web.staff.identity import Staff
 from service.web.templating import formatter_of, render
 
@@ -293,8 +293,8 @@ async def offer_preview(request: Request, session: Session = db_session, who=Dep
     except ValueError:
         sample_errors["sample_at"] = fmt.gettext(offer_form.BAD_TIME)
         at = datetime.now(UTC)
-    customer = single.get("sample_customer")
-    customer = customer if customer in ("new", "returning", "lapsed") else "new"
+    chosen = single.get("sample_customer")
+    customer: Customer = chosen if chosen in ("new", "returning", "lapsed") else "new"
     context["sample_errors"] = sample_errors
     if data is not None:
         existing = single.get("offer_id") or ""

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.auth import Role, db_session
 from service.merchants import service as merchants
@@ -32,7 +32,7 @@ def _keys(session: Session, merchant_id: int) -> list[ApiCredential]:
     query = (
         select(ApiCredential)
         .where(ApiCredential.merchant_id == merchant_id, ApiCredential.role == Role.MERCHANT.value)
-        .order_by(ApiCredential.id)
+        .order_by(col(ApiCredential.id))
     )
     return list(session.exec(query))
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from sqlalchemy import ColumnDefault
+
 from matching.events import CardEvent, Channel, EventKind, Source
 from matching.match import MatchContext, MemberOfferState, match
 from matching.offers import in_holdout
@@ -64,6 +66,7 @@ def draft_offer(merchant: Merchant, data: OfferCreate, *, offer_id: int, now: da
     fields = data.model_dump(exclude={"location_ids", "dayparts", "bonus_windows"})
     fields = {k: v for k, v in fields.items() if v is not None or k in ("ends_at",)}
     fields.setdefault("commission_bps", merchant.default_commission_bps)
+    assert merchant.id is not None  # the signed-in merchant, read from the database
     return Offer(
         id=offer_id,
         **fields,
@@ -99,7 +102,7 @@ def preview(offer: Offer, merchant: Merchant, sample: Sample, mids: list[str]) -
     defaults = {
         name: column.default.arg
         for name, column in Offer.__table__.columns.items()
-        if column.default is not None and not callable(column.default.arg)
+        if isinstance(column.default, ColumnDefault) and not callable(column.default.arg)
     }
     values = {**defaults, **{k: v for k, v in offer.model_dump().items() if v is not None}}
     values.setdefault("ends_at", None)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, StringConstraints, field_validator
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.members.schemas import EMAIL_PATTERN
 from service.merchants.common import RequestModel, add_unique
@@ -156,7 +156,9 @@ def accept_invite(session: Session, user: StaffUser, data: AcceptInviteIn) -> St
 def team_of(session: Session, merchant_id: int) -> list[StaffUser]:
     return list(
         session.exec(
-            select(StaffUser).where(StaffUser.merchant_id == merchant_id).order_by(StaffUser.id)
+            select(StaffUser)
+            .where(StaffUser.merchant_id == merchant_id)
+            .order_by(col(StaffUser.id))
         )
     )
 

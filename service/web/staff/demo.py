@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, delete, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from infra.standins.stripe_standin import StripeStandin
 from service.cli import ingest_file
@@ -36,7 +36,7 @@ def add_demo_staff(engine: Engine, now: datetime) -> list[str]:
     with Session(engine) as session:
         if session.exec(select(StaffUser)).first() is None:
             holdout = session.exec(
-                select(Offer).where(Offer.holdout_bps > 0).order_by(Offer.id)
+                select(Offer).where(Offer.holdout_bps > 0).order_by(col(Offer.id))
             ).first()
             merchant_id = (
                 holdout.merchant_id if holdout else session.exec(select(Merchant.id)).first()
@@ -52,7 +52,9 @@ def add_demo_staff(engine: Engine, now: datetime) -> list[str]:
                             role=role, now=now)  # fmt: skip
             session.commit()
         brand = session.exec(
-            select(Merchant.brand_name).join(StaffUser, StaffUser.merchant_id == Merchant.id)
+            select(Merchant.brand_name).join(
+                StaffUser, col(StaffUser.merchant_id) == col(Merchant.id)
+            )
         ).first()
     return [
         f"merchant portal: /merchant  sign in as {OWNER_EMAIL} / {STAFF_PASSWORD} "

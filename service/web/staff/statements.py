@@ -10,7 +10,7 @@ import io
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.settlements.service import CSV_COLUMNS
 from service.tables import Merchant, Offer
@@ -62,8 +62,12 @@ def statements_of(
     merchant_ids = {r.merchant_id for r in rows}
     names = dict(
         conn.execute(
-            select(Merchant.id, Merchant.brand_name).where(Merchant.id.in_(merchant_ids))
-        ).all()
+            select(col(Merchant.id), col(Merchant.brand_name)).where(
+                col(Merchant.id).in_(merchant_ids)
+            )
+        )
+        .tuples()
+        .all()
     )
     out = {
         (r.merchant_id, r.currency): Statement(
@@ -75,8 +79,12 @@ def statements_of(
     line_rows = conn.execute(lines_query.where(_lines.c.merchant_id.in_(merchant_ids))).all()
     titles = dict(
         conn.execute(
-            select(Offer.id, Offer.title).where(Offer.id.in_({r.offer_id for r in line_rows}))
-        ).all()
+            select(col(Offer.id), col(Offer.title)).where(
+                col(Offer.id).in_({r.offer_id for r in line_rows})
+            )
+        )
+        .tuples()
+        .all()
     )
     for line in line_rows:
         statement = out.get((line.merchant_id, line.currency))
@@ -111,9 +119,11 @@ def runs_with_statements(session: Session, merchant_id: int, *, limit: int = 52)
         session.connection().execute(
             select(SettlementRun.__table__)
             .where(
-                SettlementRun.id.in_(select(_st.c.run_id).where(_st.c.merchant_id == merchant_id))
+                col(SettlementRun.id).in_(
+                    select(_st.c.run_id).where(_st.c.merchant_id == merchant_id)
+                )
             )
-            .order_by(SettlementRun.period_start.desc())
+            .order_by(col(SettlementRun.period_start).desc())
             .limit(limit)
         )
     )

@@ -31,9 +31,9 @@ def add_merchant(engine, *, name: str = "Blue Bottle", mid: str = "MID-BB-1") ->
         merchant = merchants.create_merchant(
             session,
             MerchantCreate(
-                brand_name=name, timezone="America/New_York", currency="USD",
+                brand_name=name, billing_email=f"ap@{slug}.example", timezone="America/New_York",
+                currency="USD",
                 default_commission_bps=2000, category="dining",
-                billing_email=f"ap@{slug}.example",
             ),
             now=now,
         )  # fmt: skip

@@ -16,7 +16,7 @@ from service.auth import Principal, Role
 from service.config import Settings
 from service.offers import service as offers
 from service.offers.catalog import aware
-from service.offers.schemas import OfferCreate
+from service.offers.schemas import DayPartIn, OfferCreate
 from service.tables import Merchant, Offer
 from tests.service.web.staff_world import (
     add_merchant,
@@ -179,11 +179,12 @@ def test_editing_a_live_offer_keeps_what_the_form_cannot_show(app, engine) -> No
     tenant = add_merchant(engine)
     start = datetime(2026, 1, 1, 9, 30, 17, tzinfo=UTC)
     windows = [
-        {"weekdays": [0, 1], "start_minute": 420, "end_minute": 600},
-        {"weekdays": [5], "start_minute": 0, "end_minute": 1440},
+        DayPartIn(weekdays=[0, 1], start_minute=420, end_minute=600),
+        DayPartIn(weekdays=[5], start_minute=0, end_minute=1440),
     ]
     with Session(engine) as session:
         merchant = session.get(Merchant, tenant.merchant_id)
+        assert merchant is not None
         data = OfferCreate(
             title="Old name", reward_type="percent", rate_bps=500, starts_at=start,
             dayparts=windows, birthday_bonus_bps=100,
@@ -202,6 +203,7 @@ def test_editing_a_live_offer_keeps_what_the_form_cannot_show(app, engine) -> No
     assert resp.status_code == 303, re.findall(r"field-error[^>]*>([^<]+)", resp.text)
     with Session(engine) as session:
         stored = session.get(Offer, offer_id)
+        assert stored is not None
         assert stored.title == "New name" and stored.birthday_bonus_bps == 100
         assert len(json.loads(stored.dayparts_json)) == 2
         assert aware(stored.starts_at) == start

@@ -77,7 +77,9 @@ def test_an_api_key_is_shown_once_stored_hashed_and_revocable(app, engine) -> No
     tenant = add_merchant(engine)
     client, token = signed_in(app, "merchant", tenant.owner)
     resp = client.post("/merchant/keys", data={"csrf_token": token, "name": "till"})
-    secret = re.search(r"data-secret>([^<]+)<", resp.text).group(1)
+    found = re.search(r"data-secret>([^<]+)<", resp.text)
+    assert found is not None
+    secret = found.group(1)
     assert secret not in client.get("/merchant/team").text
     with Session(engine) as session:
         row = session.exec(select(ApiCredential).where(ApiCredential.name == "till")).one()
@@ -137,7 +139,9 @@ def test_performance_json_and_statements_stay_inside_the_tenant(app, engine) -> 
     ours, theirs = add_merchant(engine), add_merchant(engine, name="Corner Books", mid="MID-CB")
     client, token = signed_in(app, "merchant", ours.owner)
     form = client.get("/merchant/offers/new").text
-    form_token = re.search(r'name="form_token" value="([^"]+)"', form).group(1)
+    found = re.search(r'name="form_token" value="([^"]+)"', form)
+    assert found is not None
+    form_token = found.group(1)
     offer = {
         "title": "Ten off",
         "reward_type": "percent",
