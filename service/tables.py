@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field
 
 from settlement.tables import BigId, TableModel
@@ -181,6 +181,15 @@ class CardEventRow(TableModel, table=True):
         Index("ix_card_event_card_occurred", "card_id", "occurred_at"),
         Index("ix_card_event_member_occurred", "member_id", "occurred_at"),
         Index("ix_card_event_linked", "linked_event_id"),
+        # Events that name an original not linked yet (waiting refunds, early clearings): few
+        # rows, so a partial index, found by the batch that brings their original.
+        Index(
+            "ix_card_event_waiting",
+            "source",
+            "original_external_id",
+            sqlite_where=text("linked_event_id IS NULL AND original_external_id IS NOT NULL"),
+            postgresql_where=text("linked_event_id IS NULL AND original_external_id IS NOT NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     source: str = Field(max_length=16)  # network | plaid | file

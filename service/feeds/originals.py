@@ -217,7 +217,9 @@ def load_waiting(conn: Connection, source: Source, rows: Sequence[Row]) -> Waiti
                 _events.c.source == source.value,
                 one_of(conn, _events.c.original_external_id, chunk),
                 or_(_events.c.kind == EventKind.CLEARING.value, _events.c.outcome == UNLINKED),
+                # The terms of the partial index `ix_card_event_waiting`, so both planners use it.
                 _events.c.linked_event_id.is_(None),
+                _events.c.original_external_id.is_not(None),
             )
             .order_by(_events.c.id)
         ):
