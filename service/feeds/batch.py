@@ -8,6 +8,7 @@ history current within the batch, and writes the deltas once at the end.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -24,6 +25,7 @@ from settlement.budget import apply_reservations
 from settlement.rewards import RewardBook, RewardRecord, RewardState
 
 _CLEARED_STATES = (RewardState.CLEARED, RewardState.MATURED)
+NO_COUNTS = OfferState()
 
 
 @dataclass(slots=True)
@@ -83,9 +85,8 @@ class BatchState:
         self.members = context.members
         self.activations = context.activations
         self.history = context.brand_history
-        self.states: dict[int, dict[int, OfferState]] = {
-            m: dict(by_offer) for m, by_offer in context.offer_states.items()
-        }
+        # Counters changed in this batch, over the loaded ones (which stay as read).
+        self.states: dict[int, dict[int, OfferState]] = {}
         self.budget_left = {
             k: v.amount for k, v in context.remaining.items() if v.amount is not None
         }
@@ -118,7 +119,7 @@ class BatchState:
                 birth_month=member.birth_month,
                 activations=self.activations.get(row.member_id, {}),
                 last_brand_purchase_at=last_purchase_at,
-                offer_states=self.states.get(row.member_id, {}),
+                offer_states=self._member_states(row.member_id),
                 budget_remaining=self.budget_left,
                 redemptions_remaining=self.redemptions_left,
             ),
@@ -268,9 +269,19 @@ class BatchState:
         return found
 
     def _state(self, member_id: int, offer_id: int) -> OfferState:
-        found = self.states.get(member_id, {}).get(offer_id)
-        assert found is not None, f"counters of member {member_id}, offer {offer_id} not loaded"
+        found = self.states.get(member_id, {}).get(offer_id) or self.context.offer_states.get(
+            member_id, {}
+        ).get(offer_id)
+        if found is None:
+            pair = (member_id, offer_id)
+            assert pair in self.context.loaded_pairs, f"counters of {pair} were not loaded"
+            return NO_COUNTS
         return found
+
+    def _member_states(self, member_id: int) -> Mapping[int, OfferState]:
+        loaded = self.context.offer_states.get(member_id, {})
+        changed = self.states.get(member_id)
+        return {**loaded, **changed} if changed else loaded
 
     def _count(
         self,
@@ -284,7 +295,7 @@ class BatchState:
         paid: bool = False,
     ) -> None:
         s = self._state(member_id, offer_id)
-        self.states[member_id][offer_id] = OfferState(
+        self.states.setdefault(member_id, {})[offer_id] = OfferState(
             reward_count=s.reward_count + rewards,
             reward_amount=s.reward_amount + amount,
             stamp_count=s.stamp_count + stamps,

@@ -49,6 +49,7 @@ class BatchContext:
     activations: Mapping[int, Mapping[int, datetime]]  # member -> offer -> activated at
     brand_history: Mapping[tuple[int, int], tuple[datetime, datetime]]  # first, last purchase
     offer_states: Mapping[int, Mapping[int, OfferState]]  # member -> offer -> counters
+    loaded_pairs: frozenset[tuple[int, int]]  # (member, offer) read: absent counters are zero
     remaining: Mapping[int, Remaining]  # offers with a budget or a redemption limit
     rewards: Mapping[int, RewardRecord]  # stored rewards the batch may change (locked)
     reward_ids: tuple[int, ...]  # ids for the rewards the batch may open
@@ -93,8 +94,6 @@ def load_context(
             if found_rules is not None:
                 rules[record.offer_id] = found_rules
     states = ctx.load_offer_states(conn, pairs)
-    for member_id, offer_id in pairs:  # absent counters are zero
-        states.setdefault(member_id, {}).setdefault(offer_id, OfferState())
     # At most one new reward per purchase that has an offer to earn.
     openers = sum(1 for found in candidates.values() if found)
     return BatchContext(
@@ -107,6 +106,7 @@ def load_context(
         activations=MappingProxyType(ctx.load_activations(conn, members, offer_ids)),
         brand_history=MappingProxyType(ctx.load_brand_history(conn, brand_pairs)),
         offer_states=MappingProxyType(states),
+        loaded_pairs=frozenset(pairs),
         remaining=MappingProxyType(lock_remaining(conn, offer_ids)),
         rewards=MappingProxyType(rewards),
         reward_ids=tuple(allocate_ids(conn, _rewards, openers)),

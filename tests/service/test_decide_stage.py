@@ -35,6 +35,7 @@ def context(**overrides) -> BatchContext:
         activations=MappingProxyType({}),
         brand_history=MappingProxyType({}),
         offer_states=MappingProxyType({MEMBER: {1: MemberOfferState()}}),
+        loaded_pairs=frozenset({(MEMBER, 1)}),
         remaining=MappingProxyType({1: Remaining(300, None)}),
         rewards=MappingProxyType({}),
         reward_ids=(501, 502),
