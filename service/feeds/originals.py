@@ -194,7 +194,9 @@ class Waiting:
         self.early_clearings.setdefault(original_external_id, clearing)
 
     def take_undoers(self, external_id: str, card_id: int) -> list[Row]:
-        rows = self.undoers.pop(external_id, [])
+        rows = self.undoers.pop(external_id, None) if self.undoers else None
+        if not rows:
+            return []  # nearly every event: nothing was waiting for it
         return sorted(
             (r for r in rows if r.event.card_id == card_id), key=lambda r: r.event.occurred_at
         )
