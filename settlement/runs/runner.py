@@ -295,7 +295,9 @@ class SettlementRunner:
                     created_at=now,
                 )
             )
-            records.record_step(conn, run.id, "report", now, status="reported", detail=source)
+            # The detail is read by finance people: what the report covers, not where it came from.
+            detail = f"attribution of {len(offer_ids)} offers"
+            records.record_step(conn, run.id, "report", now, status="reported", detail=detail)
         return True
 
     def _report_body(

@@ -16,7 +16,7 @@ import pytest
 
 from service.db import make_engine
 from tests.browser.harness import CHROMIUM, LiveApp, launch_chromium, live_app, phone_context
-from tests.conftest import IN_CI, _pg_admin, _pg_conninfo
+from tests.conftest import _pg_admin, _pg_conninfo
 
 
 def pytest_collection_modifyitems(config, items):
@@ -29,9 +29,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def chromium():
     if not os.path.exists(CHROMIUM):
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing; CI installs Debian's chromium package")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+        # The browser journeys are part of the suite, never skipped: `.ci/run` installs it.
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (as .ci/run does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
