@@ -102,7 +102,7 @@ def expire_stale_auths(
             for record in book.load(conn, set(ids)).values():
                 if record.state is not RewardState.AUTHORIZED:
                     continue  # cleared, refunded or reversed since the ids were read
-                amount = book.void(record, reason="auth_expired")
+                amount = book.void(record, reason="auth_expired", at=record.expires_at or now)
                 a, n = released[record.offer_id]
                 released[record.offer_id] = (a - amount, n - 1)
                 result.expired_count += 1

@@ -25,6 +25,7 @@ from matching.lifecycle import RewardTerms, after_refund
 from settlement.ledger.accounts import AccountDirectory, AccountKind, account_code
 from settlement.ledger.bulk import bulk_insert, execute_many, one_of
 from settlement.ledger.writer import Entry, EntryStatus, LedgerBatch, Posting, significant
+from settlement.outbox import OutboxEventType, OutboxRow, write_outbox
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, Reward
 
 _rewards = Reward.__table__
@@ -143,6 +144,8 @@ class RewardBook:
     # reward id -> its open pending entry: an id if written, the Entry if written by this book
     pending_entries: dict[int, int | Entry] = field(default_factory=dict)
     available_cache: dict[tuple[int, str], int] = field(default_factory=dict)
+    # What partners and members are told of these transitions, written with them.
+    outbox: list[OutboxRow] = field(default_factory=list)
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, conn: Connection, reward_ids: set[int]) -> dict[int, RewardRecord]:
@@ -211,6 +214,12 @@ class RewardBook:
         self.new[record.id] = record
         if not posted and entry is not None:
             self.pending_entries[record.id] = entry
+        self._tell(
+            record,
+            OutboxEventType.REWARD_POSTED if posted else OutboxEventType.REWARD_PENDING,
+            record.net_reward_amount,
+            record.occurred_at,
+        )
 
     def clear(
         self, record: RewardRecord, terms: RewardTerms, *, event_id: int, at: datetime
@@ -254,6 +263,7 @@ class RewardBook:
         record.cleared_at = at
         record.hold_until = at + timedelta(days=record.hold_days)
         self._touch(record)
+        self._tell(record, OutboxEventType.REWARD_POSTED, record.net_reward_amount, at)
         return terms.net_reward_amount - before
 
     def add_clearing(
@@ -280,10 +290,11 @@ class RewardBook:
             hold_until = at + timedelta(days=record.hold_days)
             record.state = RewardState.CLEARED
             record.hold_until = max(record.hold_until or hold_until, hold_until)
+            self._tell(record, OutboxEventType.REWARD_POSTED, record.net_reward_amount, at)
         self._touch(record)
         return added_reward
 
-    def void(self, record: RewardRecord, *, reason: str) -> int:
+    def void(self, record: RewardRecord, *, reason: str, at: datetime) -> int:
         """Void an authorized reward (reversal or expiry). Returns the net reward released."""
         _require(record, "void", RewardState.AUTHORIZED)
         pending_id = self._pending_entry_id(record)
@@ -291,6 +302,7 @@ class RewardBook:
             self.ledger.resolve(pending_id, EntryStatus.VOIDED, reason)
         record.state = RewardState.VOIDED
         self._touch(record)
+        self._tell(record, OutboxEventType.REWARD_VOIDED, record.net_reward_amount, at)
         return record.net_reward_amount
 
     def refund(
@@ -361,6 +373,7 @@ class RewardBook:
             event_id,
             at,
         )
+        self._tell(record, OutboxEventType.REWARD_CLAWED_BACK, claw.reward_amount, at)
         return claw
 
     def _reauthorize(
@@ -370,10 +383,13 @@ class RewardBook:
         pending_id = self._pending_entry_id(record)
         if pending_id is not None:
             self.ledger.resolve(pending_id, EntryStatus.VOIDED, "refund_before_clearing")
+        before = record.net_reward_amount
         record.take_terms(terms)
         if terms.fully_refunded or terms.net_reward_amount <= 0:
             record.state = RewardState.VOIDED
+            self._tell(record, OutboxEventType.REWARD_VOIDED, before, at)
         else:
+            self._tell(record, OutboxEventType.REWARD_PENDING, terms.net_reward_amount, at)
             entry = self._entry(
                 record,
                 f"reauth:{event_id}",
@@ -416,6 +432,7 @@ class RewardBook:
             if key in self.available_cache:
                 self.available_cache[key] += amount
             record.available_reward_amount += amount
+            self._tell(record, OutboxEventType.REWARD_AVAILABLE, amount, at)
         record.state = RewardState.MATURED
         record.matured_at = at
         self._touch(record)
@@ -489,6 +506,25 @@ class RewardBook:
             )
         )
 
+    def _tell(
+        self, record: RewardRecord, type_: OutboxEventType, amount: int, at: datetime
+    ) -> None:
+        # amount: the net reward for pending and posted, the part moved for the others.
+        self.outbox.append(
+            (
+                type_.value,
+                at,
+                self.now,
+                record.member_id,
+                record.merchant_id,
+                record.offer_id,
+                record.id,
+                amount,
+                record.currency,
+                None,
+            )
+        )
+
     def _touch(self, record: RewardRecord) -> None:
         if record.id not in self.new:
             self.dirty[record.id] = record
@@ -518,6 +554,8 @@ class RewardBook:
                 ],
             )
         self.ledger.flush(conn, directory, self.now)
+        write_outbox(conn, self.outbox)
+        self.outbox = []
         self.new.clear()
         self.dirty.clear()
         self.pending_entries.clear()

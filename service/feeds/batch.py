@@ -234,7 +234,7 @@ class BatchState:
         record = self._reward(original.reward_id)
         row.reward_id = record.id
         if event.kind is EventKind.REVERSAL and record.state is RewardState.AUTHORIZED:
-            released = self.book.void(record, reason="reversed")
+            released = self.book.void(record, reason="reversed", at=event.occurred_at)
             self._reserve(record.offer_id, -released, -1)
             self._count(record.member_id, record.offer_id, rewards=-1, amount=-released)
             row.outcome = "voided"

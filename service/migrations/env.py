@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import settlement.outbox
 import settlement.runs.tables
 import settlement.tables  # noqa: F401
 from service.db import make_engine

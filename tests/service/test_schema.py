@@ -20,6 +20,7 @@ import service.settlements.tables
 import service.tables
 import service.web.staff.tables
 import service.web.tables  # noqa: F401
+import settlement.outbox
 import settlement.runs.tables
 import settlement.tables  # noqa: F401  (every module that declares tables)
 from service.schema import alembic_config, upgrade

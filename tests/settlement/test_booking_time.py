@@ -154,7 +154,7 @@ def test_an_auth_in_week_46_cleared_in_week_47_is_billed_once_in_week_47(engine)
     def clear_and_reverse(conn, book) -> None:
         records = book.load(conn, {1, 3})
         book.clear(records[1], RewardTerms(4_000, 200, 50), event_id=11, at=tue47)
-        book.void(records[3], reason="reversal")
+        book.void(records[3], reason="reversal", at=tue47)
 
     ingest(engine, d, tue47, clear_and_reverse)
     with engine.connect() as conn:

@@ -128,7 +128,7 @@ def test_auth_and_clearing_in_the_same_unit_of_work(engine):
 def test_reversal_voids_the_pending_reward(engine):
     d = AccountDirectory()
     run(engine, d, lambda c, b: b.open(record(), event_id=100, auth_expiry_days=7))
-    released = run(engine, d, lambda c, b: b.void(load(c, b), reason="reversed"))
+    released = run(engine, d, lambda c, b: b.void(load(c, b), reason="reversed", at=T0))
     assert released == 200
     assert set(balances(engine).values()) == {(0, 0)}
     assert_balanced(engine)
@@ -286,7 +286,7 @@ def transition(conn, book, rec, action, amount, i):
         terms = RewardTerms(amount, amount // 20, amount // 80)
         book.clear(rec, terms, event_id=10_000 + i, at=T0)
     elif action == "void":
-        book.void(rec, reason="reversed")
+        book.void(rec, reason="reversed", at=T0)
     else:
         book.mature(rec, at=T0)
 
