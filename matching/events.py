@@ -191,12 +191,44 @@ def _timestamp(raw: Mapping[str, object]) -> datetime:
     return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
+# What a feed record may carry: `CardEvent`'s fields but `source` (the feed says which).
+FEED_FIELDS = frozenset(
+    (
+        "external_id",
+        "kind",
+        "card_id",
+        "amount",
+        "currency",
+        "occurred_at",
+        "mid",
+        "acquirer_id",
+        "descriptor",
+        "merchant_name",
+        "mcc",
+        "country",
+        "postal_code",
+        "brand_hint",
+        "channel",
+        "original_external_id",
+    )
+)
+FIELD_NAME_MAX_CHARS = 64
+
+
 def parse_event(raw: Mapping[str, object], source: Source) -> CardEvent:
     """Build a `CardEvent` from one feed record, or raise `EventRejected`.
 
-    Field names are those of `CardEvent` (without `source`); unknown fields are ignored so
-    feeds can carry extra columns.
+    Field names are those of `CardEvent` (without `source`); any other field is refused
+    (`unknown_field`, naming it), as the REST bodies refuse theirs: a misspelt optional
+    field would otherwise vanish without a word.
     """
+    if not FEED_FIELDS.issuperset(raw):
+        unknown = str(next(k for k in raw if k not in FEED_FIELDS))
+        raise EventRejected(
+            unknown[:FIELD_NAME_MAX_CHARS],
+            "unknown_field",
+            f"{unknown[:FIELD_NAME_MAX_CHARS]!r} is not a card event field",
+        )
     external_id = _required_text(raw, "external_id", EXTERNAL_ID_MAX_CHARS)
     kind = _choice(raw, "kind", _KINDS, "invalid_kind")
     if kind is None:

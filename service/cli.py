@@ -200,12 +200,15 @@ def cmd_mature(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger_check(args: argparse.Namespace) -> int:
+    from service.feeds.integrity import dangling_card_event_references
     from settlement.ledger.check import check_ledger
 
     with _engine(args.database).connect() as conn:
         report = check_ledger(conn)
+        dangling = dangling_card_event_references(conn)
     print("\n".join(report.lines()))
-    return 0 if report.balanced else 1
+    print("\n".join(f"DANGLING {line}" for line in dangling) or "card event references: ok")
+    return 0 if report.balanced and not dangling else 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

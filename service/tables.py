@@ -177,9 +177,14 @@ class CardEventRow(TableModel, table=True):
 
     __tablename__ = "card_event"
     __table_args__ = (
+        # Every index here is paid on each of the feed's inserts; each names its reader.
+        # Duplicate check and look-ups by the feed's own id (feeds.originals, /v1/card-events).
         UniqueConstraint("source", "external_id", name="uq_card_event_source_external_id"),
+        # Open auths of a card that a clearing may link to (feeds.originals.load_open_auths).
         Index("ix_card_event_card_occurred", "card_id", "occurred_at"),
+        # A member's activity (members.repository) and purchases at a brand (attribution).
         Index("ix_card_event_member_occurred", "member_id", "occurred_at"),
+        # What refers to an event (feeds.originals: reversals of a clearing; plaid.rematch).
         Index("ix_card_event_linked", "linked_event_id"),
         # Events that name an original not linked yet (waiting refunds, early clearings): few
         # rows, so a partial index, found by the batch that brings their original.
@@ -195,9 +200,13 @@ class CardEventRow(TableModel, table=True):
     source: str = Field(max_length=16)  # network | plaid | file
     external_id: str = Field(max_length=128)
     kind: str = Field(max_length=16)  # auth | clearing | refund | reversal
-    card_id: int = Field(foreign_key="card.id")
-    member_id: int = Field(foreign_key="member.id")
-    merchant_id: int | None = Field(default=None, foreign_key="merchant.id", index=True)
+    # No foreign keys (migration 0019): the feed writes only ids it has just looked up (the
+    # card and its member from `card`, the merchant from the offer catalog), and
+    # `clo ledger check` reports any event whose card, member or merchant is missing.
+    card_id: int
+    member_id: int
+    # Index: a brand's spend by member (attribution.repository.brand_spend_by_member).
+    merchant_id: int | None = Field(default=None, index=True)
     amount: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
     occurred_at: datetime
@@ -215,6 +224,7 @@ class CardEventRow(TableModel, table=True):
     # What happened to the event: rewarded, no_reward, no_offer, linked, unlinked_refund, ...
     outcome: str = Field(max_length=32)
     reason: str | None = Field(default=None, max_length=64)
+    # Index: refunds that clawed back an offer's rewards (attribution.refund_totals).
     reward_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
     # Compact per-candidate decisions: [[offer_id, reason, reward_amount], ...]
     decisions_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from settlement.ledger.bulk import execute_many, one_of
+from settlement.outbox import OutboxEventType
 from settlement.tables import OfferBudget
 
 _budgets = OfferBudget.__table__
@@ -25,6 +26,44 @@ _budgets = OfferBudget.__table__
 class Remaining:
     amount: int | None  # None: no budget limit
     redemptions: int | None
+    # The limits themselves, for telling when a batch crosses a share of them.
+    budget_amount: int | None = None
+    max_redemptions: int | None = None
+
+
+# An offer whose reservations reach this share of its budget is running low (merchants and
+# partners are told once, when a batch crosses it).
+BUDGET_LOW_BPS = 8_000
+
+
+def budget_alerts(
+    remaining: Remaining, reserved_delta: int, redemptions_delta: int
+) -> list[OutboxEventType]:
+    """What a batch that reserved these deltas crossed, given what remained before it.
+
+    Budget 10,000 with 7,900 reserved: reserving 100 more crosses 80% (low); 2,000 more also
+    exhausts it. A release (negative delta) crosses nothing; a limit already crossed before
+    the batch is not told again.
+    """
+    crossed: list[OutboxEventType] = []
+    if remaining.budget_amount is not None and remaining.amount is not None and reserved_delta > 0:
+        before = remaining.budget_amount - remaining.amount
+        after = before + reserved_delta
+        low = remaining.budget_amount * BUDGET_LOW_BPS
+        if before * 10_000 < low <= after * 10_000:
+            crossed.append(OutboxEventType.OFFER_BUDGET_LOW)
+        if before < remaining.budget_amount <= after:
+            crossed.append(OutboxEventType.OFFER_BUDGET_EXHAUSTED)
+    if (
+        remaining.max_redemptions is not None
+        and remaining.redemptions is not None
+        and redemptions_delta > 0
+        and remaining.redemptions > 0
+        and remaining.redemptions - redemptions_delta <= 0
+        and OutboxEventType.OFFER_BUDGET_EXHAUSTED not in crossed
+    ):
+        crossed.append(OutboxEventType.OFFER_BUDGET_EXHAUSTED)
+    return crossed
 
 
 def ensure_budget(
@@ -77,6 +116,8 @@ def lock_remaining(conn: Connection, offer_ids: Iterable[int]) -> dict[int, Rema
             out[offer_id] = Remaining(
                 None if budget is None else budget - reserved,
                 None if max_redemptions is None else max_redemptions - redeemed,
+                budget,
+                max_redemptions,
             )
     return out
 

@@ -21,7 +21,8 @@ from matching.match import MemberOfferState as OfferState
 from matching.offers import OfferRules
 from service.feeds import context as ctx
 from service.feeds.loading import NO_PROFILE, BatchContext, MemberProfile
-from settlement.budget import apply_reservations
+from settlement.budget import apply_reservations, budget_alerts
+from settlement.outbox import OutboxRow, outbox_row, write_outbox
 from settlement.rewards import RewardBook, RewardRecord, RewardState
 
 _CLEARED_STATES = (RewardState.CLEARED, RewardState.MATURED)
@@ -355,8 +356,40 @@ class BatchState:
 def write_batch_state(conn: Connection, state: BatchState) -> None:
     """The write stage for what the batch changed beyond its rewards and entries."""
     apply_reservations(conn, {k: (v[0], v[1]) for k, v in state.budget_deltas.items()})
+    write_outbox(conn, budget_alert_rows(state))
     ctx.add_offer_state_deltas(conn, state.state_deltas)
     ctx.add_brand_purchases(conn, state.purchases)
+
+
+def budget_alert_rows(state: BatchState) -> list[OutboxRow]:
+    """Outbox rows for the budgets this batch took past 80% or used up."""
+    rows = []
+    now = state.book.now
+    for offer_id, (amount, redemptions) in state.budget_deltas.items():
+        remaining = state.context.remaining.get(offer_id)
+        if remaining is None:
+            continue
+        for type_ in budget_alerts(remaining, amount, redemptions):
+            offer = state.rules.get(offer_id)
+            reserved = None
+            if remaining.budget_amount is not None and remaining.amount is not None:
+                reserved = remaining.budget_amount - remaining.amount + amount
+            rows.append(
+                outbox_row(
+                    type_,
+                    occurred_at=now,
+                    now=now,
+                    merchant_id=offer.merchant_id if offer else None,
+                    offer_id=offer_id,
+                    amount_minor=reserved,
+                    currency=offer.currency if offer else None,
+                    data={
+                        "budget_amount": remaining.budget_amount,
+                        "max_redemptions": remaining.max_redemptions,
+                    },
+                )
+            )
+    return rows
 
 
 def explain(decisions) -> str | None:

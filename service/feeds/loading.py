@@ -78,9 +78,10 @@ def load_context(
             found = index.candidates(r.event)
             candidates[r.id] = found
             if found:
-                offer_ids.update(o.offer_id for o in found)
                 members.add(r.member_id)
-                pairs.update((r.member_id, o.offer_id) for o in found)
+                for o in found:
+                    offer_ids.add(o.offer_id)
+                    pairs.add((r.member_id, o.offer_id))
             if r.merchant_id is not None:
                 brand_pairs.add((r.member_id, r.merchant_id))
     rewards = book.load(conn, set(stored_reward_ids))

@@ -33,6 +33,7 @@ from service.config import Settings
 from service.feeds import context as ctx
 from service.feeds import originals
 from service.feeds.batch import BatchState, Linked, Row, write_batch_state
+from service.feeds.collector import collector_paused
 from service.feeds.loading import load_context
 from service.feeds.rejects import Rejection, write_rejections
 from service.offers.catalog import OfferCatalog
@@ -95,6 +96,7 @@ class IngestOutcome:
     reward_amount: int = 0
     field: str | None = None
     line: int = 0
+    message: str | None = None  # for a rejection: what is wrong, in a sentence for people
 
     def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
@@ -159,6 +161,12 @@ class IngestPipeline:
             yield from self.ingest_batch(batch, source, now)
 
     def ingest_batch(self, records: Sequence, source: Source, now: datetime) -> list[IngestOutcome]:
+        with collector_paused():
+            return self._ingest_batch(records, source, now)
+
+    def _ingest_batch(
+        self, records: Sequence, source: Source, now: datetime
+    ) -> list[IngestOutcome]:
         outcomes: list[IngestOutcome | None] = [None] * len(records)
         parsed: list[tuple[int, CardEvent]] = []
         rejects: list[Rejection] = []
@@ -295,7 +303,7 @@ class IngestPipeline:
         for r in rejects:
             line = getattr(r.record, "line", 0)
             outcomes[r.index] = IngestOutcome(
-                "rejected", r.external_id, None, None, r.reason, 0, r.field, line
+                "rejected", r.external_id, None, None, r.reason, 0, r.field, line, r.detail
             )
         for row in rows:
             outcomes[row.index] = IngestOutcome(
@@ -318,6 +326,7 @@ class IngestPipeline:
                 o.reward_amount,
                 o.field,
                 getattr(records[i], "line", 0),
+                o.message,
             )
 
     def _apply(

@@ -74,13 +74,20 @@ def test_json_types_are_accepted() -> None:
     assert event.original_external_id == "w-0"
 
 
-def test_strings_are_stripped_and_unknown_fields_ignored() -> None:
+def test_strings_are_stripped() -> None:
     event = parse_event(
-        csv_row(external_id="  txn-7 ", mid=" MID-A ", amount=" 99 ", kind=" CLEARING ", extra="x"),
+        csv_row(external_id="  txn-7 ", mid=" MID-A ", amount=" 99 ", kind=" CLEARING "),
         Source.FILE,
     )
     assert (event.external_id, event.mid, event.amount) == ("txn-7", "MID-A", 99)
     assert event.kind is EventKind.CLEARING
+
+
+def test_an_unknown_field_is_refused_naming_it() -> None:
+    with pytest.raises(EventRejected) as exc:
+        parse_event(csv_row(extra="x"), Source.FILE)
+    assert (exc.value.field, exc.value.reason) == ("extra", "unknown_field")
+    assert exc.value.detail == "'extra' is not a card event field"
 
 
 def test_whitespace_only_optional_field_is_missing() -> None:

@@ -105,7 +105,7 @@ def test_an_escaped_card_number_in_ndjson_is_found_after_decoding_and_never_stor
         ("accepted", None),
         ("rejected", "card_number_not_allowed"),
         ("rejected", "invalid_json"),
-        ("rejected", "invalid_amount"),
+        ("rejected", "unknown_field"),  # its "note" holds the card number as a number
     ]
     kept = stored(world, "SELECT raw_redacted, detail, external_id FROM rejected_event")
     dump = repr(kept) + repr(stored(world, "SELECT * FROM card_event"))
@@ -113,3 +113,17 @@ def test_an_escaped_card_number_in_ndjson_is_found_after_decoding_and_never_stor
     for form in (PAN, ESCAPED_PAN, ESCAPED_PAN.lower(), ESCAPED_PAN.replace("\\", "\\\\")):
         assert form not in dump
     assert all("************1111" in raw for raw, _, _ in kept)
+
+
+def test_an_unknown_field_is_refused_by_name_with_a_message_and_the_rest_commits(world):
+    # A misspelt optional field ("merchant_nmae") would otherwise vanish without a word.
+    good = world.event(card=1, amount=4_000, ext="ok-1")
+    typo = world.event(card=1, amount=4_000, ext="typo-1", merchant_nmae="Blue Bottle")
+    ok, bad = world.ingest(good, typo)
+    assert (ok.status, ok.reward_amount) == ("accepted", 200)
+    assert (bad.status, bad.field, bad.reason) == ("rejected", "merchant_nmae", "unknown_field")
+    assert bad.message == "'merchant_nmae' is not a card event field"
+    assert bad.as_dict()["message"] == bad.message
+    with world.engine.connect() as conn:
+        kept = conn.execute(text("SELECT field, reason FROM rejected_event")).all()
+    assert [tuple(r) for r in kept] == [("merchant_nmae", "unknown_field")]

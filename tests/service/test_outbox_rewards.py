@@ -71,3 +71,20 @@ def test_a_duplicate_event_tells_nothing_twice(engine):
     # The same event again is a duplicate: no change, so nothing is told twice.
     world.ingest(world.event(card=1, amount=4_000, ext="a1"))
     assert [r[1] for r in outbox(world)] == ["reward.pending"]
+
+
+def test_a_budget_crossing_80_percent_and_then_used_up_is_told_once_each(engine):
+    # Budget 1,000 of cashback at 5%: $100.00 -> 500 reserved (50%, nothing told); $70.00 ->
+    # 850 (85%: low); $20.00 -> 950 (still low: not told again); $20.00 -> 1,000 capped at the
+    # 50 left (used up: exhausted).
+    world = PipelineWorld(engine)
+    world.member(member_id=1)
+    world.offer(offer_id=10, budget_amount=1_000)
+    world.ingest(world.event(card=1, amount=10_000))
+    assert [r[1] for r in outbox(world) if r[1].startswith("offer.")] == []
+    world.ingest(world.event(card=1, amount=7_000))
+    world.ingest(world.event(card=1, amount=2_000))
+    [last] = world.ingest(world.event(card=1, amount=2_000))
+    assert last.reward_amount == 50
+    told = [(r[1], r[3], r[4]) for r in outbox(world) if r[1].startswith("offer.")]
+    assert told == [("offer.budget_low", 10, 850), ("offer.budget_exhausted", 10, 1_000)]
