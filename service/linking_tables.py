@@ -70,6 +70,8 @@ class PlaidTransaction(TableModel, table=True):
     occurred_at: datetime | None = None
     # A pending transaction: the posted transaction that settled it (once linked).
     posted_as: str | None = Field(default=None, max_length=128)
+    # A clearing: the auth event it settles (a raised posted amount clears more of it).
+    auth_external_id: str | None = Field(default=None, max_length=128)
     updated_at: datetime
 
 

@@ -9,8 +9,11 @@ What each Plaid transaction became is kept per transaction (`TxState`), so a lat
 the same changes again produces the same external ids (the pipeline then drops duplicates):
 - a pending amount changed: reversal of the auth, a new auth `{id}:v{n}`;
 - a posted amount lowered: a refund of the difference `{id}:adj{n}` (proportional clawback);
-- a posted amount raised: reversal of the clearing, a new clearing `{id}:v{n}` at the new
-  amount (matched again);
+- a pending transaction that posts by a change of itself (some institutions): the clearing
+  `{id}:v{n}` of its auth at the posted amount;
+- a posted amount raised: an incremental clearing of the difference `{id}:inc{n}` of the same
+  auth, so the purchase is priced again (within the 25% tip tolerance); a clearing with no
+  auth is reversed and cleared again `{id}:v{n}` (matched again);
 - a posted transaction without `pending_transaction_id` (many institutions send none) is
   linked to the pending one it settles by account, currency, amount (the same, or up to 25%
   more for a tip) and date (within `PENDING_LINK_WINDOW_DAYS`), even when that pending one was
@@ -48,6 +51,7 @@ class TxState:
     removed: bool
     occurred_at: datetime | None
     posted_as: str | None = None  # a pending one: the posted transaction that settled it
+    auth_external_id: str | None = None  # a clearing: the auth event it settles
 
 
 # How far apart a pending transaction and the posted one settling it may be, and how much
@@ -191,8 +195,14 @@ class Planner:
             return
         version = prev.version + 1
         kept = replace(
-            base, version=version, event_external_id=prev.event_external_id, kind=prev.kind
+            base,
+            version=version,
+            event_external_id=prev.event_external_id,
+            kind=prev.kind,
+            auth_external_id=prev.auth_external_id,
         )
+        if self._amount_change(tx, prev, kept, amount, pending, common):
+            return
         if prev.kind == "clearing" and 0 < amount < prev.amount and currency == prev.currency:
             self._emit(
                 **_fields(
@@ -225,6 +235,55 @@ class Planner:
         state = replace(kept, event_external_id=None, kind=None)
         self._open(tx, state, f"{ref}:v{version}", amount, pending, common)
 
+    def _amount_change(
+        self,
+        tx: Any,
+        prev: TxState,
+        kept: TxState,
+        amount: int,
+        pending: bool,
+        common: dict[str, Any],
+    ) -> bool:
+        """A purchase cleared at a new, higher amount: the pending transaction itself posted,
+        or a posted amount raised. It stays one purchase (a clearing of its auth), so the
+        reward is priced again rather than reversed and earned anew against the caps."""
+        if pending or amount <= 0 or kept.currency != prev.currency:
+            return False
+        ref, version = kept.transaction_ref, kept.version
+        if prev.kind == "auth" and prev.pending and prev.event_external_id:
+            external_id = f"{ref}:v{version}"
+            self._emit(
+                **_fields(
+                    tx,
+                    external_id=external_id,
+                    kind="clearing",
+                    amount=amount,
+                    original_external_id=prev.event_external_id,
+                    **common,
+                )
+            )
+            auth = prev.event_external_id
+            self._save(
+                replace(kept, event_external_id=external_id, kind="clearing", auth_external_id=auth)
+            )
+            return True
+        if prev.kind == "clearing" and amount > prev.amount and prev.auth_external_id:
+            # The difference is an incremental clearing of the same auth: the purchase is
+            # priced again on all its clearings together (within the tip tolerance).
+            self._emit(
+                **_fields(
+                    tx,
+                    external_id=f"{ref}:inc{version}",
+                    kind="clearing",
+                    amount=amount - prev.amount,
+                    original_external_id=prev.auth_external_id,
+                    **common,
+                )
+            )
+            self._save(kept)
+            return True
+        return False
+
     def _open(
         self,
         tx: Any,
@@ -248,7 +307,8 @@ class Planner:
                     **common,
                 )
             )
-            state = replace(state, event_external_id=external_id, kind=kind)
+            auth = original if kind == "clearing" else None
+            state = replace(state, event_external_id=external_id, kind=kind, auth_external_id=auth)
         self._save(state)
 
     @staticmethod

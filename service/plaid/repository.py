@@ -77,6 +77,7 @@ def tx_states(conn: Connection, item_id: int) -> dict[str, TxState]:
             r.removed,
             occurred,
             r.posted_as,
+            r.auth_external_id,
         )
     return out
 
@@ -99,6 +100,7 @@ def save_tx_states(
             "removed": s.removed,
             "occurred_at": s.occurred_at,
             "posted_as": s.posted_as,
+            "auth_external_id": s.auth_external_id,
             "updated_at": now,
         }
         for s in states

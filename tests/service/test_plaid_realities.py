@@ -291,3 +291,30 @@ def test_dates_only_become_midnight_utc() -> None:
     tx = {"datetime": None, "authorized_datetime": None, "authorized_date": "2026-11-02"}
     assert _occurred_at(tx) == datetime(2026, 11, 2, tzinfo=UTC)
     assert _occurred_at({"date": date(2026, 11, 3)}) == datetime(2026, 11, 3, tzinfo=UTC)
+
+
+def test_a_posted_amount_higher_than_the_pending_one_is_an_amount_change(
+    engine: Engine, standin: PlaidStandin, world
+) -> None:
+    """Some institutions post a purchase by changing the pending transaction itself; and a
+    posted amount can rise again (a tip added late). Each is the same purchase cleared at the
+    new amount: $40.00 pending earns 200, posted at $46.00 230, raised to $48.00 240. Never a
+    reversal and a new purchase, which the one-reward cap would refuse."""
+    _api, linked, settings = world
+    client = sdk(settings)
+    pending = standin.add_pending_transaction(
+        linked.access_token, amount=40.00, merchant_entity_id=ENTITY,
+        authorized_datetime=now() - timedelta(hours=3),
+    )  # fmt: skip
+    pid = pending["transaction_id"]
+    sync_item(engine, client, linked.item_id, now(), settings=settings)
+    standin.modify_transaction(linked.access_token, pid, pending=False, amount=46.00)
+    sync_item(engine, client, linked.item_id, now(), settings=settings)
+    found = events(engine)
+    assert found[f"{pid}:v1"] == ("clearing", "rewarded", 230, True)
+    assert not any(kind == "reversal" for kind, *_ in found.values())
+    assert rewards(engine) == [(4600, 230, "cleared")]
+
+    standin.modify_amount(linked.access_token, pid, 48.00)
+    sync_item(engine, client, linked.item_id, now(), settings=settings)
+    assert [r for r in rewards(engine) if r[2] != "voided"] == [(4800, 240, "cleared")]

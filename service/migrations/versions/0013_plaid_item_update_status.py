@@ -1,5 +1,5 @@
 """Plaid: how far Plaid's pull of an Item's history got, the HTTP status of its error, and the
-posted transaction that settled each pending one
+posted transaction that settled each pending one, and the auth each clearing settles
 
 Revision ID: 0013
 Revises: 0012
@@ -24,10 +24,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("error_status", sa.Integer(), nullable=True))
     with op.batch_alter_table("plaid_transaction") as batch:
         batch.add_column(sa.Column("posted_as", sa.String(length=128), nullable=True))
+        batch.add_column(sa.Column("auth_external_id", sa.String(length=128), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("plaid_transaction") as batch:
+        batch.drop_column("auth_external_id")
         batch.drop_column("posted_as")
     with op.batch_alter_table("plaid_item") as batch:
         batch.drop_column("error_status")
