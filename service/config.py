@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_webhook_secret: str = ""
     stripe_webhook_tolerance_seconds: int = 300
+    # The API version the Stripe webhook endpoint is pinned to (set when the endpoint was
+    # created, in the Dashboard or by API): events arrive rendered in that version, and one in
+    # another version is refused. Empty: the stripe SDK's own pinned version.
+    stripe_webhook_api_version: str = Field(default="", max_length=40)
     # Secrets at rest (Plaid access tokens): Fernet keys, newest first, as a JSON list in
     # CLO_ENCRYPTION_KEYS. Add a new key in front, run `clo keys rotate`, then drop the old one.
     encryption_keys: list[str] = Field(default_factory=list)
