@@ -385,6 +385,7 @@ class Planner:
         gone = replace(prev, removed=True, version=prev.version + 1)
         if (
             ref not in self.superseded
+            and prev.posted_as is None  # settled by a posted one in an earlier sync
             and prev.kind in ("auth", "clearing")
             and prev.event_external_id
         ):

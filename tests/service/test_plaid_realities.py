@@ -318,3 +318,26 @@ def test_a_posted_amount_higher_than_the_pending_one_is_an_amount_change(
     standin.modify_amount(linked.access_token, pid, 48.00)
     sync_item(engine, client, linked.item_id, now(), settings=settings)
     assert [r for r in rewards(engine) if r[2] != "voided"] == [(4800, 240, "cleared")]
+
+
+def test_a_posted_one_before_its_pending_one_is_removed_keeps_the_reward(
+    engine: Engine, standin: PlaidStandin, world
+) -> None:
+    """The posted transaction (no pending_transaction_id) arrives one sync before Plaid
+    removes the pending one: the removal reverses nothing. $40.00 pending 200, posted 200."""
+    _api, linked, settings = world
+    client = sdk(settings)
+    at = now() - timedelta(hours=4)
+    pending = standin.add_pending_transaction(
+        linked.access_token, amount=40.00, merchant_entity_id=ENTITY, authorized_datetime=at
+    )
+    sync_item(engine, client, linked.item_id, now(), settings=settings)
+    posted = standin.add_posted_transaction(
+        linked.access_token, amount=40.00, merchant_entity_id=ENTITY, authorized_datetime=at
+    )
+    sync_item(engine, client, linked.item_id, now(), settings=settings)
+    assert events(engine)[posted["transaction_id"]] == ("clearing", "rewarded", 200, True)
+    standin.remove_transaction(linked.access_token, pending["transaction_id"])
+    sync_item(engine, client, linked.item_id, now(), settings=settings)
+    assert not any(kind == "reversal" for kind, *_ in events(engine).values())
+    assert rewards(engine) == [(4000, 200, "cleared")]
