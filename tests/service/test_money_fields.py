@@ -49,7 +49,7 @@ def test_offer_money_fields_refuse_whole_floats(api: Api, field: str) -> None:
     value = 1000.0
     merchant = create_merchant(api)
     path = f"/v1/merchants/{merchant['id']}/offers"
-    resp = api.post(path, api.admin, offer_body(**{field: value}))
+    resp = api.post(path, api.admin, {**offer_body(), field: value})
     assert_problem(resp, 422, field, "integer_required")
     offer = api.post(path, api.admin, offer_body()).json()
     patched = api.patch(f"/v1/offers/{offer['id']}", api.admin, {field: value})
@@ -60,7 +60,7 @@ def test_fractions_strings_and_booleans_are_refused_too(api: Api) -> None:
     merchant = create_merchant(api)
     for value in (10.5, "500", True):
         resp = api.post(
-            f"/v1/merchants/{merchant['id']}/offers", api.admin, offer_body(rate_bps=value)
+            f"/v1/merchants/{merchant['id']}/offers", api.admin, {**offer_body(), "rate_bps": value}
         )
         assert_problem(resp, 422, "rate_bps", "integer_required")
 
