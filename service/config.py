@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     stripe_webhook_secret: str = ""
     stripe_webhook_tolerance_seconds: int = 300
+    # The API version the Stripe webhook endpoint is pinned to (set when the endpoint was
+    # created, in the Dashboard or by API): events arrive rendered in that version, and one in
+    # another version is refused. Empty: the stripe SDK's own pinned version.
+    stripe_webhook_api_version: str = Field(default="", max_length=40)
     # Secrets at rest (Plaid access tokens): Fernet keys, newest first, as a JSON list in
     # CLO_ENCRYPTION_KEYS. Add a new key in front, run `clo keys rotate`, then drop the old one.
     encryption_keys: list[str] = Field(default_factory=list)
@@ -62,6 +66,11 @@ class Settings(BaseSettings):
     plaid_sync_max_pages: int = 100
     plaid_sync_max_restarts: int = 3
     plaid_webhook_max_age_seconds: int = 300
+    # Rate limits, an institution down, 5xx and network errors: retried with exponential
+    # backoff within one sync, then left for the next scheduled sync (cursor kept).
+    plaid_retry_attempts: int = Field(default=4, ge=1, le=10)
+    plaid_retry_initial_wait_s: float = Field(default=1.0, ge=0, le=60)
+    plaid_retry_max_wait_s: float = Field(default=16.0, ge=0, le=300)
     # Unresolved merchants mapped to a brand re-match the events of the last this many days.
     rematch_window_days: int = 30
     # Web front ends (service/web): cookie sessions, CSRF, sign-in limits, provider scripts.

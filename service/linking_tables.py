@@ -31,6 +31,11 @@ class PlaidItem(TableModel, table=True):
     institution_id: str | None = Field(default=None, max_length=64)
     status: str = Field(default="active", max_length=24)  # active | relink_required
     error_code: str | None = Field(default=None, max_length=64)
+    # The HTTP status Plaid gave the error (an ITEM ERROR webhook's `error.status`).
+    error_status: int | None = None
+    # Plaid's `transactions_update_status` at the last sync: NOT_READY, then
+    # INITIAL_UPDATE_COMPLETE (30 days pulled), then HISTORICAL_UPDATE_COMPLETE.
+    transactions_update_status: str | None = Field(default=None, max_length=40)
     # The position after the last fully ingested /transactions/sync loop ("" = from the start).
     sync_cursor: str = Field(default="", sa_column=Column(Text, nullable=False))
     last_synced_at: datetime | None = None
@@ -63,6 +68,10 @@ class PlaidTransaction(TableModel, table=True):
     version: int = 0
     removed: bool = False
     occurred_at: datetime | None = None
+    # A pending transaction: the posted transaction that settled it (once linked).
+    posted_as: str | None = Field(default=None, max_length=128)
+    # A clearing: the auth event it settles (a raised posted amount clears more of it).
+    auth_external_id: str | None = Field(default=None, max_length=128)
     updated_at: datetime
 
 

@@ -6,9 +6,11 @@ Nothing here reads a clock or a database, so settlement runs and the API build t
 
 Definitions, for an offer and a period [start, end):
 
-- qualified events: the offer's rewards (rewarded purchases) that occurred in the period and
-  were not voided; spend, cashback and commission are theirs, as known when the report is built
-  (cashback and commission net of clawbacks; `net_spend_amount` is spend less refunded spend)
+- qualified events: the offer's rewards (rewarded purchases) whose money was first booked as
+  posted in the ledger in the period (booking time, as the statements count them: an auth
+  still pending at the period end counts in the period of its clearing), not voided; spend,
+  cashback and commission are theirs, as known when the report is built (cashback and
+  commission net of clawbacks; `net_spend_amount` is spend less refunded spend)
 - unique members: members with a qualified event; `returning_members` had purchased at the
   brand before the period, `new_members` had not
 - activations: activations of the offer in the period; conversion: those activated members who

@@ -1,5 +1,9 @@
 """Every query of the attribution report: aggregates computed in the database (GROUP BY).
 
+A purchase belongs to the period in which its reward's money was first booked as posted in the
+ledger (`BOOKED_BY`), as in the statements: an auth pending over a period end and cleared
+after it counts in the period of the clearing, in both, and never in two reports.
+
 Only the holdout comparison reads per-member figures, and those are already summed per member
 by the database; the statistics on them are `settlement.lift`'s.
 """
@@ -8,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Final
 
-from sqlalchemy import Connection, and_, case, exists, func, or_, select, tuple_
+from sqlalchemy import Connection, and_, case, exists, func, or_, select, tuple_, union_all
 
 from service.tables import Activation, Card, CardEventRow, MemberBrandState, Offer
 from settlement.attribution import ActivationTotals, OfferFacts, RefundTotals, RewardTotals
 from settlement.ledger.bulk import one_of
-from settlement.tables import Reward
+from settlement.tables import LedgerEntry, LedgerEntryResolution, Reward
 
 _offers = Offer.__table__
 _activations = Activation.__table__
@@ -22,6 +27,11 @@ _events = CardEventRow.__table__
 _cards = Card.__table__
 _rewards = Reward.__table__
 _brand_state = MemberBrandState.__table__
+_entries = LedgerEntry.__table__
+_resolutions = LedgerEntryResolution.__table__
+
+# What the report says it counts purchases by (a field of the API response and the CSV).
+BOOKED_BY: Final = "booking_time"
 
 PURCHASE_KINDS = ("auth", "clearing")
 REFUND_KINDS = ("refund", "reversal")
@@ -58,12 +68,36 @@ def offers_for_period(
     return [OfferFacts(*row) for row in rows]
 
 
+def _accruals_booked(*, start: datetime | None, end: datetime):
+    """Reward ids with an accrual booked as posted in [start, end) (from the beginning when
+    `start` is None): written posted then, or written pending and resolved as posted then."""
+    e, res = _entries.c, _resolutions.c
+    written = [e.kind == "accrual", e.initial_status == "posted", e.created_at < end]
+    resolved = [e.kind == "accrual", res.status == "posted", res.resolved_at < end]
+    if start is not None:
+        written.append(e.created_at >= start)
+        resolved.append(res.resolved_at >= start)
+    return (
+        select(e.reward_id).where(*written),
+        select(e.reward_id)
+        .select_from(_resolutions.join(_entries, e.id == res.entry_id))
+        .where(*resolved),
+    )
+
+
 def _qualified(conn: Connection, offer_ids: Sequence[int], start: datetime, end: datetime):
+    """The offers' rewards first booked in the period: an accrual booked in it and none
+    before it (a repricing or an incremental clearing books again, in a later period)."""
     r = _rewards.c
+    in_period = union_all(*_accruals_booked(start=start, end=end))
+    earlier = [
+        exists(query.where(_entries.c.reward_id == r.id))
+        for query in _accruals_booked(start=None, end=start)
+    ]
     return and_(
         one_of(conn, r.offer_id, list(offer_ids)),
-        r.occurred_at >= start,
-        r.occurred_at < end,
+        r.id.in_(in_period),
+        *(~found for found in earlier),
         r.state != VOIDED,
     )
 
@@ -93,10 +127,20 @@ def reward_totals(
     if not offer_ids:
         return {}
     r, b = _rewards.c, _brand_state.c
-    qualified = _qualified(conn, offer_ids, start, end)
-    totals = conn.execute(
+    # Returning members: bought at the brand before the period. A semi-join on the pairs
+    # with such a history, not a join to every member's: SQLite builds the set once and
+    # probes it, instead of a look-up in the history table for every reward (4x faster).
+    returned = select(b.member_id, b.merchant_id).where(b.first_purchase_at < start)
+    returning_member = case(
+        (tuple_(r.member_id, r.merchant_id).in_(returned), r.member_id), else_=None
+    )
+    # One statement: finding the rewards booked in the period is the costly part (a look-up
+    # of each booked entry's reward), so it is done once for every figure.
+    rows = conn.execute(
         select(
             r.offer_id,
+            func.count(func.distinct(r.member_id)),
+            func.count(func.distinct(returning_member)),
             func.count(),
             func.sum(r.spend_amount),
             func.sum(r.refunded_spend_amount),
@@ -105,31 +149,11 @@ def reward_totals(
             func.sum(r.commission_amount),
             func.sum(r.clawed_commission_amount),
         )
-        .where(qualified)
+        .where(_qualified(conn, offer_ids, start, end))
         .group_by(r.offer_id)
     ).all()
-    unique: dict[int, int] = dict(
-        conn.execute(
-            select(r.offer_id, func.count(func.distinct(r.member_id)))
-            .where(qualified)
-            .group_by(r.offer_id)
-        ).all()
-    )
-    # Returning members: bought at the brand before the period. A semi-join on the pairs
-    # with such a history, not a join to every member's: SQLite builds the set once and
-    # probes it, instead of a look-up in the history table for every reward (4x faster).
-    returned = select(b.member_id, b.merchant_id).where(b.first_purchase_at < start)
-    returning: dict[int, int] = dict(
-        conn.execute(
-            select(r.offer_id, func.count(func.distinct(r.member_id)))
-            .where(qualified, tuple_(r.member_id, r.merchant_id).in_(returned))
-            .group_by(r.offer_id)
-        ).all()
-    )
-    members = {
-        offer_id: (int(count), int(returning.get(offer_id, 0)))
-        for offer_id, count in unique.items()
-    }
+    members = {row[0]: (int(row[1]), int(row[2])) for row in rows}
+    totals = [(row[0], *row[3:]) for row in rows]
     out: dict[int, RewardTotals] = {}
     for offer_id, *sums in totals:
         unique_members, returning_members = members.get(offer_id, (0, 0))
@@ -187,9 +211,7 @@ def refund_totals(
         select(r.offer_id, func.count(), func.sum(e.amount))
         .select_from(_events.join(_rewards, r.id == e.reward_id))
         .where(
-            one_of(conn, r.offer_id, list(offer_ids)),
-            r.occurred_at >= start,
-            r.occurred_at < end,
+            _qualified(conn, offer_ids, start, end),
             e.kind.in_(REFUND_KINDS),
             e.outcome == CLAWBACK,
         )

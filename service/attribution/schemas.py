@@ -6,7 +6,9 @@ statistics: each comes as a rounded int for display and as the float it was comp
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 from service.merchants.common import UtcDatetime
 
@@ -79,4 +81,11 @@ class OfferAttributionOut(BaseModel):
 class AttributionReportOut(BaseModel):
     period_start: UtcDatetime
     period_end: UtcDatetime
+    counted_by: Literal["booking_time"] = Field(
+        description=(
+            "A purchase counts in the period in which its cashback was first booked as posted "
+            "in the ledger (its clearing, for an auth), as on the settlement statements; not "
+            "the time of the purchase."
+        )
+    )
     offers: list[OfferAttributionOut]

@@ -228,6 +228,7 @@ def to_out(
     return AttributionReportOut(
         period_start=_midnight_utc(period_start),
         period_end=_midnight_utc(period_end),
+        counted_by=repo.BOOKED_BY,
         offers=[_offer_out(r) for r in rows],
     )
 

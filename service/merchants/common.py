@@ -9,7 +9,8 @@ from typing import Annotated, Any, Generic, TypeVar
 from zoneinfo import available_timezones
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -26,6 +27,23 @@ MAX_BIG_ID = 2**63 - 1
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
 T = TypeVar("T")
+
+
+def _integer_required(value: Any) -> Any:
+    """Money in minor units and rates in basis points come as JSON integers only. Pydantic
+    would take 1000.0 (and "1000") as 1000; a float here is a unit mistake waiting to
+    happen (10.00 meant as dollars, 2.5 meant as percent), so it is refused, whole or not."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError(
+            "integer_required",
+            "must be an integer (minor units or basis points), not {kind}",
+            {"kind": type(value).__name__},
+        )
+    return value
+
+
+# Every request field taking an amount in minor units or a rate in basis points.
+WholeNumber = Annotated[int, BeforeValidator(_integer_required)]
 
 
 class RequestModel(BaseModel):

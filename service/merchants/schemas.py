@@ -7,10 +7,16 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from service.members.schemas import EMAIL_PATTERN
-from service.merchants.common import CurrencyCode, RequestModel, TimeZoneName, UtcDatetime
+from service.merchants.common import (
+    CurrencyCode,
+    RequestModel,
+    TimeZoneName,
+    UtcDatetime,
+    WholeNumber,
+)
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Bps = Annotated[int, Field(ge=0, le=10_000)]
+Bps = Annotated[WholeNumber, Field(ge=0, le=10_000)]
 BillingEmail = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
 
 

@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from service.merchants.common import MAX_AMOUNT, MAX_ID, RequestModel, UtcDatetime
+from service.merchants.common import MAX_AMOUNT, MAX_ID, RequestModel, UtcDatetime, WholeNumber
 
 OfferStatus = Literal["draft", "scheduled", "live", "paused", "ended"]
 OfferKind = Literal["cashback", "stamp_card", "spend_threshold"]
@@ -29,9 +29,9 @@ Channel = Literal["in_store", "online"]
 Audience = Literal["everyone", "new", "lapsed", "existing"]
 CommissionBase = Literal["spend", "reward"]
 
-Bps = Annotated[int, Field(ge=0, le=10_000)]
-Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT)]
-PositiveAmount = Annotated[int, Field(ge=1, le=MAX_AMOUNT)]
+Bps = Annotated[WholeNumber, Field(ge=0, le=10_000)]
+Amount = Annotated[WholeNumber, Field(ge=0, le=MAX_AMOUNT)]
+PositiveAmount = Annotated[WholeNumber, Field(ge=1, le=MAX_AMOUNT)]
 Count = Annotated[int, Field(ge=1, le=1_000_000_000)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 LocationId = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -77,7 +77,7 @@ class DayPartIn(RequestModel):
 class BonusWindowIn(DayPartIn):
     """An off-peak bonus: rewards in this window are multiplied (20000 = double)."""
 
-    multiplier_bps: Annotated[int, Field(ge=10_000, le=100_000)]
+    multiplier_bps: Annotated[WholeNumber, Field(ge=10_000, le=100_000)]
 
 
 class OfferFields(RequestModel):
@@ -110,7 +110,7 @@ class OfferFields(RequestModel):
     hold_days: Annotated[int, Field(ge=0, le=365)] | None = None
     commission_bps: Bps | None = None
     commission_base: CommissionBase | None = None
-    holdout_bps: Annotated[int, Field(ge=0, le=5000)] | None = None
+    holdout_bps: Annotated[WholeNumber, Field(ge=0, le=5000)] | None = None
 
 
 class OfferCreate(OfferFields):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import plaid
+import urllib3
 from plaid.api.plaid_api import PlaidApi
 
 from service.config import Settings
@@ -19,6 +20,18 @@ MUTATION_DURING_PAGINATION = "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION"
 RELINK_CODES = frozenset(
     {LOGIN_REQUIRED, "INVALID_ACCESS_TOKEN", "ITEM_NOT_FOUND", "ACCESS_NOT_GRANTED"}
 )
+
+# Errors that say "later", not "never": Plaid's own advice is to retry them with backoff.
+RETRY_LATER_CODES = frozenset(
+    {
+        "INSTITUTION_DOWN",
+        "INSTITUTION_NOT_RESPONDING",
+        "INSTITUTION_NOT_AVAILABLE",
+        "INTERNAL_SERVER_ERROR",
+        "PLANNED_MAINTENANCE",
+    }
+)
+CONNECTION_ERROR = "CONNECTION_ERROR"
 
 
 class PlaidNotConfigured(Problem):
@@ -65,6 +78,30 @@ def error_info(exc: plaid.ApiException) -> PlaidErrorInfo:
         str(body.get("error_type") or "UNKNOWN"),
         str(body.get("error_code") or "UNKNOWN")[:64],
     )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure a later call may not meet: rate limits, an institution or Plaid down, 5xx,
+    the network (plaid-python lets urllib3's connection errors through)."""
+    if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError):
+        return True
+    if not isinstance(exc, plaid.ApiException):
+        return False
+    info = error_info(exc)
+    return (
+        info.status == 429
+        or info.status >= 500
+        or info.error_type == "RATE_LIMIT_EXCEEDED"
+        or info.error_code in RETRY_LATER_CODES
+    )
+
+
+def failure_code(exc: BaseException) -> tuple[str, int | None]:
+    """Plaid's error code and HTTP status for a failed call (the network has neither)."""
+    if isinstance(exc, plaid.ApiException):
+        info = error_info(exc)
+        return info.error_code, info.status or None
+    return CONNECTION_ERROR, None
 
 
 def upstream(exc: plaid.ApiException) -> PlaidUpstreamError:

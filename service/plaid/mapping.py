@@ -9,8 +9,17 @@ What each Plaid transaction became is kept per transaction (`TxState`), so a lat
 the same changes again produces the same external ids (the pipeline then drops duplicates):
 - a pending amount changed: reversal of the auth, a new auth `{id}:v{n}`;
 - a posted amount lowered: a refund of the difference `{id}:adj{n}` (proportional clawback);
-- a posted amount raised: reversal of the clearing, a new clearing `{id}:v{n}` at the new
-  amount (matched again);
+- a pending transaction that posts by a change of itself (some institutions): the clearing
+  `{id}:v{n}` of its auth at the posted amount;
+- a posted amount raised: an incremental clearing of the difference `{id}:inc{n}` of the same
+  auth, so the purchase is priced again (within the 25% tip tolerance); a clearing with no
+  auth is reversed and cleared again `{id}:v{n}` (matched again);
+- a posted transaction without `pending_transaction_id` (many institutions send none) is
+  linked to the pending one it settles by account, currency, amount (the same, or up to 25%
+  more for a tip) and date (within `PENDING_LINK_WINDOW_DAYS`), even when that pending one was
+  removed in an earlier sync; the clearing then names the auth, so the purchase is priced
+  again at the posted amount (one reward, revived if the removal had voided it), not a new
+  purchase a member's count cap could refuse. Else it is a purchase of its own;
 - a refund carries no link to its purchase: it is linked to the latest purchase on the same
   card at the same merchant of at least its amount, else left unlinked (recorded, no clawback).
 """
@@ -19,7 +28,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,6 +50,14 @@ class TxState:
     version: int
     removed: bool
     occurred_at: datetime | None
+    posted_as: str | None = None  # a pending one: the posted transaction that settled it
+    auth_external_id: str | None = None  # a clearing: the auth event it settles
+
+
+# How far apart a pending transaction and the posted one settling it may be, and how much
+# more the posted amount may be (a tip), when Plaid does not link them.
+PENDING_LINK_WINDOW_DAYS = 5
+PENDING_LINK_TOLERANCE_BPS = 2_500
 
 
 @dataclass
@@ -108,10 +125,11 @@ class Planner:
         self.cards = cards_by_account
         self.records: list[RawRecord] = []
         self.changed: dict[str, TxState] = {}
+        self.superseded: set[str] = set()  # pending ones a posted one settles: no reversal
 
     def plan(self, added: list[Any], modified: list[Any], removed: list[Any]) -> Plan:
         upserts = [*added, *modified]
-        superseded = {
+        self.superseded = {
             str(p)
             for tx in upserts
             if not _get(tx, "pending") and (p := _get(tx, "pending_transaction_id"))
@@ -120,7 +138,7 @@ class Planner:
         for tx in sorted(upserts, key=lambda t: not _get(t, "pending")):
             self._upsert(tx)
         for tx in removed:
-            self._remove(str(_get(tx, "transaction_id")), superseded)
+            self._remove(str(_get(tx, "transaction_id")))
         return Plan(self.records, self.changed)
 
     def _save(self, state: TxState) -> None:
@@ -177,8 +195,14 @@ class Planner:
             return
         version = prev.version + 1
         kept = replace(
-            base, version=version, event_external_id=prev.event_external_id, kind=prev.kind
+            base,
+            version=version,
+            event_external_id=prev.event_external_id,
+            kind=prev.kind,
+            auth_external_id=prev.auth_external_id,
         )
+        if self._amount_change(tx, prev, kept, amount, pending, common):
+            return
         if prev.kind == "clearing" and 0 < amount < prev.amount and currency == prev.currency:
             self._emit(
                 **_fields(
@@ -211,6 +235,55 @@ class Planner:
         state = replace(kept, event_external_id=None, kind=None)
         self._open(tx, state, f"{ref}:v{version}", amount, pending, common)
 
+    def _amount_change(
+        self,
+        tx: Any,
+        prev: TxState,
+        kept: TxState,
+        amount: int,
+        pending: bool,
+        common: dict[str, Any],
+    ) -> bool:
+        """A purchase cleared at a new, higher amount: the pending transaction itself posted,
+        or a posted amount raised. It stays one purchase (a clearing of its auth), so the
+        reward is priced again rather than reversed and earned anew against the caps."""
+        if pending or amount <= 0 or kept.currency != prev.currency:
+            return False
+        ref, version = kept.transaction_ref, kept.version
+        if prev.kind == "auth" and prev.pending and prev.event_external_id:
+            external_id = f"{ref}:v{version}"
+            self._emit(
+                **_fields(
+                    tx,
+                    external_id=external_id,
+                    kind="clearing",
+                    amount=amount,
+                    original_external_id=prev.event_external_id,
+                    **common,
+                )
+            )
+            auth = prev.event_external_id
+            self._save(
+                replace(kept, event_external_id=external_id, kind="clearing", auth_external_id=auth)
+            )
+            return True
+        if prev.kind == "clearing" and amount > prev.amount and prev.auth_external_id:
+            # The difference is an incremental clearing of the same auth: the purchase is
+            # priced again on all its clearings together (within the tip tolerance).
+            self._emit(
+                **_fields(
+                    tx,
+                    external_id=f"{ref}:inc{version}",
+                    kind="clearing",
+                    amount=amount - prev.amount,
+                    original_external_id=prev.auth_external_id,
+                    **common,
+                )
+            )
+            self._save(kept)
+            return True
+        return False
+
     def _open(
         self,
         tx: Any,
@@ -234,7 +307,8 @@ class Planner:
                     **common,
                 )
             )
-            state = replace(state, event_external_id=external_id, kind=kind)
+            auth = original if kind == "clearing" else None
+            state = replace(state, event_external_id=external_id, kind=kind, auth_external_id=auth)
         self._save(state)
 
     @staticmethod
@@ -250,12 +324,14 @@ class Planner:
     ) -> str | None:
         if kind == "clearing":
             pending_ref = _get(tx, "pending_transaction_id")
-            if not pending_ref:
-                return None
-            auth = self.states.get(str(pending_ref))
-            if auth is not None and auth.kind == "auth" and auth.event_external_id:
-                return auth.event_external_id
-            return None  # unknown auth: the pipeline links by card, brand, amount and time
+            auth = (
+                self.states.get(str(pending_ref)) if pending_ref else self._settled_pending(state)
+            )
+            if auth is None or auth.kind != "auth" or not auth.event_external_id:
+                return None  # unknown auth: the pipeline links by card, brand, amount and time
+            self.superseded.add(auth.transaction_ref)
+            self._save(replace(auth, posted_as=state.transaction_ref))
+            return auth.event_external_id
         if kind == "refund":
             candidates = [
                 s
@@ -276,12 +352,43 @@ class Planner:
             return latest.event_external_id
         return None
 
-    def _remove(self, ref: str, superseded: set[str]) -> None:
+    def _settled_pending(self, posted: TxState) -> TxState | None:
+        """The pending transaction a posted one without `pending_transaction_id` settles:
+        same card and currency, an amount from the pending one's to 25% above it, dates within
+        the window; the closest amount wins, then the closest time."""
+        if posted.occurred_at is None:
+            return None
+        window = timedelta(days=PENDING_LINK_WINDOW_DAYS)
+        found: list[tuple[int, timedelta, str, TxState]] = []
+        for s in self.states.values():
+            if (
+                s.kind != "auth"
+                or not s.pending
+                or s.posted_as is not None
+                or s.transaction_ref in self.superseded
+                or s.card_id != posted.card_id
+                or s.currency != posted.currency
+                or s.occurred_at is None
+                or not s.amount <= posted.amount
+                or (posted.amount - s.amount) * 10_000 > PENDING_LINK_TOLERANCE_BPS * s.amount
+            ):
+                continue
+            apart = abs(posted.occurred_at - s.occurred_at)
+            if apart <= window:
+                found.append((posted.amount - s.amount, apart, s.transaction_ref, s))
+        return min(found, key=lambda f: f[:3])[3] if found else None
+
+    def _remove(self, ref: str) -> None:
         prev = self.states.get(ref)
         if prev is None or prev.removed:
             return
         gone = replace(prev, removed=True, version=prev.version + 1)
-        if ref not in superseded and prev.kind in ("auth", "clearing") and prev.event_external_id:
+        if (
+            ref not in self.superseded
+            and prev.posted_as is None  # settled by a posted one in an earlier sync
+            and prev.kind in ("auth", "clearing")
+            and prev.event_external_id
+        ):
             self._emit(
                 external_id=f"{ref}:rm{gone.version}",
                 kind="reversal",

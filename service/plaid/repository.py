@@ -76,6 +76,8 @@ def tx_states(conn: Connection, item_id: int) -> dict[str, TxState]:
             r.version,
             r.removed,
             occurred,
+            r.posted_as,
+            r.auth_external_id,
         )
     return out
 
@@ -97,6 +99,8 @@ def save_tx_states(
             "version": s.version,
             "removed": s.removed,
             "occurred_at": s.occurred_at,
+            "posted_as": s.posted_as,
+            "auth_external_id": s.auth_external_id,
             "updated_at": now,
         }
         for s in states
@@ -108,7 +112,13 @@ def save_tx_states(
 
 
 def advance_cursor(
-    conn: Connection, item_id: int, *, expected: str, cursor: str, now: datetime
+    conn: Connection,
+    item_id: int,
+    *,
+    expected: str,
+    cursor: str,
+    update_status: str | None,
+    now: datetime,
 ) -> bool:
     """Move the cursor if no other sync moved it first (compare-and-set)."""
     result = conn.execute(
@@ -116,9 +126,11 @@ def advance_cursor(
         .where(items.c.id == item_id, items.c.sync_cursor == expected)
         .values(
             sync_cursor=cursor,
+            transactions_update_status=update_status,
             last_synced_at=now,
             status="active",
             error_code=None,
+            error_status=None,
             updated_at=now,
         )
     )
@@ -126,12 +138,26 @@ def advance_cursor(
 
 
 def set_status(
-    conn: Connection, item_id: int, status: str, error_code: str | None, now: datetime
+    conn: Connection,
+    item_id: int,
+    status: str,
+    error_code: str | None,
+    now: datetime,
+    *,
+    error_status: int | None = None,
 ) -> None:
     conn.execute(
         update(items)
         .where(items.c.id == item_id)
-        .values(status=status, error_code=error_code, updated_at=now)
+        .values(status=status, error_code=error_code, error_status=error_status, updated_at=now)
+    )
+
+
+def set_update_status(conn: Connection, item_id: int, update_status: str, now: datetime) -> None:
+    conn.execute(
+        update(items)
+        .where(items.c.id == item_id)
+        .values(transactions_update_status=update_status, last_synced_at=now, updated_at=now)
     )
 
 

@@ -33,6 +33,8 @@ class PlaidItemOut(BaseModel):
     institution_id: str | None
     status: str  # active | relink_required
     error_code: str | None
+    error_status: int | None  # the HTTP status Plaid gave the error
+    transactions_update_status: str | None  # NOT_READY until Plaid has pulled history
     last_synced_at: UtcDatetime | None
     created_at: UtcDatetime
 

@@ -9,6 +9,13 @@ the new cursor are saved in one transaction, the cursor with compare-and-set. A 
 the two re-syncs the same changes, which produce the same external ids: duplicates, nothing
 changed. ITEM_LOGIN_REQUIRED (and a revoked or removed Item) marks the Item
 `relink_required`; what was accepted before stays.
+
+Right after linking Plaid has pulled nothing yet: the sync answers NOT_READY with no changes
+and an empty cursor, then INITIAL_UPDATE_COMPLETE (30 days), then HISTORICAL_UPDATE_COMPLETE;
+the status is kept on the Item. A rate limit, an institution down, a 5xx or a network error
+is retried with exponential backoff (tenacity) page by page; if it outlasts the retries the
+sync ends `retry_later` with nothing written, so the cursor stays where the last complete
+sync left it and the next scheduled sync starts there again.
 """
 
 from __future__ import annotations
@@ -22,27 +29,37 @@ import plaid
 from plaid.api.plaid_api import PlaidApi
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
 from sqlalchemy import Engine
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from matching.events import Source
 from service.config import Settings, get_settings
 from service.feeds.pipeline import IngestPipeline, IngestSummary
 from service.plaid import repository as repo
-from service.plaid.client import MUTATION_DURING_PAGINATION, RELINK_CODES, error_info
+from service.plaid.client import (
+    MUTATION_DURING_PAGINATION,
+    RELINK_CODES,
+    error_info,
+    failure_code,
+    is_transient,
+)
 from service.plaid.mapping import Planner, merchant_key
 from service.security.encryption import secret_box
 
 RELINK_REQUIRED = "relink_required"
 ACTIVE = "active"
+NOT_READY = "NOT_READY"
 
 
 @dataclass
 class SyncResult:
     item_id: int
-    status: str  # synced | relink_required | error | skipped | not_found
+    status: str  # synced | not_ready | retry_later | relink_required | error | skipped | ...
     pages: int = 0
     restarts: int = 0
+    retries: int = 0
     changes: int = 0
     error_code: str | None = None
+    update_status: str | None = None  # Plaid's transactions_update_status
     summary: IngestSummary = field(default_factory=IngestSummary)
 
 
@@ -52,6 +69,26 @@ class SyncFailed(RuntimeError):
 
 def _pipeline(engine: Engine, settings: Settings) -> IngestPipeline:
     return IngestPipeline(engine, settings)
+
+
+def _sync_page(
+    client: PlaidApi, request: dict[str, Any], settings: Settings, result: SyncResult
+) -> Any:
+    """One /transactions/sync call, retried with backoff while Plaid says "later"."""
+
+    def note_retry(_state: object) -> None:
+        result.retries += 1
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_attempt(settings.plaid_retry_attempts),
+        wait=wait_exponential(
+            multiplier=settings.plaid_retry_initial_wait_s, max=settings.plaid_retry_max_wait_s
+        ),
+        before_sleep=note_retry,
+        reraise=True,
+    )
+    return retrying(client.transactions_sync, TransactionsSyncRequest(**request))
 
 
 def _fetch_all(
@@ -71,8 +108,9 @@ def _fetch_all(
                 }
                 if position:
                     request["cursor"] = position
-                page = client.transactions_sync(TransactionsSyncRequest(**request))
+                page = _sync_page(client, request, settings, result)
                 result.pages += 1
+                result.update_status = str(page.transactions_update_status)
                 added += page.added
                 modified += page.modified
                 removed += page.removed
@@ -109,17 +147,35 @@ def sync_item(
     start = item.sync_cursor
     try:
         added, modified, removed, cursor = _fetch_all(client, access_token, start, settings, result)
-    except plaid.ApiException as exc:
+    except Exception as exc:
+        if is_transient(exc):
+            # Nothing written: the cursor stays, and the next scheduled sync starts from it.
+            result.status = "retry_later"
+            code, http_status = failure_code(exc)
+            result.error_code = code
+            with engine.begin() as conn:
+                repo.set_status(conn, item_id, ACTIVE, code, now, error_status=http_status)
+            return result
+        if not isinstance(exc, plaid.ApiException):
+            raise
         info = error_info(exc)
         result.error_code = info.error_code
         if info.error_code in RELINK_CODES:
             result.status = RELINK_REQUIRED
             with engine.begin() as conn:
-                repo.set_status(conn, item_id, RELINK_REQUIRED, info.error_code, now)
+                repo.set_status(
+                    conn, item_id, RELINK_REQUIRED, info.error_code, now, error_status=info.status
+                )
             return result
         result.status = "error"
         return result
     result.changes = len(added) + len(modified) + len(removed)
+    if result.update_status == NOT_READY or (not cursor and start):
+        # Plaid has pulled nothing yet (an empty cursor): keep the cursor we have.
+        result.status = "not_ready"
+        with engine.begin() as conn:
+            repo.set_update_status(conn, item_id, result.update_status or NOT_READY, now)
+        return result
     plan = Planner(states, cards, now).plan(added, modified, removed)
     pipeline = pipeline or _pipeline(engine, settings)
     fresh: list[str] = []
@@ -128,7 +184,15 @@ def sync_item(
         if outcome.status == "accepted" and outcome.external_id:
             fresh.append(outcome.external_id)
     with engine.begin() as conn:
-        if not repo.advance_cursor(conn, item_id, expected=start, cursor=cursor, now=now):
+        advanced = repo.advance_cursor(
+            conn,
+            item_id,
+            expected=start,
+            cursor=cursor,
+            update_status=result.update_status,
+            now=now,
+        )
+        if not advanced:
             result.status = "skipped"  # a concurrent sync of the same changes saved first
             return result
         repo.save_tx_states(conn, item_id, plan.states.values(), now)
@@ -208,15 +272,23 @@ def act_on_webhook(
         result = sync_item(engine, client, item.id, now, settings=settings, pipeline=pipeline)
         return {"status": result.status, "accepted": result.summary.accepted}
     if kind == "ITEM" and code == "ERROR":
-        raw_error = body.get("error")
-        error = raw_error if isinstance(raw_error, dict) else {}
-        error_code = str(error.get("error_code") or "ERROR")[:64]
-        if error_code in RELINK_CODES:
-            with engine.begin() as conn:
-                repo.set_status(conn, item.id, RELINK_REQUIRED, error_code, now)
-            return {"status": RELINK_REQUIRED}
+        return _item_error(engine, item.id, body.get("error"), now)
     if kind == "ITEM" and code == "USER_PERMISSION_REVOKED":
         with engine.begin() as conn:
             repo.set_status(conn, item.id, RELINK_REQUIRED, code, now)
         return {"status": RELINK_REQUIRED}
     return {"status": "ignored", "reason": "not_acted_on"}
+
+
+def _item_error(engine: Engine, item_id: int, raw_error: Any, now: datetime) -> dict[str, Any]:
+    """An ITEM ERROR webhook: its error code and HTTP status go on the Item. A code that needs
+    the member (a login, a consent) makes it `relink_required`; any other (an institution
+    down, a Plaid error) leaves it active for the next sync, which retries."""
+    error = raw_error if isinstance(raw_error, dict) else {}
+    error_code = str(error.get("error_code") or "ERROR")[:64]
+    raw_status = error.get("status")
+    error_status = raw_status if isinstance(raw_status, int) and 100 <= raw_status < 600 else None
+    status = RELINK_REQUIRED if error_code in RELINK_CODES else ACTIVE
+    with engine.begin() as conn:
+        repo.set_status(conn, item_id, status, error_code, now, error_status=error_status)
+    return {"status": status}

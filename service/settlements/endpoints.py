@@ -3,7 +3,6 @@ payout accounts and donations; charities."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,7 +10,13 @@ from fastapi import Depends, Header, Query, Request, Response, status
 from sqlmodel import Session
 
 from service.auth import Principal, Role, db_session, require
-from service.integrations.stripe_webhooks import HEADER, handle_event, parse_event, verify_signature
+from service.integrations.stripe_webhooks import (
+    HEADER,
+    check_api_version,
+    handle_event,
+    pinned_api_version,
+    verified_event,
+)
 from service.merchants.common import (
     IDEMPOTENCY_KEY_PATTERN,
     Id,
@@ -129,14 +134,13 @@ async def stripe_webhook(request: Request) -> WebhookResult:
     payload = await request.body()
     address = request.client.host if request.client else ""
     with request.app.state.auth_limiter.counting_failures(address=address):
-        verify_signature(
+        event = verified_event(
             payload,
             request.headers.get(HEADER),
             settings.stripe_webhook_secret,
-            now_unix=int(time.time()),
             tolerance_seconds=settings.stripe_webhook_tolerance_seconds,
         )
-    event = parse_event(payload)
+    check_api_version(event, pinned_api_version(settings))
     with Session(request.app.state.engine) as session:
         result = handle_event(session.connection(), event, datetime.now(UTC), settings)
         session.commit()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from service.merchants.common import RequestModel, UtcDatetime
+from service.merchants.common import MAX_AMOUNT, RequestModel, UtcDatetime, WholeNumber
 
 
 class StepOut(BaseModel):
@@ -99,7 +99,7 @@ class CharityOut(BaseModel):
 
 class DonationIn(RequestModel):
     charity_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
-    amount: Annotated[int, Field(ge=1, le=10**12)]
+    amount: Annotated[WholeNumber, Field(ge=1, le=MAX_AMOUNT)]
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 

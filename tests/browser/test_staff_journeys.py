@@ -203,5 +203,7 @@ def test_merchant_and_finance_journeys(live, staff_world, chromium, tmp_path) ->
     for path in ("/finance", "/finance/ledger", "/finance/attribution"):
         approver.goto(f"{live.url}{path}")
         assert_accessible(approver)
+        if path.endswith("attribution"):
+            expect(approver.locator("[data-counted-by]")).to_contain_text("booked in the ledger")
         shots(approver, f"finance {path.rsplit('/', 1)[1] or 'runs'}")
     approver.context.close()

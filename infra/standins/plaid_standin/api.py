@@ -143,7 +143,7 @@ def _transactions_sync(services: Services, body: dict[str, Any]) -> dict[str, An
             transaction["original_description"] = None
     accounts = [a for a in item.accounts if account_id is None or a["account_id"] == account_id]
     return {
-        "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE",
+        "transactions_update_status": item.update_status,
         "accounts": accounts,
         "added": page.added,
         "modified": page.modified,

@@ -12,6 +12,8 @@ _DOC_PAGES = {
     "TRANSACTIONS_ERROR": "transactions/",
     "SANDBOX_ERROR": "sandbox/",
     "API_ERROR": "api/",
+    "INSTITUTION_ERROR": "institution/",
+    "RATE_LIMIT_EXCEEDED": "rate-limit-exceeded/",
 }
 
 
@@ -36,8 +38,11 @@ class PlaidAPIError(Exception):
         self.display_message = display_message
         self.suggested_action = suggested_action
 
-    def body(self, request_id: str | None) -> dict[str, Any]:
-        """The error object; without a request id it is the form nested in an Item or webhook."""
+    def body(self, request_id: str | None, *, in_webhook: bool = False) -> dict[str, Any]:
+        """The error object; without a request id it is the form nested in an Item or webhook.
+
+        Plaid fills `status` (the HTTP status the error would have had) only in webhooks.
+        """
         body: dict[str, Any] = {
             "error_type": self.error_type,
             "error_code": self.error_code,
@@ -47,9 +52,15 @@ class PlaidAPIError(Exception):
             "documentation_url": _DOCS + _DOC_PAGES.get(self.error_type, ""),
             "suggested_action": self.suggested_action,
         }
+        if in_webhook:
+            body["status"] = self.status
         if request_id is not None:
             body["request_id"] = request_id
         return body
+
+
+class ConnectionDrop(Exception):
+    """The server closes the connection without answering (a network failure)."""
 
 
 def missing_fields(names: list[str]) -> PlaidAPIError:
@@ -164,3 +175,51 @@ def sandbox_webhook_invalid() -> PlaidAPIError:
 
 def internal_error(message: str) -> PlaidAPIError:
     return PlaidAPIError(500, "API_ERROR", "INTERNAL_SERVER_ERROR", message)
+
+
+def rate_limit_exceeded() -> PlaidAPIError:
+    return PlaidAPIError(
+        429,
+        "RATE_LIMIT_EXCEEDED",
+        "TRANSACTIONS_SYNC_LIMIT",
+        "rate limit exceeded for attempts to access this item. please try again later",
+    )
+
+
+def institution_down() -> PlaidAPIError:
+    return PlaidAPIError(
+        400,
+        "INSTITUTION_ERROR",
+        "INSTITUTION_DOWN",
+        "this institution is not currently responding to this request. please try again soon",
+        display_message=(
+            "This financial institution is not currently responding. Please try again later."
+        ),
+    )
+
+
+# What `inject_sync_error` can script: the error the next /transactions/sync calls get.
+SYNC_FAULTS = {
+    "RATE_LIMIT_EXCEEDED": rate_limit_exceeded,
+    "INSTITUTION_DOWN": institution_down,
+    "INTERNAL_SERVER_ERROR": lambda: internal_error("an unexpected error occurred"),
+    "CONNECTION_RESET": None,  # no answer at all
+}
+
+
+def access_not_granted() -> PlaidAPIError:
+    return PlaidAPIError(
+        400,
+        "ITEM_ERROR",
+        "ACCESS_NOT_GRANTED",
+        "the user did not grant the necessary permissions for their account",
+    )
+
+
+# What an ITEM ERROR webhook can carry in the stand-in (`fire_item_error`).
+ITEM_ERRORS = {
+    "ITEM_LOGIN_REQUIRED": item_login_required,
+    "ACCESS_NOT_GRANTED": access_not_granted,
+    "INSTITUTION_DOWN": institution_down,
+    "INTERNAL_SERVER_ERROR": lambda: internal_error("an unexpected error occurred"),
+}

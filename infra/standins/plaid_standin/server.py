@@ -46,6 +46,10 @@ CONTROL_METHODS = {
     "item/login_required": "require_login",
     "item/repair_login": "repair_login",
     "item/fire_webhook": "fire_webhook",
+    "item/fire_error": "fire_item_error",
+    "items/start_not_ready": "items_start_not_ready",
+    "transactions/advance_update": "advance_transactions_update",
+    "sync/inject_error": "inject_sync_error",
     "access_token/revoke": "revoke_access_token",
     "webhook_key/rotate": "rotate_webhook_key",
     "webhooks": "webhook_deliveries",
@@ -142,6 +146,11 @@ class _Handler(BaseHTTPRequestHandler):
             body["request_id"] = request_id
         except errors.PlaidAPIError as exc:
             status, body = exc.status, exc.body(request_id)
+        except errors.ConnectionDrop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         except Exception:
             log.exception("plaid stand-in failed on %s", path)
             error = errors.internal_error("an unexpected error occurred in the Plaid stand-in")

@@ -242,6 +242,32 @@ class PlaidStandin:
         with self.state.lock:
             found.force_mutation_error = True
 
+    def items_start_not_ready(self, not_ready: bool = True) -> None:
+        """Items linked from now on start NOT_READY, as real ones do: the first sync returns
+        nothing and history arrives with `advance_transactions_update`."""
+        with self.state.lock:
+            self.state.new_item_update_status = (
+                "NOT_READY" if not_ready else "HISTORICAL_UPDATE_COMPLETE"
+            )
+
+    def advance_transactions_update(self, item: str) -> str:
+        """Plaid finishes its next pull of the Item (the last 30 days, then the rest);
+        a SYNC_UPDATES_AVAILABLE webhook goes out. Returns the new update status."""
+        return self.state.advance_update(self.state.resolve(item))
+
+    def inject_sync_error(self, item: str, error_code: str, times: int = 1) -> None:
+        """The next `times` /transactions/sync calls for the Item fail with `error_code`:
+        RATE_LIMIT_EXCEEDED (429), INSTITUTION_DOWN (400), INTERNAL_SERVER_ERROR (500) or
+        CONNECTION_RESET (the connection closes without an answer)."""
+        self.state.inject_sync_error(self.state.resolve(item), error_code, times)
+
+    def fire_item_error(self, item: str, error_code: str = "ITEM_LOGIN_REQUIRED") -> bool:
+        """An ITEM ERROR webhook carrying this error (its `status` filled, as in webhooks)."""
+        if error_code not in errors.ITEM_ERRORS:
+            raise errors.invalid_field(f"error_code must be one of {', '.join(errors.ITEM_ERRORS)}")
+        found = self.state.resolve(item)
+        return self.state.emit_item_webhook(found, "ERROR", errors.ITEM_ERRORS[error_code]())
+
     def fire_webhook(self, item: str, webhook_code: str = "SYNC_UPDATES_AVAILABLE") -> bool:
         found = self.state.resolve(item)
         if webhook_code in ("SYNC_UPDATES_AVAILABLE", "DEFAULT_UPDATE"):

@@ -53,6 +53,11 @@ KNOWN_PRODUCTS = frozenset(
         "transfer",
     }
 )
+NOT_READY = "NOT_READY"
+INITIAL = "INITIAL_UPDATE_COMPLETE"
+HISTORICAL = "HISTORICAL_UPDATE_COMPLETE"
+INITIAL_PULL_DAYS = 30
+MAX_SYNC_FAULTS = 100
 _INSTITUTION_ID = re.compile(r"^ins_\d{1,12}$")
 
 # (webhook_type, webhook_code) -> emit function name; what /sandbox/item/fire_webhook can fire
@@ -125,6 +130,12 @@ class Item:
     force_mutation_error: bool = False
     last_webhook: tuple[str, str] | None = None  # (sent_at, code)
     last_sync_at: str | None = None
+    # Plaid pulls an Item's history after linking: nothing (NOT_READY), then the last 30 days
+    # (INITIAL_UPDATE_COMPLETE), then the rest (HISTORICAL_UPDATE_COMPLETE). Transactions
+    # added before their pull wait in `held`.
+    update_status: str = HISTORICAL
+    held: list[dict[str, Any]] = field(default_factory=list)
+    sync_faults: list[str] = field(default_factory=list)  # SYNC_FAULTS names, next call first
 
     @property
     def card_account_id(self) -> str:
@@ -167,9 +178,11 @@ class StandinState:
         self.link_tokens: dict[str, str] = {}
         # What Link needs to know of a token: update mode (an access token) and the webhook.
         self.link_configs: dict[str, dict[str, Any]] = {}
+        self.new_item_update_status = HISTORICAL
 
     def reset(self) -> None:
         with self.lock:
+            self.new_item_update_status = HISTORICAL
             self.items.clear()
             self.public_tokens.clear()
             self.access_tokens.clear()
@@ -215,6 +228,7 @@ class StandinState:
             products=chosen,
             accounts=[_account("credit", card_mask), _account("depository", checking_mask)],
             created_at=utc_now(),
+            update_status=self.new_item_update_status,
         )
         public_token = f"public-sandbox-{uuid.uuid4()}"
         with self.lock:
@@ -308,11 +322,44 @@ class StandinState:
             for transaction in built:
                 if item.log.current(transaction["transaction_id"]) is not None:
                     raise errors.invalid_field(f"{transaction['transaction_id']} already exists")
-            for transaction in built:
+            visible = [t for t in built if self._pulled(item, t)]
+            item.held += [t for t in built if not self._pulled(item, t)]
+            for transaction in visible:
                 item.log.add(transaction)
-        if built:
+        if visible:
             self._sync_updates_available(item)
         return built
+
+    @staticmethod
+    def _pulled(item: Item, transaction: dict[str, Any]) -> bool:
+        """Whether Plaid has pulled this transaction yet, given the Item's update status."""
+        if item.update_status == HISTORICAL:
+            return True
+        if item.update_status == NOT_READY:
+            return False
+        oldest = utc_now().date() - dt.timedelta(days=INITIAL_PULL_DAYS)
+        return dt.date.fromisoformat(transaction["date"]) >= oldest
+
+    def advance_update(self, item: Item) -> str:
+        """The next pull completes: NOT_READY -> INITIAL_UPDATE_COMPLETE -> HISTORICAL_..."""
+        with self.lock:
+            following = {NOT_READY: INITIAL, INITIAL: HISTORICAL, HISTORICAL: HISTORICAL}
+            item.update_status = following[item.update_status]
+            ready = [t for t in item.held if self._pulled(item, t)]
+            item.held = [t for t in item.held if not self._pulled(item, t)]
+            for transaction in sorted(ready, key=lambda t: t["date"]):
+                item.log.add(transaction)
+            status = item.update_status
+        self._sync_updates_available(item)
+        return status
+
+    def inject_sync_error(self, item: Item, error_code: str, times: int) -> None:
+        if error_code not in errors.SYNC_FAULTS:
+            raise errors.invalid_field(f"error_code must be one of {', '.join(errors.SYNC_FAULTS)}")
+        if not 1 <= times <= MAX_SYNC_FAULTS:
+            raise errors.invalid_field(f"times must be between 1 and {MAX_SYNC_FAULTS}")
+        with self.lock:
+            item.sync_faults += [error_code] * times
 
     def _build(self, item: Item, spec: dict[str, Any]) -> dict[str, Any]:
         spec = dict(spec)
@@ -369,6 +416,14 @@ class StandinState:
         with self.lock:
             if account_id is not None and account_id not in item.account_ids():
                 raise errors.invalid_field(f"account_id {account_id} is not in this Item")
+            if item.sync_faults:
+                fault = errors.SYNC_FAULTS[item.sync_faults.pop(0)]
+                if fault is None:
+                    raise errors.ConnectionDrop()
+                raise fault()
+            if item.update_status == NOT_READY:
+                # Nothing pulled yet: an empty page and an empty cursor, as Plaid answers.
+                return SyncPage([], [], [], "", False)
             forced = item.force_mutation_error
             try:
                 page = sync_page(
@@ -392,11 +447,23 @@ class StandinState:
         self.emit_transactions_webhook(item, "SYNC_UPDATES_AVAILABLE")
 
     def emit_transactions_webhook(self, item: Item, code: str) -> bool:
-        return self._send(item, transactions_webhook_body(item.item_id, code))
+        with self.lock:
+            status = item.update_status
+        body = transactions_webhook_body(
+            item.item_id,
+            code,
+            initial_update_complete=status != NOT_READY,
+            historical_update_complete=status == HISTORICAL,
+        )
+        return self._send(item, body)
 
-    def emit_item_webhook(self, item: Item, code: str) -> bool:
-        error = (item.error or errors.item_login_required()).body(None)
-        return self._send(item, item_webhook_body(item.item_id, code, error, item.webhook))
+    def emit_item_webhook(
+        self, item: Item, code: str, error: errors.PlaidAPIError | None = None
+    ) -> bool:
+        error_body = (error or item.error or errors.item_login_required()).body(
+            None, in_webhook=True
+        )
+        return self._send(item, item_webhook_body(item.item_id, code, error_body, item.webhook))
 
     def _send(self, item: Item, body: dict[str, Any]) -> bool:
         with self.lock:

@@ -29,12 +29,18 @@ def webhook_body_bytes(body: dict[str, Any]) -> bytes:
     return json.dumps(body, indent=2, sort_keys=True).encode()
 
 
-def transactions_webhook_body(item_id: str, code: str) -> dict[str, Any]:
+def transactions_webhook_body(
+    item_id: str,
+    code: str,
+    *,
+    initial_update_complete: bool = True,
+    historical_update_complete: bool = True,
+) -> dict[str, Any]:
     body: dict[str, Any] = {"webhook_type": "TRANSACTIONS", "webhook_code": code}
     body["item_id"] = item_id
     if code == "SYNC_UPDATES_AVAILABLE":
-        body["initial_update_complete"] = True
-        body["historical_update_complete"] = True
+        body["initial_update_complete"] = initial_update_complete
+        body["historical_update_complete"] = historical_update_complete
     elif code == "DEFAULT_UPDATE":
         body["error"] = None
         body["new_transactions"] = 0

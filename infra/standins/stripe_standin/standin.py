@@ -152,10 +152,18 @@ class StripeStandin:
     # ---- webhooks -------------------------------------------------------------------------
 
     def add_webhook_endpoint(
-        self, url: str, *, secret: str | None = None, enabled_events: Iterable[str] | None = None
+        self,
+        url: str,
+        *,
+        secret: str | None = None,
+        enabled_events: Iterable[str] | None = None,
+        api_version: str | None = None,
     ) -> None:
+        """An endpoint; pinned to `api_version`, it gets events rendered in that version."""
         events = tuple(enabled_events) if enabled_events else ("*",)
-        self.webhooks.add_endpoint(WebhookEndpoint(url, secret or self.webhook_secret, events))
+        self.webhooks.add_endpoint(
+            WebhookEndpoint(url, secret or self.webhook_secret, events, api_version)
+        )
 
     def set_webhook_endpoints(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import queue
 import threading
@@ -20,6 +21,8 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+
+from .versions import render_event
 
 log = logging.getLogger("infra.standins.stripe_standin")
 
@@ -38,6 +41,7 @@ class WebhookEndpoint:
     url: str
     secret: str
     enabled_events: tuple[str, ...] = ("*",)
+    api_version: str | None = None  # pinned: events rendered in it; None: as created
 
     def wants(self, event_type: str) -> bool:
         return any(
@@ -142,7 +146,11 @@ class WebhookDispatcher:
             self._outstanding += len(targets)
             generation = self._generation
         for endpoint in targets:
-            self._queue.put(_Job(endpoint, event_id, event_type, payload, 1, generation))
+            body = payload
+            if endpoint.api_version is not None:
+                pinned = render_event(json.loads(payload), endpoint.api_version)
+                body = json.dumps(pinned, indent=2).encode()
+            self._queue.put(_Job(endpoint, event_id, event_type, body, 1, generation))
 
     # ---- inspection -----------------------------------------------------------------------
 

@@ -155,6 +155,8 @@ def test_performance_json_and_statements_stay_inside_the_tenant(app, engine) -> 
     )
     offer_path = created.headers["location"].split("?")[0]
     offer_id = offer_path.rsplit("/", 1)[1]
+    page = client.get(f"/merchant/performance/{offer_id}").text
+    assert "data-counted-by" in page and "when the card payment cleared" in page
     data = client.get(f"/merchant/performance/{offer_id}/data.json").json()
     assert data["budget"]["total_amount"] == 50_000 and data["budget"]["used_amount"] == 0
     assert len(data["days"]) >= 14
