@@ -59,7 +59,10 @@ class AccountDirectory:
     """Maps account references to ids, creating accounts on first use.
 
     Accounts are never deleted, so a cached id stays valid for the life of the process and
-    across processes sharing the database.
+    across processes sharing the database. Only ids of committed accounts are cached: the
+    batches of one process (API threads) share the directory, and an account created in a
+    transaction exists for no other until it commits, and never if it rolls back; a batch
+    that used its id meanwhile would post to a row it cannot see.
     """
 
     def __init__(self) -> None:
@@ -71,10 +74,21 @@ class AccountDirectory:
         missing = {ref for ref in refs if ref not in known}
         found = {ref: known[ref] for ref in refs - missing}
         if missing:
-            # An account created in a transaction that rolls back does not exist: drop the cache.
-            event.listen(conn, "rollback", lambda _conn: self.forget(), once=True)
-            found.update(self._load_or_create(conn, missing))
+            loaded = self._load_or_create(conn, missing)
+            found.update(loaded)
+            self._share_on_commit(conn, loaded)
         return found
+
+    def _share_on_commit(self, conn: Connection, loaded: dict[AccountRef, int]) -> None:
+        def committed(_conn: Connection) -> None:
+            self._ids = {**self._ids, **loaded}
+            event.remove(conn, "rollback", rolled_back)
+
+        def rolled_back(_conn: Connection) -> None:
+            event.remove(conn, "commit", committed)
+
+        event.listen(conn, "commit", committed, once=True)
+        event.listen(conn, "rollback", rolled_back, once=True)
 
     def _load_or_create(self, conn: Connection, refs: set[AccountRef]) -> dict[AccountRef, int]:
         by_code = {account_code(*ref): ref for ref in refs}
@@ -107,8 +121,11 @@ class AccountDirectory:
                 )
             ):
                 found[by_code[code]] = account_id
-        self._ids.update(found)
         return found
+
+    def known(self) -> dict[AccountRef, int]:
+        """The ids any transaction may use without a query (a copy)."""
+        return dict(self._ids)
 
     def forget(self) -> None:
         self._ids = {}
