@@ -110,14 +110,24 @@ def json_formatter() -> JsonFormatter:
     )
 
 
+class _CurrentStderr:
+    """Whatever sys.stderr is when a line is written (a test may have swapped it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = None) -> None:
     """JSON lines on stderr (or `stream`) for the whole process; calling again replaces the
     handler rather than adding a second one."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == _OUR_HANDLER:
-            root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    for existing in list(root.handlers):
+        if existing.get_name() == _OUR_HANDLER:
+            root.removeHandler(existing)
+    handler: logging.StreamHandler[Any] = logging.StreamHandler(stream or _CurrentStderr())
     handler.set_name(_OUR_HANDLER)
     handler.addFilter(RequestFields())
     handler.setFormatter(json_formatter())
