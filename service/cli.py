@@ -86,6 +86,13 @@ def cmd_secrets_generate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settings_table(_args: argparse.Namespace) -> int:
+    from service.settings_table import settings_table
+
+    print(settings_table())
+    return 0
+
+
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from service.security.encryption import secret_box
     from service.security.rotation import rotate_secrets
@@ -269,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_secrets_generate
     )
 
+    sub.add_parser("settings", help="settings").add_subparsers(
+        dest="settings_cmd", required=True
+    ).add_parser(
+        "table", help="every CLO_ setting as a Markdown table (the README's)"
+    ).set_defaults(func=cmd_settings_table)
+
     plaid = sub.add_parser("plaid", help="Plaid feed").add_subparsers(
         dest="plaid_cmd", required=True
     )
@@ -339,7 +352,11 @@ def main(argv: list[str] | None = None) -> None:
 
     tune_garbage_collector()
     # Log lines are JSON on stderr; what a command prints for people goes to stdout.
-    configure_logging(get_settings().log_level)
+    try:
+        level = get_settings().log_level
+    except ValueError:  # settings the command itself will report on (or not need)
+        level = "INFO"
+    configure_logging(level)
     args = build_parser().parse_args(argv)
     # Commands that make their own database, or use none (`secrets generate`), skip the check.
     if args.func.__name__ not in _OWN_DATABASE and hasattr(args, "database"):

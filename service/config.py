@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "demo", "production"] = "production"
     # Logs: JSON lines on stderr at this level and above (DEBUG, INFO, WARNING, ERROR).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The production API server (infra/deploy/start.sh api): address and worker processes.
+    api_bind: str = "0.0.0.0:8000"
+    api_workers: int = Field(default=4, ge=1, le=64)
     database_url: str = "sqlite:///./clo.db"
     # Network feed HMAC keys by key id; rotate by adding a new id before removing the old one.
     feed_signing_keys: dict[str, str] = Field(default_factory=dict)

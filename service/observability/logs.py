@@ -1,6 +1,7 @@
 """Structured logs: one JSON object per line, from the API, the scheduler and `clo` alike.
 
-Every line has `timestamp` (UTC, ISO 8601), `level`, `logger` and `event` (the message).
+Every line has `timestamp` (UTC, ISO 8601), `level`, `logger`, `process` (the pid: which
+worker) and `event` (the message).
 A line written while serving a request also has `request_id` (the client's X-Request-ID when
 it is a plain token, else one made here; echoed in the response), `route` (the route
 template, never the raw path), `actor_kind` and `actor_id` (the credential's role and id,
@@ -103,7 +104,7 @@ _STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message
 
 def json_formatter() -> JsonFormatter:
     return JsonFormatter(
-        "{levelname}{name}{message}",
+        "{levelname}{name}{process}{message}",
         style="{",
         rename_fields={"levelname": "level", "name": "logger", "message": "event"},
         timestamp=True,
