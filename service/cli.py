@@ -127,7 +127,6 @@ def ingest_file(
     from matching.events import Source
     from service.feeds.pipeline import IngestSummary
     from service.feeds.records import open_feed, read_feed
-    from service.feeds.service import ingest_counted
     from service.progress import tracked
     from service.runtime import process_pipeline
 
@@ -136,7 +135,7 @@ def ingest_file(
     summary = IngestSummary()
     with stream, ExitStack() as stack:
         tracker = None if quiet else stack.enter_context(tracked(path.name, path.stat().st_size))
-        for outcome in ingest_counted(pipeline, read_feed(stream, fmt), Source.FILE, now):
+        for outcome in pipeline.ingest(read_feed(stream, fmt), Source.FILE, now):
             summary.add(outcome)
             if tracker is not None and summary.received % 5000 == 0:
                 tracker.update(stream.tell(), summary.received)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from matching.events import Source
 from service.feeds.records import record_from_json_value
-from service.feeds.service import ingest_batch_counted, pipeline_for
+from service.feeds.service import pipeline_for
 from service.feeds.signing import (
     KEY_ID_HEADER,
     SIGNATURE_HEADER,
@@ -73,7 +73,7 @@ async def push_network_events(request: Request) -> dict:
         for i, e in enumerate(events)
     ]
     pipeline = pipeline_for(request.app)
-    outcomes = await run_in_threadpool(ingest_batch_counted, pipeline, records, Source.NETWORK, now)
+    outcomes = await run_in_threadpool(pipeline.ingest_batch, records, Source.NETWORK, now)
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     for o in outcomes:
         counts[o.status] += 1
