@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from service.config import Settings, get_settings
 from service.db import make_engine
+from service.observability.health import router as health_router
 from service.openapi_problems import document_problems
 from service.problems import install_problem_handlers
 from service.routing import GuardedRoute
@@ -74,8 +75,5 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
 
     mount_web(app)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app.include_router(health_router)
     return app

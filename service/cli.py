@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,6 +86,13 @@ def cmd_secrets_generate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settings_table(_args: argparse.Namespace) -> int:
+    from service.settings_table import settings_table
+
+    print(settings_table())
+    return 0
+
+
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from service.security.encryption import secret_box
     from service.security.rotation import rotate_secrets
@@ -113,67 +118,48 @@ def cmd_plaid_sync(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Progress:
-    """A one-line progress report on a terminal; silent when output is redirected."""
-
-    def __init__(self, total_bytes: int, stream) -> None:
-        self.total = max(total_bytes, 1)
-        self.stream = stream
-        self.enabled = sys.stderr.isatty()
-        self.started = time.perf_counter()
-        self.last = 0.0
-
-    def update(self, count: int, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not self.enabled or (not force and now - self.last < 0.2):
-            return
-        self.last = now
-        done = min(self.stream.tell() / self.total, 1.0)
-        bar = "#" * int(done * 30)
-        rate = count / max(now - self.started, 1e-9)
-        sys.stderr.write(f"\r[{bar:<30}] {done:6.1%} {count:>10,} events {rate:>9,.0f}/s")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
-
-
 def ingest_file(
     engine, path: Path, now: datetime, *, batch_events: int | None = None, quiet: bool = False
 ):
     """Stream a feed file through the production pipeline; returns the summary."""
+    from contextlib import ExitStack
+
     from matching.events import Source
     from service.feeds.pipeline import IngestSummary
     from service.feeds.records import open_feed, read_feed
+    from service.progress import tracked
     from service.runtime import process_pipeline
 
     pipeline = process_pipeline(engine, get_settings(), batch_events=batch_events)
     stream, fmt = open_feed(path)
     summary = IngestSummary()
-    progress = _Progress(path.stat().st_size, stream)
-    with stream:
+    with stream, ExitStack() as stack:
+        tracker = None if quiet else stack.enter_context(tracked(path.name, path.stat().st_size))
         for outcome in pipeline.ingest(read_feed(stream, fmt), Source.FILE, now):
             summary.add(outcome)
-            if not quiet and summary.received % 5000 == 0:
-                progress.update(summary.received)
-        if not quiet:
-            progress.update(summary.received, force=True)
-            progress.close()
+            if tracker is not None and summary.received % 5000 == 0:
+                tracker.update(stream.tell(), summary.received)
+        if tracker is not None:  # the whole file read (the reader may have closed it)
+            tracker.update(tracker.total, summary.received)
     return summary
 
 
 def print_summary(summary, out=None) -> None:
-    out = out or sys.stdout
-    print(f"received   {summary.received:>10,}", file=out)
-    print(f"accepted   {summary.accepted:>10,}", file=out)
-    print(f"duplicates {summary.duplicates:>10,}", file=out)
-    print(f"rejected   {summary.rejected:>10,}", file=out)
-    for reason, n in sorted(summary.rejected_reasons.items(), key=lambda kv: -kv[1]):
-        print(f"  {reason:<28} {n:>8,}", file=out)
-    print(f"rewarded   {summary.rewarded:>10,}", file=out)
-    for outcome, n in sorted(summary.outcomes.items(), key=lambda kv: -kv[1]):
-        print(f"  {outcome:<28} {n:>8,}", file=out)
+    """The ingest's figures as a table: totals, rejections by reason, outcomes."""
+    from service.progress import console
+    from service.progress import summary as summary_table
+
+    rows: list[tuple[str, object]] = [
+        ("received", summary.received),
+        ("accepted", summary.accepted),
+        ("duplicates", summary.duplicates),
+        ("rejected", summary.rejected),
+    ]
+    by_count = sorted(summary.rejected_reasons.items(), key=lambda kv: -kv[1])
+    rows += [(f"  {reason}", n) for reason, n in by_count]
+    rows.append(("rewarded", summary.rewarded))
+    rows += [(f"  {o}", n) for o, n in sorted(summary.outcomes.items(), key=lambda kv: -kv[1])]
+    summary_table(rows, out=console(out))
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -200,30 +186,23 @@ def cmd_mature(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger_check(args: argparse.Namespace) -> int:
-    from service.feeds.integrity import dangling_card_event_references
-    from settlement.ledger.check import check_ledger
+    from service.ledger.checks import run_ledger_check
 
-    with _engine(args.database).connect() as conn:
-        report = check_ledger(conn)
-        dangling = dangling_card_event_references(conn)
+    report = run_ledger_check(_engine(args.database), datetime.now(UTC))
     print("\n".join(report.lines()))
-    print("\n".join(f"DANGLING {line}" for line in dangling) or "card event references: ok")
-    return 0 if report.balanced and not dangling else 1
+    return 0 if report.balanced else 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
-    from service.security.access_log import logger as access_logger
 
-    # uvicorn's own access log prints raw paths and query strings; ours names the route.
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    access_logger.addHandler(handler)
-    access_logger.setLevel(logging.INFO)
+    # One process, one worker (infra/deploy runs several). uvicorn's own access log prints raw
+    # paths and query strings: off; ours (clo.access, JSON) names the route. log_config=None
+    # keeps the JSON logging `main` set up.
     app = create_app(engine=_engine(args.database))
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
     return 0
 
 
@@ -296,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_secrets_generate
     )
 
+    sub.add_parser("settings", help="settings").add_subparsers(
+        dest="settings_cmd", required=True
+    ).add_parser(
+        "table", help="every CLO_ setting as a Markdown table (the README's)"
+    ).set_defaults(func=cmd_settings_table)
+
     plaid = sub.add_parser("plaid", help="Plaid feed").add_subparsers(
         dest="plaid_cmd", required=True
     )
@@ -361,9 +346,16 @@ _OWN_DATABASE = frozenset({"cmd_demo", "cmd_bench_replay", "cmd_bench_lift", "cm
 
 def main(argv: list[str] | None = None) -> None:
     from service.cli_database import DatabaseUnusable, require_migrated, resolve_url
+    from service.observability.logs import configure_logging
     from service.runtime import tune_garbage_collector
 
     tune_garbage_collector()
+    # Log lines are JSON on stderr; what a command prints for people goes to stdout.
+    try:
+        level = get_settings().log_level
+    except ValueError:  # settings the command itself will report on (or not need)
+        level = "INFO"
+    configure_logging(level)
     args = build_parser().parse_args(argv)
     # Commands that make their own database, or use none (`secrets generate`), skip the check.
     if args.func.__name__ not in _OWN_DATABASE and hasattr(args, "database"):

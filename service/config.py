@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     # development: the well-known secrets above are filled in when none are given; demo: the
     # offline demo with secrets `clo secrets generate` made; test; production (the default).
     environment: Literal["development", "test", "demo", "production"] = "production"
+    # Logs: JSON lines on stderr at this level and above (DEBUG, INFO, WARNING, ERROR).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The production API server (infra/deploy/start.sh api): address and worker processes.
+    api_bind: str = "0.0.0.0:8000"
+    api_workers: int = Field(default=4, ge=1, le=64)
     database_url: str = "sqlite:///./clo.db"
     # Network feed HMAC keys by key id; rotate by adding a new id before removing the old one.
     feed_signing_keys: dict[str, str] = Field(default_factory=dict)
@@ -44,6 +49,8 @@ class Settings(BaseSettings):
     maturation_cron: str = "0 2 * * *"
     settlement_cron: str = "0 3 * * mon"
     resume_runs_cron: str = "*/15 * * * *"
+    # The ledger check (cached balances against postings), its result on /metrics.
+    ledger_check_cron: str = "45 * * * *"
     scheduler_misfire_grace_seconds: int = 3600
     # Stripe: empty key = settlement cannot bill or pay; api_base points the SDK elsewhere.
     stripe_api_key: str = ""

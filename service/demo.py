@@ -16,6 +16,7 @@ from service.cli import ingest_file, print_summary
 from service.config import Settings, get_settings
 from service.db import make_engine, unit_of_work
 from service.plaid.demo import link_demo_item
+from service.progress import summary as summary_table
 from service.schema import upgrade
 from service.settlements.demo import settle_demo
 from service.synthetic import generate_events, seed_world, write_csv
@@ -120,10 +121,14 @@ def run_demo(
         )
         report = check_ledger(conn)
     print("\n".join(settled))
-    print(f"cashback pending   {_money(int(totals.get('member_pending') or 0))}")
-    print(f"cashback available {_money(int(totals.get('member_available') or 0))}")
-    print(f"merchants owe      {_money(-int(totals.get('merchant_receivable') or 0))}")
-    print(f"platform revenue   {_money(int(totals.get('platform_revenue') or 0))}")
+    summary_table(
+        [
+            ("cashback pending", _money(int(totals.get("member_pending") or 0))),
+            ("cashback available", _money(int(totals.get("member_available") or 0))),
+            ("merchants owe", _money(-int(totals.get("merchant_receivable") or 0))),
+            ("platform revenue", _money(int(totals.get("platform_revenue") or 0))),
+        ]
+    )
     print(
         f"ledger balanced: {'yes' if report.balanced else 'NO'} "
         f"({report.entries:,} entries, {report.postings:,} postings)"
@@ -151,6 +156,10 @@ def _serve(
     with demo_web_settings(base, host, port) as settings:
         origin = settings.web_origin
         print(f"serving on {origin} (API docs at {origin}/docs); Ctrl-C stops")
+        print(
+            f"health: {origin}/healthz (process up), {origin}/readyz (database, migrations, "
+            f"offer catalog); metrics: {origin}/metrics with the admin API key as Bearer"
+        )
         print(f"member app: {origin}/app  sign in as {login[0]} / {login[1]}")
         print("  test cards: 4242 4242 4242 4242 (Visa), 5555 5555 5555 4444 (Mastercard)")
         move_to_served_stripe(engine, settings, DEMO_NOW)
@@ -162,7 +171,7 @@ def _serve(
             )
         app = create_app(engine=engine, settings=settings)
         # The app's own access log (route templates, card numbers masked) replaces uvicorn's.
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
 
 
 def _activate_some(engine, seed: int, member_ids: list[int], at: datetime) -> None:

@@ -39,6 +39,9 @@ def freeze_long_lived_objects() -> None:
 def process_pipeline(
     engine: Engine, settings: Settings, *, batch_events: int | None = None
 ) -> IngestPipeline:
-    """The process's one pipeline, with a catalog that freezes itself after each load."""
+    """The process's one pipeline, with a catalog that freezes itself after each load, and
+    its batches on /metrics."""
+    from service.feeds.service import MeteredIngestPipeline
+
     catalog = OfferCatalog(on_loaded=freeze_long_lived_objects)
-    return IngestPipeline(engine, settings, batch_events=batch_events, catalog=catalog)
+    return MeteredIngestPipeline(engine, settings, batch_events=batch_events, catalog=catalog)

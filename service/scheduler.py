@@ -35,7 +35,10 @@ def _default_runner(engine: Engine, settings: Settings) -> SettlementRunner:
 def maturation_job(engine: Engine, now: datetime | None = None) -> None:
     now = now or datetime.now(UTC)
     result = run_maturation(engine, now)
-    log.info("maturation: %s matured, %s expired", result.matured_count, result.expired_count)
+    log.info(
+        "maturation",
+        extra={"matured": result.matured_count, "expired": result.expired_count},
+    )
 
 
 def settlement_job(
@@ -48,7 +51,10 @@ def settlement_job(
     now = now or datetime.now(UTC)
     period = previous_week(now)
     outcome = runner_factory(engine, settings).settle(period, now)
-    log.info("settlement %s: %s", period.label, outcome.status)
+    log.info(
+        "settlement",
+        extra={"period": period.label, "state": outcome.status, "steps": outcome.steps_now},
+    )
     return outcome
 
 
@@ -60,6 +66,13 @@ def resume_job(
 ) -> list[RunOutcome]:
     """Continue runs finance has approved since, or that stopped on an error."""
     return runner_factory(engine, settings).resume_unfinished(now or datetime.now(UTC))
+
+
+def ledger_check_job(engine: Engine, now: datetime | None = None) -> bool:
+    """Check the ledger; the result and its time go to /metrics. True when balanced."""
+    from service.ledger.checks import run_ledger_check
+
+    return run_ledger_check(engine, now or datetime.now(UTC)).balanced
 
 
 def build_scheduler(
@@ -86,6 +99,14 @@ def build_scheduler(
         id="settlement",
         args=[engine, settings],
         kwargs={"runner_factory": runner_factory},
+        replace_existing=True,
+        **options,
+    )
+    scheduler.add_job(
+        ledger_check_job,
+        CronTrigger.from_crontab(settings.ledger_check_cron, timezone=UTC),
+        id="ledger_check",
+        args=[engine],
         replace_existing=True,
         **options,
     )

@@ -21,8 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
+from rich.table import Table
+
 from matching.money import round_half_even
 from matching.offers import in_holdout
+from service.progress import console, tracked
 from settlement.lift import LiftEstimate, cuped_lift, welch_lift
 
 CUSTOMER_SHARE = 0.40  # members who buy at the brand at all; the rest spend zero
@@ -195,48 +198,53 @@ def run_lift_benchmark(
     if seeds < 1 or members < 10 or not 0 < holdout_bps < 10_000:
         print("clo bench lift: need seeds >= 1, members >= 10, 0 < holdout-bps < 10000", file=out)
         return 2
-    planted, null = run_seeds(
-        seeds=seeds, members=members, effect_bps=effect_bps, holdout_bps=holdout_bps
-    )
+    with tracked("lift", seeds, unit="seeds") as tracker:
+        planted, null = run_seeds(
+            seeds=seeds,
+            members=members,
+            effect_bps=effect_bps,
+            holdout_bps=holdout_bps,
+            on_seed=lambda seed: tracker.update(seed, seed),
+        )
     need = math.ceil(COVERAGE_NEEDED * seeds / 100)
-    print(
+    shown = console(out)
+    shown.print(
         f"clo bench lift: {seeds} seeds, {members:,} members, holdout {holdout_bps:,} bps, "
-        f"planted effect {effect_bps:,} bps",
-        file=out,
-    )
-    print(
+        f"planted effect {effect_bps:,} bps\n"
         f"  model: {CUSTOMER_SHARE:.0%} of members buy at the brand; E[spend per member] "
         f"{expected_spend_per_member():,.1f} minor units per period",
-        file=out,
+        markup=False,
     )
-    rows = [
+    ok = True
+    for title, tally in (
         (f"planted effect: true lift {planted.true_lift:,.1f} per member", planted),
         ("no effect: true lift 0", null),
-    ]
-    ok = True
-    for title, tally in rows:
-        print(title, file=out)
+    ):
         target = "zero" if tally.true_lift == 0 else "the true lift"
-        print(
-            f"  95% CI covers {target:<15} CUPED {_share(tally.cuped_covered, seeds)}"
-            f"   plain {_share(tally.plain_covered, seeds)}   (need >= {need})",
-            file=out,
-        )
-        print(
-            f"  relative CI covers it         CUPED {_share(tally.relative_covered, seeds)}",
-            file=out,
-        )
-        print(
-            f"  mean estimate                 CUPED {tally.cuped_estimate_sum / seeds:>9,.1f}"
-            f"   plain {tally.plain_estimate_sum / seeds:>9,.1f}",
-            file=out,
-        )
         narrower = 1 - tally.cuped_width / tally.plain_width if tally.plain_width else 0.0
-        print(
-            f"  mean CI width                 CUPED {tally.cuped_width:>9,.1f}"
-            f"   plain {tally.plain_width:>9,.1f}   (CUPED {narrower:.1%} narrower)",
-            file=out,
+        table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+        for column in ("", "CUPED", "plain", ""):
+            table.add_column(column, justify="left" if not column else "right", no_wrap=True)
+        table.add_row(
+            f"95% CI covers {target}",
+            _share(tally.cuped_covered, seeds),
+            _share(tally.plain_covered, seeds),
+            f"(need >= {need})",
         )
+        table.add_row("relative CI covers it", _share(tally.relative_covered, seeds), "", "")
+        table.add_row(
+            "mean estimate",
+            f"{tally.cuped_estimate_sum / seeds:,.1f}",
+            f"{tally.plain_estimate_sum / seeds:,.1f}",
+            "",
+        )
+        table.add_row(
+            "mean CI width",
+            f"{tally.cuped_width:,.1f}",
+            f"{tally.plain_width:,.1f}",
+            f"(CUPED {narrower:.1%} narrower)",
+        )
+        shown.print(table)
         ok = ok and tally.cuped_covered >= need and tally.cuped_width < tally.plain_width
-    print(f"result: {'PASS' if ok else 'FAIL'}", file=out)
+    shown.print(f"result: {'PASS' if ok else 'FAIL'}", markup=False)
     return 0 if ok else 1

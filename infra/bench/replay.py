@@ -35,6 +35,8 @@ from service.feeds.pipeline import (
 )
 from service.feeds.records import open_feed, read_feed
 from service.offers.catalog import OfferCatalog
+from service.progress import summary as summary_table
+from service.progress import tracked
 from service.runtime import process_pipeline
 from service.schema import upgrade
 from service.synthetic import generate_events, seed_world, write_csv
@@ -116,15 +118,17 @@ def run_replay_benchmark(
         batch_sizes: list[int] = []
         stream, fmt = open_feed(feed)
         started = time.perf_counter()
-        with stream:
+        with stream, tracked("replay", feed.stat().st_size) as tracker:
             batch = []
             for record in read_feed(stream, fmt):
                 batch.append(record)
                 if len(batch) >= batch_events:
                     _timed_batch(pipeline, batch, summary, batch_seconds, batch_sizes)
                     batch = []
+                    tracker.update(stream.tell(), summary.received)
             if batch:
                 _timed_batch(pipeline, batch, summary, batch_seconds, batch_sizes)
+            tracker.update(tracker.total, summary.received)
         elapsed = time.perf_counter() - started
         peak_mib = peak_rss_mib()
 
@@ -136,25 +140,32 @@ def run_replay_benchmark(
             ).scalar_one()
             report = check_ledger(conn)
         per_event_us = [s / n * 1e6 for s, n in zip(batch_seconds, batch_sizes, strict=True)]
-        print(f"events/s                      {summary.received / elapsed:>12,.0f}")
-        print(f"wall time                     {elapsed:>12.2f} s")
-        print(
-            f"batch commit latency p50/p99  {_percentile(batch_seconds, 0.5) * 1000:>8.1f} / "
-            f"{_percentile(batch_seconds, 0.99) * 1000:.1f} ms ({batch_events:,} events "
-            "per batch; an event waits for its batch)"
-        )
-        print(
-            f"per-event cost p50/p99        {statistics.median(per_event_us):>8.1f} / "
-            f"{_percentile(per_event_us, 0.99):.1f} us (batch time / batch size)"
-        )
-        print(f"peak memory (max RSS)         {peak_mib:>12,.0f} MiB")
-        print(
-            f"accepted / duplicates / rejected {summary.accepted:,} / "
-            f"{summary.duplicates:,} / {summary.rejected:,}"
-        )
-        print(f"events at a live-offer location {at_offer / max(summary.accepted, 1):>8.1%}")
-        print(
-            f"events rewarded (qualifying)    {summary.rewarded / max(summary.accepted, 1):>8.1%}"
+        p50, p99 = _percentile(batch_seconds, 0.5), _percentile(batch_seconds, 0.99)
+        summary_table(
+            [
+                ("events/s", f"{summary.received / elapsed:,.0f}"),
+                ("wall time", f"{elapsed:.2f} s"),
+                (
+                    "batch commit latency p50/p99",
+                    f"{p50 * 1000:.1f} / {p99 * 1000:.1f} ms ({batch_events:,} events per batch; "
+                    "an event waits for its batch)",
+                ),
+                (
+                    "per-event cost p50/p99",
+                    f"{statistics.median(per_event_us):.1f} / "
+                    f"{_percentile(per_event_us, 0.99):.1f} us (batch time / batch size)",
+                ),
+                ("peak memory (max RSS)", f"{peak_mib:,.0f} MiB"),
+                (
+                    "accepted / duplicates / rejected",
+                    f"{summary.accepted:,} / {summary.duplicates:,} / {summary.rejected:,}",
+                ),
+                ("events at a live-offer location", f"{at_offer / max(summary.accepted, 1):.1%}"),
+                (
+                    "events rewarded (qualifying)",
+                    f"{summary.rewarded / max(summary.accepted, 1):.1%}",
+                ),
+            ]
         )
         print(
             f"ledger balanced: {'yes' if report.balanced else 'NO'} "

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, insert, update
 
 from infra.bench.memory import peak_rss_mib
 from service.db import make_engine
+from service.progress import summary
 from service.schema import upgrade
 from service.settlements.ports import attribution_port
 from service.tables import Member, MemberBrandState, Merchant, Offer
@@ -324,11 +325,14 @@ def run_settle_benchmark(
         child.start()
         elapsed, status, timings, peak_mib, report_source = queue.get()
         child.join()
-        print(f"settlement {PERIOD}: {status} in {elapsed:.2f} s")
-        for step, ms in timings.items():
-            print(f"  {step:<12} {ms / 1000:>8.2f} s")
-        print(f"report from: {report_source}")
-        print(f"peak memory (settling process): {peak_mib:.0f} MiB")
+        summary(
+            [
+                (f"settlement {PERIOD}", f"{status} in {elapsed:.2f} s"),
+                *((f"  {step}", f"{ms / 1000:.2f} s") for step, ms in timings.items()),
+                ("report from", report_source),
+                ("peak memory (settling process)", f"{peak_mib:.0f} MiB"),
+            ]
+        )
         return 0 if status == "closed" else 1
     finally:
         if bench_db and admin_url:

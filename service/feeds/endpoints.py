@@ -12,7 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from matching.events import Source
 from service.feeds.records import record_from_json_value
 from service.feeds.service import pipeline_for
-from service.feeds.signing import verify
+from service.feeds.signing import (
+    KEY_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    verify,
+)
 from service.problems import InvalidInput, PayloadTooLarge
 
 # The card-number guard is not applied wholesale here: a card number inside one event rejects
@@ -26,7 +31,7 @@ async def push_network_events(request: Request) -> dict:
     settings = request.app.state.settings
     # A client or key id cut off for failed signatures costs no body read and no HMAC.
     address = request.client.host if request.client else ""
-    key_id = request.headers.get("x-clo-key-id") or ""
+    key_id = request.headers.get(KEY_ID_HEADER) or ""
     limiter = request.app.state.auth_limiter
     limiter.check(key_id=key_id, address=address)
     body = await request.body()
@@ -38,9 +43,9 @@ async def push_network_events(request: Request) -> dict:
     with limiter.counting_failures(address=address, key_id=key_id):
         verify(
             settings.feed_signing_keys,
-            key_id=request.headers.get("x-clo-key-id"),
-            timestamp=request.headers.get("x-clo-timestamp"),
-            signature=request.headers.get("x-clo-signature"),
+            key_id=request.headers.get(KEY_ID_HEADER),
+            timestamp=request.headers.get(TIMESTAMP_HEADER),
+            signature=request.headers.get(SIGNATURE_HEADER),
             body=body,
             now_unix=int(now.timestamp()),
             window_seconds=settings.feed_replay_window_seconds,

@@ -1,4 +1,8 @@
-"""HMAC-SHA256 signatures on network feed webhooks: key id, timestamp, raw body."""
+"""HMAC-SHA256 signatures on network feed webhooks: key id, timestamp, raw body.
+
+The one place the scheme lives: the receiver verifies with `verify`, and every sender (tests,
+tools, the browser world) signs with `signed_headers`.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,23 @@ from collections.abc import Mapping
 from service.problems import Unauthorized
 
 SIGNATURE_SCHEME = "v1"
+KEY_ID_HEADER = "X-CLO-Key-Id"
+TIMESTAMP_HEADER = "X-CLO-Timestamp"
+SIGNATURE_HEADER = "X-CLO-Signature"
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"{SIGNATURE_SCHEME}={mac.hexdigest()}"
+
+
+def signed_headers(key_id: str, secret: str, body: bytes, *, now_unix: int) -> dict[str, str]:
+    """The headers a sender puts on `body`: key id, timestamp and signature."""
+    return {
+        KEY_ID_HEADER: key_id,
+        TIMESTAMP_HEADER: str(now_unix),
+        SIGNATURE_HEADER: sign(secret, now_unix, body),
+    }
 
 
 def verify(

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from service.config import Settings
+from service.observability.outbound import MeteredStripeHTTPClient
 from service.settlements.tables import Charity, MemberPayoutAccount, MerchantBillingAccount
 from service.tables import Merchant
 from settlement.ledger.bulk import one_of
@@ -71,7 +72,8 @@ class TransferMismatch(RuntimeError):
 def stripe_client(settings: Settings) -> stripe.StripeClient:
     if not settings.stripe_api_key:
         raise StripeNotConfigured("CLO_STRIPE_API_KEY is not set: settlement cannot bill or pay")
-    kwargs: dict[str, Any] = {"max_network_retries": 2}
+    # Each call is timed and counted for /metrics (service.observability.outbound).
+    kwargs: dict[str, Any] = {"max_network_retries": 2, "http_client": MeteredStripeHTTPClient()}
     if settings.stripe_api_base:
         base = settings.stripe_api_base.rstrip("/")
         kwargs["base_addresses"] = {"api": base, "files": base, "connect": base}

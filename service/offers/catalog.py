@@ -111,6 +111,11 @@ class OfferCatalog:
         self.rules: dict[int, OfferRules] = {}
         self.merchant_timezones: dict[int, str] = {}
 
+    @property
+    def loaded(self) -> bool:
+        """Whether an index is in memory (readiness: a process that can match)."""
+        return self._index is not None
+
     def _fingerprint(self, conn: Connection) -> int | None:
         """The catalog's version: one primary-key read per batch. Triggers bump it in the
         transaction of every write to the catalog's tables (migration 0011)."""

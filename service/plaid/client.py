@@ -12,6 +12,7 @@ import urllib3
 from plaid.api.plaid_api import PlaidApi
 
 from service.config import Settings
+from service.observability.outbound import MeteredPlaidApiClient
 from service.problems import Problem
 
 LOGIN_REQUIRED = "ITEM_LOGIN_REQUIRED"
@@ -64,7 +65,7 @@ def plaid_client(settings: Settings) -> PlaidApi:
         host=settings.plaid_host,
         api_key={"clientId": settings.plaid_client_id, "secret": settings.plaid_secret},
     )
-    return PlaidApi(plaid.ApiClient(configuration))
+    return PlaidApi(MeteredPlaidApiClient(configuration))  # timed and counted for /metrics
 
 
 def error_info(exc: plaid.ApiException) -> PlaidErrorInfo:

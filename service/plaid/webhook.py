@@ -2,19 +2,16 @@
 
 Checks, in order, each failure a 400 problem and no side effect: a compact JWS of bounded
 size; header `alg` exactly ES256 (none, HS256 and anything else refused before any key is
-used); the key fetched by `kid` from /webhook_verification_key/get and cached; the signature
-(raw 64-byte r || s); `iat` at most five minutes old (and not in the future); the SHA-256 of
-the raw body equal, compared in constant time. A key marked expired verifies only tokens
-issued before it expired.
+used); the key fetched by `kid` from /webhook_verification_key/get and cached as a JWK; the
+signature, by PyJWT with ES256 as the only algorithm; `iat` at most five minutes old (and not
+in the future) against the caller's clock; the SHA-256 of the raw body equal, compared in
+constant time. A key marked expired verifies only tokens issued before it expired.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -22,11 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 import plaid
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -55,18 +49,9 @@ def _refuse(detail: str, reason: str, field: str = HEADER) -> WebhookRefused:
     return WebhookRefused(detail, field=field, reason=reason)
 
 
-def _b64url(text: str) -> bytes:
-    if not text or any(c not in _B64_CHARS for c in text):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
 @dataclass(frozen=True)
 class VerificationKey:
-    public_key: ec.EllipticCurvePublicKey
+    jwk: jwt.PyJWK
     expired_at: int | None
 
 
@@ -134,15 +119,14 @@ class KeyCache:
         if (str(jwk.alg), str(jwk.kty), str(jwk.crv)) != ("ES256", "EC", "P-256"):
             raise _refuse("the key is not an ES256 P-256 key", "bad_key")
         try:
-            public_key = ec.EllipticCurvePublicNumbers(
-                int.from_bytes(_b64url(jwk.x), "big"),
-                int.from_bytes(_b64url(jwk.y), "big"),
-                ec.SECP256R1(),
-            ).public_key()
-        except (ValueError, binascii.Error):
+            public = jwt.PyJWK(
+                {"kty": "EC", "crv": "P-256", "x": str(jwk.x), "y": str(jwk.y)},
+                algorithm="ES256",
+            )
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError):
             raise _refuse("the key is not a valid P-256 point", "bad_key") from None
         expired = getattr(jwk, "expired_at", None)
-        key = VerificationKey(public_key, int(expired) if expired is not None else None)
+        key = VerificationKey(public, int(expired) if expired is not None else None)
         with self._lock:
             if len(self._keys) >= MAX_CACHED_KEYS:
                 self._keys.pop(next(iter(self._keys)))
@@ -158,32 +142,29 @@ def verify(
         raise _refuse(f"{HEADER} header is required", "missing_header")
     if len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
         raise _refuse(f"{HEADER} is not a compact JWS", "malformed")
-    header_b64, payload_b64, signature_b64 = token.split(".")
     try:
-        header = json.loads(_b64url(header_b64))
-        claims = json.loads(_b64url(payload_b64))
-        signature = _b64url(signature_b64)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        header = jwt.get_unverified_header(token)
+    except jwt.DecodeError:
         raise _refuse(f"{HEADER} is not a compact JWS", "malformed") from None
-    if not isinstance(header, dict) or not isinstance(claims, dict):
-        raise _refuse(f"{HEADER} is not a compact JWS", "malformed")
+    # Checked before any key is fetched: a forged alg costs nothing.
     if header.get("alg") != "ES256":
         raise _refuse("only ES256 is accepted", "bad_algorithm")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_CHARS:
         raise _refuse("the token names no key id", "malformed")
-    if len(signature) != 64:
-        raise _refuse("an ES256 signature is 64 bytes", "bad_signature")
     key = keys.get(kid)
-    der = encode_dss_signature(
-        int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-    )
     try:
-        key.public_key.verify(
-            der, f"{header_b64}.{payload_b64}".encode("ascii"), ec.ECDSA(hashes.SHA256())
+        # Time is checked below against the caller's clock, not PyJWT's.
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.jwk,
+            algorithms=["ES256"],
+            options={"verify_iat": False, "verify_exp": False, "verify_nbf": False},
         )
-    except InvalidSignature:
+    except jwt.InvalidSignatureError:
         raise _refuse("the signature does not verify", "bad_signature") from None
+    except jwt.InvalidTokenError:
+        raise _refuse(f"{HEADER} is not a compact JWS", "malformed") from None
     iat = claims.get("iat")
     if not isinstance(iat, int) or isinstance(iat, bool):
         raise _refuse("the token has no iat", "malformed")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import sys
 from datetime import UTC, datetime
 
 from service.config import get_settings
 from service.db import make_engine
+from service.progress import summary
 
 
 def _now(value: str | None) -> datetime:
@@ -41,6 +41,8 @@ def cmd_settle(args: argparse.Namespace) -> int:
     outcome = runner.settle(period, _now(args.now))
     done = ", ".join(outcome.steps_now) or "nothing (already done)"
     print(f"settlement {period.label} (run {outcome.run_id}): {outcome.status}; steps: {done}")
+    if outcome.timings_ms:
+        summary([(step, f"{ms / 1000:.2f} s") for step, ms in outcome.timings_ms.items()])
     if outcome.status == "awaiting_approval":
         print("awaiting finance approval: POST /v1/settlements/runs/{id}/approve")
     return 1 if outcome.busy else 0
@@ -49,7 +51,6 @@ def cmd_settle(args: argparse.Namespace) -> int:
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from service.scheduler import build_scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
     engine = make_engine(args.database or settings.database_url)
     scheduler = build_scheduler(engine, settings)

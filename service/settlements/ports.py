@@ -12,8 +12,10 @@ from sqlalchemy import Connection, Engine
 
 from service.config import Settings
 from service.integrations.stripe_billing import StripeBilling, StripePayouts, stripe_client
+from service.observability.metrics import record_settlement
+from settlement.runs.periods import Period
 from settlement.runs.ports import Ports
-from settlement.runs.runner import RunSettings, SettlementRunner
+from settlement.runs.runner import WEEKLY, RunOutcome, RunSettings, SettlementRunner
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +88,17 @@ def stripe_ports(engine: Engine, settings: Settings) -> Ports:
     )
 
 
+class MeteredSettlementRunner(SettlementRunner):
+    """The runner whose step times reach /metrics, whoever calls it (scheduler, `clo settle`,
+    the finance console); resuming runs goes through `settle` too."""
+
+    def settle(self, period: Period, now: datetime, *, kind: str = WEEKLY) -> RunOutcome:
+        outcome = super().settle(period, now, kind=kind)
+        record_settlement(outcome)
+        return outcome
+
+
 def make_runner(engine: Engine, settings: Settings, **kwargs: Any) -> SettlementRunner:
-    return SettlementRunner(
+    return MeteredSettlementRunner(
         engine, stripe_ports(engine, settings), run_settings(settings), **kwargs
     )

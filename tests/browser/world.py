@@ -12,7 +12,7 @@ import httpx
 from sqlmodel import Session, select
 
 from service.auth import Role
-from service.feeds.signing import sign
+from service.feeds.signing import signed_headers
 from service.integrations.stripe_billing import StripeBilling, StripePayouts
 from service.settlements.tables import Donation
 from service.tables import Card
@@ -132,9 +132,7 @@ def push_event(live: LiveApp, **event) -> dict:
         f"{live.url}/v1/feeds/network/events",
         content=raw,
         headers={
-            "X-CLO-Key-Id": "k1",
-            "X-CLO-Timestamp": str(ts),
-            "X-CLO-Signature": sign(FEED_KEYS["k1"], ts, raw),
+            **signed_headers("k1", FEED_KEYS["k1"], raw, now_unix=ts),
             "Content-Type": "application/json",
         },
     )

@@ -21,7 +21,7 @@ def test_the_replay_bench_ingests_the_feed_and_keeps_the_ledger_balanced(capsys)
     out = _run(capsys, "--batch-events", "1000")
     assert re.search(r"events/s\s+[\d,]+", out)
     assert "(1,000 events per batch" in out
-    counts = re.search(r"rejected ([\d,]+) / ([\d,]+) / ([\d,]+)", out).group(1, 2, 3)
+    counts = re.search(r"rejected\s+([\d,]+) / ([\d,]+) / ([\d,]+)", out).group(1, 2, 3)
     accepted, duplicates, rejected = (int(n.replace(",", "")) for n in counts)
     assert accepted + duplicates + rejected == 3000 and accepted > 2900
     assert "ledger balanced: yes" in out

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.app import create_app
 from service.auth import Role, issue_credential
 from service.config import Settings
-from service.feeds.signing import sign
+from service.feeds.signing import signed_headers
 
 FEED_KEYS = {"k1": "k1-secret-for-api-tests-only-00000000"}
 PAN = "4242424242424242"  # Luhn-valid, Visa prefix: a full card number
@@ -277,9 +277,7 @@ def push_events(api: Api, *events: dict) -> dict:
         "/v1/feeds/network/events",
         content=raw,
         headers={
-            "X-CLO-Key-Id": "k1",
-            "X-CLO-Timestamp": str(ts),
-            "X-CLO-Signature": sign(FEED_KEYS["k1"], ts, raw),
+            **signed_headers("k1", FEED_KEYS["k1"], raw, now_unix=ts),
             "Content-Type": "application/json",
         },
     )

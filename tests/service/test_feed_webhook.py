@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.config import Settings
-from service.feeds.signing import sign
+from service.feeds.signing import sign, signed_headers
 from tests.service.pipeline_world import PipelineWorld
 
 KEYS = {"k1": "k1-secret-for-tests-only-000000000", "k2": "k2-secret-for-tests-only-111111111"}
@@ -30,16 +30,13 @@ def client(engine):
 def post(client, events, *, key_id="k1", secret=None, ts=None, skew=0, body=None, signature=None):
     raw = body if body is not None else json.dumps({"events": events}).encode()
     ts = int(time.time()) + skew if ts is None else ts
-    sig = signature or sign(secret or KEYS[key_id], ts, raw)
+    headers = signed_headers(key_id, secret or KEYS[key_id], raw, now_unix=ts)
+    if signature is not None:
+        headers["X-CLO-Signature"] = signature
     return client.post(
         "/v1/feeds/network/events",
         content=raw,
-        headers={
-            "X-CLO-Key-Id": key_id,
-            "X-CLO-Timestamp": str(ts),
-            "X-CLO-Signature": sig,
-            "Content-Type": "application/json",
-        },
+        headers={**headers, "Content-Type": "application/json"},
     )
 
 

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from freezegun import freeze_time
+from prometheus_client import REGISTRY
+from sqlalchemy import Engine
 
 from service.config import Settings
-from service.scheduler import build_scheduler, settlement_job
+from service.scheduler import build_scheduler, ledger_check_job, settlement_job
 from settlement.runs.runner import RunOutcome
 
 
@@ -26,7 +28,7 @@ def test_the_scheduler_registers_its_jobs_with_explicit_options():
     scheduler = build_scheduler(None, settings)
     assert isinstance(scheduler, BlockingScheduler)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"maturation", "settlement", "resume_runs"}
+    assert set(jobs) == {"maturation", "settlement", "resume_runs", "ledger_check"}
     for job in jobs.values():
         assert job.coalesce is True
         assert job.max_instances == 1
@@ -69,3 +71,17 @@ def test_the_settlement_job_settles_the_previous_iso_week():
         runner_factory=lambda _e, _s: runner,
     )
     assert runner.calls[-1][0] == "2026-W53"
+
+
+def test_the_ledger_check_job_puts_its_result_and_time_on_metrics(engine: Engine):
+    checked_at = datetime(2026, 11, 18, 0, 45, tzinfo=UTC)
+    assert ledger_check_job(engine, checked_at) is True
+    assert REGISTRY.get_sample_value("clo_ledger_check_balanced") == 1
+    assert REGISTRY.get_sample_value("clo_ledger_check_timestamp_seconds") == (
+        checked_at.timestamp()
+    )
+    hourly = build_scheduler(engine, Settings(environment="test")).get_job("ledger_check")
+    after = datetime(2026, 11, 18, 0, 46, tzinfo=UTC)
+    assert hourly.trigger.get_next_fire_time(None, after) == datetime(
+        2026, 11, 18, 1, 45, tzinfo=UTC
+    )

@@ -11,7 +11,7 @@ Run it on its own with `python -m infra.standins.plaid_standin --port 12112`.
 """
 
 from .errors import PlaidAPIError
-from .jwt import KeyRing, SigningKey, b64url, es256_sign, sign_plaid_jwt
+from .jwt import KeyRing, SigningKey, b64url, sign_plaid_jwt
 from .schema import SpecViolationError, load_spec, validate_response, validate_webhook
 from .standin import LinkedItem, PlaidStandin, RecordedResponse, Violation
 from .webhooks import WebhookDelivery, webhook_body_bytes
@@ -27,7 +27,6 @@ __all__ = [
     "Violation",
     "WebhookDelivery",
     "b64url",
-    "es256_sign",
     "load_spec",
     "sign_plaid_jwt",
     "validate_response",

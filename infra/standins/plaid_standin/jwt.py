@@ -2,7 +2,8 @@
 
 A Plaid webhook carries a JWT whose header is `{"alg": "ES256", "kid": ..., "typ": "JWT"}` and
 whose payload is `{"iat": <unix seconds>, "request_body_sha256": <hex digest of the body>}`,
-signed with a P-256 key. The JWS signature is the raw 64-byte `r || s`, not DER.
+signed with a P-256 key. PyJWT encodes and signs it (the JWS signature is the raw 64-byte
+`r || s`, not DER) and writes the public key as a JWK.
 """
 
 from __future__ import annotations
@@ -16,20 +17,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
+import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from jwt.algorithms import ECAlgorithm
 
-_COORDINATE_BYTES = 32  # P-256
 _MAX_KEYS = 100
 
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _compact_json(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -54,25 +50,18 @@ class SigningKey:
         return self.private_key.public_key()
 
     def jwk(self) -> dict[str, Any]:
-        numbers = self.public_key.public_numbers()
+        public = ECAlgorithm.to_jwk(self.public_key, as_dict=True)
         return {
             "alg": "ES256",
-            "crv": "P-256",
+            "crv": public["crv"],
             "kid": self.kid,
-            "kty": "EC",
+            "kty": public["kty"],
             "use": "sig",
-            "x": b64url(numbers.x.to_bytes(_COORDINATE_BYTES, "big")),
-            "y": b64url(numbers.y.to_bytes(_COORDINATE_BYTES, "big")),
+            "x": public["x"],
+            "y": public["y"],
             "created_at": self.created_at,
             "expired_at": self.expired_at,
         }
-
-
-def es256_sign(private_key: ec.EllipticCurvePrivateKey, signing_input: bytes) -> bytes:
-    """ES256 signature in JWS form: r and s as 32-byte big-endian integers, concatenated."""
-    der = private_key.sign(signing_input, ec.ECDSA(hashes.SHA256()))
-    r, s = decode_dss_signature(der)
-    return r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
 
 
 def sign_plaid_jwt(
@@ -88,15 +77,21 @@ def sign_plaid_jwt(
     `iat`, `body_sha256` and `header_overrides` exist so tests can craft stale, mismatched or
     otherwise tampered tokens; by default the token is exactly what Plaid would send.
     """
-    header: dict[str, Any] = {"alg": "ES256", "kid": key.kid, "typ": "JWT"}
-    header.update(header_overrides or {})
+    overrides = dict(header_overrides or {})
+    forged_alg = overrides.pop("alg", None)
     payload = {
         "iat": int(time.time()) if iat is None else iat,
         "request_body_sha256": body_sha256 or hashlib.sha256(body).hexdigest(),
     }
-    signing_input = b64url(_compact_json(header)) + "." + b64url(_compact_json(payload))
-    signature = es256_sign(key.private_key, signing_input.encode("ascii"))
-    return signing_input + "." + b64url(signature)
+    token = jwt.encode(
+        payload, key.private_key, algorithm="ES256", headers={"kid": key.kid, **overrides}
+    )
+    if forged_alg is None:
+        return token
+    # Another alg is a forger's rewrite of a signed token's header (PyJWT would sign with it).
+    header = {**jwt.get_unverified_header(token), "alg": forged_alg}
+    rewritten = b64url(json.dumps(header, separators=(",", ":")).encode())
+    return ".".join([rewritten, *token.split(".")[1:]])
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""How the engine is watched in production: JSON logs, Prometheus metrics, health checks."""
