@@ -345,3 +345,24 @@ def test_retry_delays_are_full_jitter_under_a_doubling_cap(failures: int):
     delays = [retry_delay_s(failures, SETTINGS) for _ in range(200)]
     assert all(0 <= d <= cap for d in delays)
     assert max(delays) > cap / 2  # spread over the range, not a fixed step
+
+
+def test_clo_deliver_once_fans_out_and_sends(world: World, db_url: str, monkeypatch, capsys):
+    from service.cli import main
+    from service.config import get_settings
+
+    ep = world.endpoint(world.api.publisher, ["reward.pending"])
+    evt = world.reward("a", 100)
+    monkeypatch.setenv("CLO_ENVIRONMENT", "test")
+    monkeypatch.setenv("CLO_ENCRYPTION_KEYS", f'["{TEST_ENCRYPTION_KEY}"]')
+    monkeypatch.setenv("CLO_WEBHOOK_ALLOW_LOCAL_HTTP", "true")
+    get_settings.cache_clear()
+    world.clock.now = datetime.now(UTC)  # the command sends at the wall clock's time
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(["deliver", "--once", "--database", db_url])
+    finally:
+        get_settings.cache_clear()
+    assert exited.value.code == 0
+    assert "1 events fanned out (1 queued); 1 sent, 0 failed" in capsys.readouterr().out
+    assert world.receiver.events(ep["key_id"]) == [evt]
