@@ -95,16 +95,16 @@ def signed_headers(
 
 def post_to(client: httpx.Client, target: Target, body: bytes, headers: dict[str, str]) -> int:
     """POST to the checked address (never resolving the name again), with the name as Host
-    and as the TLS server name; redirects are not followed."""
-    host = f"[{target.address}]" if ":" in target.address else target.address
-    url = httpx.URL(target.url).copy_with(host=host.strip("[]"))
+    and as the TLS server name; redirects are not followed and the answer's body is not read
+    (its status is all that counts)."""
+    url = httpx.URL(target.url).copy_with(host=target.address)
+    name = f"[{target.host}]" if ":" in target.host else target.host
     default_port = 443 if target.scheme == "https" else 80
-    headers = dict(headers)
-    headers["Host"] = target.host if target.port == default_port else f"{target.host}:{target.port}"
-    response = client.post(
-        url, content=body, headers=headers, extensions={"sni_hostname": target.host}
-    )
-    return response.status_code
+    headers = headers | {"Host": name if target.port == default_port else f"{name}:{target.port}"}
+    with client.stream(
+        "POST", url, content=body, headers=headers, extensions={"sni_hostname": target.host}
+    ) as response:
+        return response.status_code
 
 
 @dataclass(slots=True)
@@ -244,6 +244,8 @@ class Deliverer:
                 endpoint = conn.execute(
                     select(_endpoints).where(_endpoints.c.id == endpoint_id)
                 ).one()
+                if endpoint.status != ENABLED:
+                    return  # its owner disabled it meanwhile
                 head = _head(conn, endpoint_id)
                 if head is None or aware(head.next_attempt_at) > now:
                     return

@@ -123,6 +123,7 @@ def fan_out(
                     _endpoints.c.id,
                     _endpoints.c.publisher_id,
                     _endpoints.c.event_types,
+                    _endpoints.c.after_outbox_id,
                     _endpoints.c.last_sequence,
                 )
                 .order_by(_endpoints.c.id)
@@ -136,6 +137,8 @@ def fan_out(
         for row in rows:
             member_publisher = publishers.get(row.member_id) if row.member_id else None
             for endpoint in endpoints:
+                if row.id <= endpoint.after_outbox_id:
+                    continue  # written before the endpoint existed
                 if not wants(types[endpoint.id], row.type) or not visible_to(
                     endpoint_publisher_id=endpoint.publisher_id,
                     event_type=row.type,

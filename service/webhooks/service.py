@@ -137,6 +137,7 @@ def create_endpoint(
         description=body.description,
         status=ENABLED,
         secret_encrypted=secret_box(settings).encrypt(secret),
+        after_outbox_id=session.execute(select(func.max(_outbox.c.id))).scalar() or 0,
         last_sequence=0,
         created_at=now,
         updated_at=now,

@@ -41,6 +41,9 @@ class WebhookEndpoint(TableModel, table=True):
         default=None, sa_column=Column(Text, nullable=True)
     )
     previous_secret_expires_at: datetime | None = None
+    # The newest outbox event when the endpoint was made: it receives the ones after it (a
+    # replay reaches further back).
+    after_outbox_id: int = Field(default=0, sa_type=BigInteger)
     # The sequence number of the last delivery queued for this endpoint.
     last_sequence: int = Field(default=0, sa_type=BigInteger)
     # A worker holds the endpoint while it sends (one sender per endpoint keeps the order).

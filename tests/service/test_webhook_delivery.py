@@ -366,3 +366,52 @@ def test_clo_deliver_once_fans_out_and_sends(world: World, db_url: str, monkeypa
     assert exited.value.code == 0
     assert "1 events fanned out (1 queued); 1 sent, 0 failed" in capsys.readouterr().out
     assert world.receiver.events(ep["key_id"]) == [evt]
+
+
+def test_a_new_endpoint_starts_at_its_creation_and_replay_reaches_back(world: World):
+    before = world.reward("a", 100)  # written, not yet fanned out, before the endpoint
+    ep = world.endpoint(world.api.publisher, ["reward.pending"])
+    after = world.reward("a", 200)
+    world.run()
+    assert world.receiver.events(ep["key_id"]) == [after]
+    resp = world.api.post(
+        f"/v1/webhook-endpoints/{ep['id']}/replay", world.api.publisher, {"event_id": before}
+    )
+    assert resp.status_code == 202 and resp.json()["queued"] == 1
+    world.run(at=datetime.now(UTC) + timedelta(seconds=1))
+    assert world.receiver.events(ep["key_id"]) == [after, before]
+
+
+def test_an_endpoint_its_owner_disables_stops_sending_until_enabled(world: World):
+    ep = world.endpoint(world.api.publisher, ["reward.pending"])
+    path = f"/v1/webhook-endpoints/{ep['id']}"
+    off = world.api.patch(path, world.api.publisher, {"enabled": False}).json()
+    assert (off["status"], off["disabled_reason"]) == ("disabled", "disabled by its owner")
+    evt = world.reward("a", 100)
+    world.run()
+    assert world.receiver.arrivals == [] and off["pending_deliveries"] == 0
+    assert world.api.get(path, world.api.publisher).json()["pending_deliveries"] == 1
+    world.api.patch(path, world.api.publisher, {"enabled": True})
+    world.run(at=datetime.now(UTC) + timedelta(seconds=1))
+    assert world.receiver.events() == [evt]
+
+
+def test_the_fanout_waits_a_while_at_a_hole_in_the_outbox_ids(world: World):
+    """PostgreSQL hands out ids before commit: a hole may be a transaction still open, so the
+    fan-out waits up to 60 s before passing it; SQLite's single writer leaves no hole."""
+    ep = world.endpoint(world.api.publisher, ["reward.pending"])
+    first = world.reward("a", 100)
+    with world.engine.connect() as conn:
+        rolled_back = conn.begin()
+        record_outbox_event(
+            conn, OutboxEventType.REWARD_PENDING, occurred_at=T0, now=T0, member_id=1
+        )
+        rolled_back.rollback()
+    second = world.reward("a", 200)
+    on_postgres = world.engine.dialect.name == "postgresql"
+    world.run(at=T0)
+    assert world.receiver.events(ep["key_id"]) == ([first] if on_postgres else [first, second])
+    world.run(at=T0 + timedelta(seconds=30))
+    assert world.receiver.events(ep["key_id"]) == ([first] if on_postgres else [first, second])
+    world.run(at=T0 + timedelta(seconds=61))
+    assert world.receiver.events(ep["key_id"]) == [first, second]

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("secret_encrypted", sa.Text(), nullable=False),
         sa.Column("previous_secret_encrypted", sa.Text(), nullable=True),
         sa.Column("previous_secret_expires_at", sa.DateTime(), nullable=True),
+        sa.Column("after_outbox_id", sa.BigInteger(), nullable=False),
         sa.Column("last_sequence", sa.BigInteger(), nullable=False),
         sa.Column("lease_token", sa.String(32), nullable=True),
         sa.Column("lease_until", sa.DateTime(), nullable=True),
