@@ -415,3 +415,27 @@ def test_the_fanout_waits_a_while_at_a_hole_in_the_outbox_ids(world: World):
     assert world.receiver.events(ep["key_id"]) == ([first] if on_postgres else [first, second])
     world.run(at=T0 + timedelta(seconds=61))
     assert world.receiver.events(ep["key_id"]) == [first, second]
+
+
+def test_signing_secrets_are_encrypted_at_rest_and_follow_a_key_rotation(world: World):
+    from cryptography.fernet import Fernet
+
+    from service.security.encryption import secret_box
+    from service.security.rotation import rotate_secrets
+    from service.webhooks.tables import WebhookEndpoint
+
+    ep = world.endpoint(world.api.publisher, ["reward.pending"])
+    world.api.post(f"/v1/webhook-endpoints/{ep['id']}/rotate-secret", world.api.publisher)
+    t = WebhookEndpoint.__table__
+    with world.engine.connect() as conn:
+        before = conn.execute(select(t.c.secret_encrypted, t.c.previous_secret_encrypted)).one()
+    assert ep["secret"] not in before and ep["secret"] == secret_box(SETTINGS).decrypt(before[1])
+
+    new_key = Fernet.generate_key().decode()
+    both = Settings(environment="test", encryption_keys=[new_key, TEST_ENCRYPTION_KEY])
+    rotate_secrets(world.engine, secret_box(both))
+    only_new = secret_box(Settings(environment="test", encryption_keys=[new_key]))
+    with world.engine.connect() as conn:
+        after = conn.execute(select(t.c.secret_encrypted, t.c.previous_secret_encrypted)).one()
+    assert only_new.decrypt(after[1]) == ep["secret"]
+    assert only_new.decrypt(after[0]) == secret_box(SETTINGS).decrypt(before[0])
