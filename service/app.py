@@ -32,6 +32,7 @@ DOMAINS = (
     "stripe_linking",
     "plaid",
     "credentials",
+    "webhooks",
 )
 
 

@@ -337,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     from service.settlements.commands import add_commands
 
     add_commands(sub, add, bench)
+    from service.webhooks.commands import add_commands as add_webhook_commands
+
+    add_webhook_commands(sub, add)
     return parser
 
 

@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     stripe_js_url: str = "https://js.stripe.com/v3/"
     plaid_link_js_url: str = "https://cdn.plaid.com/link/v2/stable/link-initialize.js"
 
+    # Partner webhooks (`clo deliver`, or every few seconds under `clo scheduler`). Plain
+    # http to loopback and private addresses is for a local receiver in development and
+    # tests only; everywhere else an endpoint is https on a public address.
+    webhook_allow_local_http: bool = False
+    webhook_timeout_seconds: float = 5.0
+    webhook_retry_base_seconds: float = 30.0
+    webhook_retry_max_delay_seconds: float = 6 * 3600.0
+    webhook_retry_days: int = 3
+    deliver_interval_seconds: int = 5
+
     # Failed authentications allowed per key id and per client address (`limits` notation);
     # past them the answer is 429 with Retry-After. memory:// is per process; a shared store
     # (redis://...) makes the limit hold across API workers.
@@ -138,6 +148,10 @@ class Settings(BaseSettings):
                     f"feed signing key {key_id!r} is a development default or shorter than "
                     f"{MIN_FEED_KEY_CHARS} characters (allowed only in CLO_ENVIRONMENT=development)"
                 )
+        if self.webhook_allow_local_http and self.environment not in ("test", "demo"):
+            raise ValueError(
+                "webhook_allow_local_http is allowed only in development, test and demo"
+            )
         if DEV_ENCRYPTION_KEY in self.encryption_keys:
             raise ValueError(
                 "the development encryption key is allowed only in CLO_ENVIRONMENT=development"

@@ -1,4 +1,5 @@
-"""`clo scheduler`: the one process that runs maturation and settlement on a schedule.
+"""`clo scheduler`: the one process that runs maturation, settlement and partner webhooks
+on a schedule.
 
 APScheduler 3.11 BlockingScheduler, UTC cron triggers from settings; `coalesce` (a backlog
 of missed runs fires once), `max_instances=1` (a slow run is never overlapped by itself) and
@@ -15,9 +16,12 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from service.config import Settings
+from service.webhooks.delivery import Deliverer
+from service.webhooks.worker import deliver_pass
 from settlement.maturation import run_maturation
 from settlement.runs.periods import previous_week
 from settlement.runs.runner import RunOutcome, SettlementRunner
@@ -75,6 +79,13 @@ def ledger_check_job(engine: Engine, now: datetime | None = None) -> bool:
     return run_ledger_check(engine, now or datetime.now(UTC)).balanced
 
 
+def webhooks_job(engine: Engine, deliverer: Deliverer, now: datetime | None = None) -> None:
+    """Fan the outbox out to partner endpoints and send what is due."""
+    result = deliver_pass(engine, deliverer, now or datetime.now(UTC))
+    if result.fanned_events or result.tally.sent or result.tally.failed:
+        log.info("webhooks: %s", result.detail())
+
+
 def build_scheduler(
     engine: Engine,
     settings: Settings,
@@ -116,6 +127,14 @@ def build_scheduler(
         id="resume_runs",
         args=[engine, settings],
         kwargs={"runner_factory": runner_factory},
+        replace_existing=True,
+        **options,
+    )
+    scheduler.add_job(
+        webhooks_job,
+        IntervalTrigger(seconds=settings.deliver_interval_seconds, timezone=UTC),
+        id="webhooks",
+        args=[engine, Deliverer(engine, settings)],
         replace_existing=True,
         **options,
     )

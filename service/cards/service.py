@@ -11,9 +11,23 @@ from service.cards.schemas import CardCreate
 from service.merchants.common import add_unique
 from service.problems import Conflict, NotFound
 from service.tables import Card, Member
+from settlement.outbox import OutboxEventType, record_outbox_event
 
 ACTIVE = "active"
 UNLINKED = "unlinked"
+
+
+def _tell_linked(session: Session, card: Card, now: datetime) -> None:
+    """card.linked in the linking transaction: the card's id, provider and brand, never its
+    number or last four digits."""
+    record_outbox_event(
+        session.connection(),
+        OutboxEventType.CARD_LINKED,
+        occurred_at=now,
+        now=now,
+        member_id=card.member_id,
+        data={"card_id": card.id, "provider": card.provider, "brand": card.brand},
+    )
 
 
 def register_card(
@@ -45,6 +59,7 @@ def register_card(
             add_unique(
                 session, card, field="fingerprint", detail="this card is already linked to a member"
             )
+            _tell_linked(session, card, now)
             return card, True
         except Conflict:
             # A concurrent registration of the same card won: judge against that one.
@@ -61,6 +76,7 @@ def register_card(
         existing.status, existing.unlinked_at = ACTIVE, None
         session.add(existing)
         session.flush()
+        _tell_linked(session, existing, now)
     return existing, False
 
 

@@ -22,6 +22,7 @@ from service.offers.schemas import DayPartOut, MemberOfferOut, OfferCreate, Offe
 from service.problems import Conflict, Forbidden, InvalidInput, NotFound
 from service.tables import Merchant, Offer
 from settlement.budget import ensure_budget
+from settlement.outbox import OutboxEventType, record_outbox_event
 
 # Pricing is the platform's to set: a merchant key may only repeat the current values.
 ADMIN_ONLY_FIELDS = ("commission_bps", "commission_base")
@@ -304,6 +305,19 @@ def _require_billing_email(session: Session, merchant_id: int) -> None:
         )
 
 
+def _tell(session: Session, offer: Offer, type_: OutboxEventType, now: datetime) -> None:
+    """The offer's outbox event, in the request's transaction."""
+    record_outbox_event(
+        session.connection(),
+        type_,
+        occurred_at=now,
+        now=now,
+        merchant_id=offer.merchant_id,
+        offer_id=offer.id,
+        data={"status": offer.status},
+    )
+
+
 def transition(session: Session, offer: Offer, action: str, *, now: datetime) -> Offer:
     if offer.status not in TRANSITIONS[action]:
         raise Conflict(
@@ -313,6 +327,7 @@ def transition(session: Session, offer: Offer, action: str, *, now: datetime) ->
         )
     if action == "end":
         offer.status = "ended"
+        _tell(session, offer, OutboxEventType.OFFER_ENDED, now)
     elif action == "pause":
         offer.status = "paused"
     else:
@@ -324,6 +339,8 @@ def transition(session: Session, offer: Offer, action: str, *, now: datetime) ->
                 reason="offer_window_closed",
             )
         offer.status = "scheduled" if offer.starts_at > now else "live"
+        if action == "publish":
+            _tell(session, offer, OutboxEventType.OFFER_PUBLISHED, now)
     offer.updated_at = now
     session.add(offer)
     session.flush()

@@ -14,8 +14,10 @@ from service.linking_tables import PlaidAccount, PlaidItem, PlaidTransaction, Un
 from service.plaid.mapping import TxState
 from service.tables import CardEventRow
 from settlement.ledger.bulk import one_of
+from settlement.outbox import OutboxEventType, record_outbox_event
 
 items = PlaidItem.__table__
+RELINK = OutboxEventType.PLAID_ITEM_RELINK_REQUIRED
 accounts = PlaidAccount.__table__
 transactions = PlaidTransaction.__table__
 unresolved = UnresolvedMerchant.__table__
@@ -146,6 +148,9 @@ def set_status(
     *,
     error_status: int | None = None,
 ) -> None:
+    member_id = conn.execute(  # only a change to relink_required is news
+        select(items.c.member_id).where(items.c.id == item_id, items.c.status != status)
+    ).scalar()
     conn.execute(
         update(items)
         .where(items.c.id == item_id)
@@ -159,6 +164,9 @@ def set_update_status(conn: Connection, item_id: int, update_status: str, now: d
         .where(items.c.id == item_id)
         .values(transactions_update_status=update_status, last_synced_at=now, updated_at=now)
     )
+    if status == "relink_required" and member_id is not None:
+        facts = {"plaid_item_id": item_id, "error_code": error_code}
+        record_outbox_event(conn, RELINK, occurred_at=now, now=now, member_id=member_id, data=facts)
 
 
 def unmatched_brandless(conn: Connection, external_ids: list[str]) -> list[Row[*tuple[Any, ...]]]:

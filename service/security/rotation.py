@@ -6,8 +6,10 @@ from sqlalchemy import Engine, select, update
 
 from service.linking_tables import PlaidItem
 from service.security.encryption import SecretBox
+from service.webhooks.tables import WebhookEndpoint
 
 _items = PlaidItem.__table__
+_endpoints = WebhookEndpoint.__table__
 BATCH_ROWS = 500
 
 
@@ -35,6 +37,29 @@ def rotate_secrets(engine: Engine, box: SecretBox) -> int:
                     .values(access_token_encrypted=box.rotate(token))
                 )
         if not rows:
-            return rewritten
+            return rewritten + _rotate_webhook_secrets(engine, box)
         rewritten += len(rows)
         after_id = rows[-1][0]
+
+
+def _rotate_webhook_secrets(engine: Engine, box: SecretBox) -> int:
+    """Webhook signing secrets (the current one and a rotated one still signing); a few rows
+    per partner, so one transaction."""
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(
+                _endpoints.c.id,
+                _endpoints.c.secret_encrypted,
+                _endpoints.c.previous_secret_encrypted,
+            )
+        ).all()
+        for row_id, secret, previous in rows:
+            conn.execute(
+                update(_endpoints)
+                .where(_endpoints.c.id == row_id)
+                .values(
+                    secret_encrypted=box.rotate(secret),
+                    previous_secret_encrypted=box.rotate(previous) if previous else None,
+                )
+            )
+    return len(rows)

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from sqlalchemy import Connection
 
+from settlement.outbox import OutboxEventType, record_outbox_event
 from settlement.runs import records
 from settlement.runs.records import RunRecord
 
@@ -26,6 +27,11 @@ class ApprovalError(Exception):
 
 
 AUTO_ACTOR = "system:auto"
+
+
+def run_facts(run: RunRecord) -> dict[str, object]:
+    """What a settlement event tells partners about its run."""
+    return {"run_id": run.id, "period": run.period, "total_amount_minor": run.total_amount}
 
 
 def approval_gate(
@@ -50,6 +56,13 @@ def approval_gate(
         return Decision.APPROVED
     if run.status != "awaiting_approval":
         records.set_status(conn, run.id, "awaiting_approval", now)
+        record_outbox_event(
+            conn,
+            OutboxEventType.SETTLEMENT_AWAITING_APPROVAL,
+            occurred_at=now,
+            now=now,
+            data=run_facts(run),
+        )
     return None
 
 

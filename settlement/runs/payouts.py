@@ -21,6 +21,7 @@ from settlement.ledger.accounts import AccountDirectory, AccountKind
 from settlement.ledger.bulk import one_of
 from settlement.ledger.ids import allocate_ids
 from settlement.ledger.writer import LedgerBatch
+from settlement.outbox import OutboxEventType, OutboxRow, outbox_row, write_outbox
 from settlement.runs import records
 from settlement.runs.money import payout_reserve, payout_returned, payout_settled
 from settlement.runs.ports import PayoutPort, TransferResult
@@ -105,6 +106,23 @@ def payout_status(result: TransferResult) -> str:
     return "deferred" if result.retry_later else "failed"
 
 
+def payout_event(payout: AnyRow, result: TransferResult, run_id: int, now: datetime) -> OutboxRow:
+    """payout.paid or payout.failed, written with the outcome it tells."""
+    return outbox_row(
+        OutboxEventType.PAYOUT_PAID if result.ok else OutboxEventType.PAYOUT_FAILED,
+        occurred_at=now,
+        now=now,
+        member_id=payout.member_id,
+        amount_minor=payout.amount,
+        currency=payout.currency,
+        data={
+            "payout_id": payout.id,
+            "run_id": run_id,
+            **({} if result.ok else {"failure_reason": result.failure_reason}),
+        },
+    )
+
+
 def pay_members(
     engine: Engine,
     run: RunRecord,
@@ -167,7 +185,7 @@ def _record_transfers(
                 )
             ).scalars()
         )
-        batch, rows = LedgerBatch(), []
+        batch, rows, told = LedgerBatch(), [], []
         for payout, result in results:
             if payout.id not in still:
                 continue
@@ -183,9 +201,12 @@ def _record_transfers(
                 }
             )
             setattr(tally, status, getattr(tally, status) + 1)
+            if status != "deferred":  # a deferred payout is paid by the next run: not news
+                told.append(payout_event(payout, result, run.id, now))
         if not rows:
             return
         batch.flush(conn, directory, now)
+        write_outbox(conn, told)
         conn.execute(
             update(_payouts)
             .where(_payouts.c.id == bindparam("b_id"), _payouts.c.status == "in_transit")

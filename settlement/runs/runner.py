@@ -33,8 +33,9 @@ from sqlalchemy.exc import IntegrityError
 
 from settlement.ledger.accounts import AccountDirectory
 from settlement.maturation import run_maturation
+from settlement.outbox import OutboxEventType, record_outbox_event
 from settlement.runs import records
-from settlement.runs.approval import Decision, approval_gate
+from settlement.runs.approval import Decision, approval_gate, run_facts
 from settlement.runs.billing import bill_merchants, grant_credits
 from settlement.runs.charities import pay_charities
 from settlement.runs.payouts import pay_members, plan_payouts
@@ -325,6 +326,14 @@ class SettlementRunner:
         with self.engine.begin() as conn:
             if not records.step_done(conn, run.id, "closed"):
                 records.record_step(conn, run.id, "closed", now, status="closed", closed_at=now)
+                closed = records.require_run(conn, run.id)
+                record_outbox_event(
+                    conn,
+                    OutboxEventType.SETTLEMENT_CLOSED,
+                    occurred_at=now,
+                    now=now,
+                    data=run_facts(closed),
+                )
         return True
 
     def resume_unfinished(self, now: datetime) -> list[RunOutcome]:

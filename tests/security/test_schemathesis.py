@@ -26,7 +26,7 @@ from service.app import create_app
 from service.auth import Role
 from service.config import Settings
 from tests.security.world import build_world
-from tests.service.api_client import FEED_KEYS, Api, bearer, issue_key
+from tests.service.api_client import FEED_KEYS, TEST_ENCRYPTION_KEY, Api, bearer, issue_key
 
 EXAMPLES_PER_OPERATION = 8
 SEED = 20261130
@@ -59,6 +59,7 @@ def test_generated_requests_get_documented_answers(engine: Engine) -> None:
         auth_failures_per_key="100000/minute",
         auth_failures_per_address="100000/minute",
         stripe_webhook_secret="whsec_fuzz_0123456789abcdef",
+        encryption_keys=[TEST_ENCRYPTION_KEY],
     )
     app = create_app(engine=engine, settings=app_settings)
     statuses: Counter[int] = Counter()

@@ -50,6 +50,7 @@ OWNERS = {
     "merchant_id": {"admin", "finance", "merchant_1"},
     "offer_id": {"admin", "finance", "merchant_1"},
     "event_id": {"admin", "finance", "publisher_1", "member_a", "merchant_1"},
+    "endpoint_id": {"admin", "publisher_1"},
 }
 CALLERS = (
     "anonymous",
@@ -96,6 +97,7 @@ def build_world(api: Api) -> World:
     )
     event = push_events(api, card_event(card_id=card_a["id"], external_id="ev-a"))["results"][0]
     charity = api.post("/v1/charities", api.admin, {"name": "Food Bank"}).json()
+    endpoint = api.post("/v1/webhook-endpoints", publisher_1, webhook_endpoint_body()).json()
     now = datetime.now(UTC)
     with api.engine.begin() as conn:
         unresolved_id = _inserted_id(
@@ -154,8 +156,14 @@ def build_world(api: Api) -> World:
         "unresolved_id": unresolved_id,
         "setup_intent_id": "seti_123",
         "key_id": throwaway,
+        "endpoint_id": endpoint["id"],
     }
     return World(api, keys, ids, throwaway, extra={"charity_id": charity["id"]})
+
+
+def webhook_endpoint_body() -> dict[str, Any]:
+    # A public address literal: the URL rules refuse inner ones, and no DNS is needed.
+    return {"url": "https://93.184.215.14/hooks", "event_types": ["*"]}
 
 
 def sample_body(method: str, path: str, world: World) -> Any:
@@ -185,6 +193,11 @@ def sample_body(method: str, path: str, world: World) -> Any:
         ("POST", "/v1/charities"): {"name": f"C{n}"},
         ("POST", "/v1/members/{member_id}/plaid/exchange"): {"public_token": "public-x"},
         ("POST", "/v1/publishers/api-keys"): {"name": f"P{n}"},
+        ("POST", "/v1/webhook-endpoints"): webhook_endpoint_body(),
+        ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): {"description": f"D{n}"},
+        ("POST", "/v1/webhook-endpoints/{endpoint_id}/replay"): {
+            "since_event_id": "evt_000000000001"
+        },
     }
     return bodies.get((method, path))
 

@@ -22,6 +22,7 @@ from service.config import Settings
 from service.feeds.signing import signed_headers
 
 FEED_KEYS = {"k1": "k1-secret-for-api-tests-only-00000000"}
+TEST_ENCRYPTION_KEY = "dGVzdC1vbmx5LWVuY3J5cHRpb24ta2V5LTAwMDAwMDA="  # Fernet, tests only
 PAN = "4242424242424242"  # Luhn-valid, Visa prefix: a full card number
 Headers = dict[str, str]
 T = TypeVar("T")
@@ -80,9 +81,15 @@ def issue_key(
 
 
 @contextmanager
-def api_for(engine: Engine) -> Iterator[Api]:
-    """An app on the test engine (raising server errors) with admin, publisher, finance keys."""
-    settings = Settings(environment="test", feed_signing_keys=FEED_KEYS)
+def api_for(engine: Engine, **settings_fields: Any) -> Iterator[Api]:
+    """An app on the test engine (raising server errors) with admin, publisher, finance keys;
+    `settings_fields` change the test settings."""
+    fields: dict[str, Any] = {
+        "environment": "test",
+        "feed_signing_keys": FEED_KEYS,
+        "encryption_keys": [TEST_ENCRYPTION_KEY],
+    }
+    settings = Settings(**(fields | settings_fields))
     app = create_app(engine=engine, settings=settings)
     # raise_server_exceptions: an unexpected error fails the test loudly instead of a 500.
     with TestClient(app, raise_server_exceptions=True) as client:

@@ -19,7 +19,8 @@ import service.linking_tables
 import service.settlements.tables
 import service.tables
 import service.web.staff.tables
-import service.web.tables  # noqa: F401
+import service.web.tables
+import service.webhooks.tables  # noqa: F401
 import settlement.outbox
 import settlement.runs.tables
 import settlement.tables  # noqa: F401  (every module that declares tables)
