@@ -156,6 +156,9 @@ def set_status(
         .where(items.c.id == item_id)
         .values(status=status, error_code=error_code, error_status=error_status, updated_at=now)
     )
+    if status == "relink_required" and member_id is not None:
+        facts = {"plaid_item_id": item_id, "error_code": error_code}
+        record_outbox_event(conn, RELINK, occurred_at=now, now=now, member_id=member_id, data=facts)
 
 
 def set_update_status(conn: Connection, item_id: int, update_status: str, now: datetime) -> None:
@@ -164,9 +167,6 @@ def set_update_status(conn: Connection, item_id: int, update_status: str, now: d
         .where(items.c.id == item_id)
         .values(transactions_update_status=update_status, last_synced_at=now, updated_at=now)
     )
-    if status == "relink_required" and member_id is not None:
-        facts = {"plaid_item_id": item_id, "error_code": error_code}
-        record_outbox_event(conn, RELINK, occurred_at=now, now=now, member_id=member_id, data=facts)
 
 
 def unmatched_brandless(conn: Connection, external_ids: list[str]) -> list[Row[*tuple[Any, ...]]]:
