@@ -226,4 +226,16 @@ NB = {
     "%(offer)s pays on %(minimum)s or more; this purchase was %(amount)s.": "%(offer)s gjelder kjøp på %(minimum)s eller mer; dette kjøpet var på %(amount)s.",
     "You activated %(offer)s after this purchase.": "Du aktiverte %(offer)s etter dette kjøpet.",
     "You had not activated %(offer)s before this purchase.": "Du hadde ikke aktivert %(offer)s før dette kjøpet.",
+    # Member notifications (service/notifications, the notifications page)
+    "You earned %(amount)s at %(merchant)s": "Du fikk %(amount)s i bonus hos %(merchant)s",
+    "%(amount)s cashback from %(merchant)s is now available": "%(amount)s i bonus fra %(merchant)s er nå tilgjengelig",
+    "%(amount)s is on its way to your bank account": "%(amount)s er på vei til bankkontoen din",
+    "Your offer at %(merchant)s ends in 3 days": "Tilbudet ditt hos %(merchant)s slutter om 3 dager",
+    "One more visit to %(merchant)s earns your reward": "Ett besøk til hos %(merchant)s gir deg belønningen",
+    "It becomes available once the purchase has cleared and its hold has passed.": "Den blir tilgjengelig når kjøpet er bekreftet og holdetiden er over.",
+    "You can cash it out or donate it from your wallet.": "Du kan ta den ut eller gi den bort fra lommeboken.",
+    "Banks usually take one to three business days.": "Banker bruker vanligvis én til tre virkedager.",
+    "Shop there before %(ends)s to earn cashback.": "Handle der før %(ends)s for å få bonus.",
+    "Your next purchase there completes the stamp card.": "Neste kjøp der fullfører stempelkortet.",
+    "You get these emails because cashback notifications are on. Stop them: %(url)s": "Du får disse e-postene fordi bonusvarsler er slått på. Slå dem av: %(url)s",
 }

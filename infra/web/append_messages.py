@@ -1,0 +1,58 @@
+"""Add messages that are new in the code and translated in `nb_translations.py` to the
+catalogs, leaving every other line as it is.
+
+`make messages` rewrites the whole catalog; this appends only what is missing (extracted
+with the same settings) and has a translation, so a change that adds a few messages adds
+only those lines (`make messages-append`).
+"""
+
+from __future__ import annotations
+
+import runpy
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCALE = ROOT / "service" / "web" / "locale"
+
+
+def _entry(msgid: str, msgstr: str) -> str:
+    def quote(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    flag = "#, python-format\n" if "%(" in msgid else ""
+    return f"\n{flag}msgid {quote(msgid)}\nmsgstr {quote(msgstr)}\n"
+
+
+def main() -> int:
+    nb = runpy.run_path(str(LOCALE / "nb_translations.py"))["NB"]
+    with tempfile.TemporaryDirectory() as tmp:
+        pot = Path(tmp) / "messages.pot"
+        subprocess.run(  # noqa: S603 (our own interpreter, fixed arguments)
+            [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
+             "-k", "N_", "-k", "gettext", "-k", "ngettext:1,2", "--no-location",
+             "--omit-header", "-o", str(pot), "."],
+            cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+        with pot.open("rb") as fp:
+            extracted = [m.id for m in read_po(fp) if m.id and isinstance(m.id, str)]
+    for path, translate in (
+        (LOCALE / "messages.pot", False),
+        (LOCALE / "nb" / "LC_MESSAGES" / "messages.po", True),
+    ):
+        with path.open("rb") as fp:
+            known = {m.id for m in read_po(fp)}
+        missing = [m for m in extracted if m not in known and m in nb]
+        with path.open("a", encoding="utf-8") as out:
+            for msgid in missing:
+                out.write(_entry(msgid, nb.get(msgid, "") if translate else ""))
+        print(f"{path.relative_to(ROOT)}: {len(missing)} added")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
