@@ -31,6 +31,7 @@ DOMAINS = (
     "stripe_linking",
     "plaid",
     "credentials",
+    "notifications",
 )
 
 

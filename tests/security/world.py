@@ -185,6 +185,12 @@ def sample_body(method: str, path: str, world: World) -> Any:
         ("POST", "/v1/charities"): {"name": f"C{n}"},
         ("POST", "/v1/members/{member_id}/plaid/exchange"): {"public_token": "public-x"},
         ("POST", "/v1/publishers/api-keys"): {"name": f"P{n}"},
+        ("POST", "/v1/members/{member_id}/notifications/read"): {"notification_ids": []},
+        ("PUT", "/v1/members/{member_id}/notification-preferences"): {"timezone": "Europe/Oslo"},
+        ("POST", "/v1/members/{member_id}/push-subscriptions"): {
+            "endpoint": f"https://push.example/send/{n}",
+            "keys": {"p256dh": "B" * 87, "auth": "a" * 22},
+        },
     }
     return bodies.get((method, path))
 
