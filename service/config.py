@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = 10.0
+    # Connections a batch of email is sent over at once.
+    smtp_connections: int = 4
     notification_email_from: str = "Cashback <notifications@clo.example>"
     # VAPID: the private key as base64url (raw 32 bytes or DER), the public key as base64url
     # of the uncompressed point (what the browser's PushManager takes).

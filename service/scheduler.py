@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from service.config import Settings
+from service.notifications.runner import Notifier
 from settlement.maturation import run_maturation
 from settlement.runs.periods import previous_week
 from settlement.runs.runner import RunOutcome, SettlementRunner
@@ -62,6 +64,11 @@ def resume_job(
     return runner_factory(engine, settings).resume_unfinished(now or datetime.now(UTC))
 
 
+def notify_job(notifier: Notifier) -> None:
+    """One turn of the member notifier (outbox to notifications, due email and push)."""
+    notifier.run_once()
+
+
 def build_scheduler(
     engine: Engine,
     settings: Settings,
@@ -95,6 +102,16 @@ def build_scheduler(
         id="resume_runs",
         args=[engine, settings],
         kwargs={"runner_factory": runner_factory},
+        replace_existing=True,
+        **options,
+    )
+    # Every half second: a member hears of cashback within seconds of the purchase. One
+    # Notifier for the process, so it remembers what it handled past a gap in the ids.
+    scheduler.add_job(
+        notify_job,
+        IntervalTrigger(seconds=settings.notifier_poll_seconds, timezone=UTC),
+        id="notify",
+        args=[Notifier(engine, settings)],
         replace_existing=True,
         **options,
     )

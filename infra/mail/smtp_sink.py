@@ -3,12 +3,14 @@ arrived: the tests, the demo and `clo bench notify` send real SMTP to it."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -35,7 +37,7 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str) -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
@@ -49,7 +51,7 @@ class SmtpSink:
         # The controller connects to its own port to see it is up, so it needs the number
         # up front: port 0 means a free one, asked of the system here.
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host)
         self._controller = Controller(self._handler, hostname=host, port=self.port)
 
     def __enter__(self) -> SmtpSink:
@@ -73,3 +75,39 @@ class SmtpSink:
                     break
                 self._handler.arrived.wait(left)
             return list(self._handler.received)
+
+
+class _Announcer:
+    """Prints `<time> <Message-ID>` per message; reads the headers only (cheap)."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        received_at = time.time()
+        headers = BytesHeaderParser().parsebytes(envelope.original_content)
+        print(f"{received_at:.6f} {headers['Message-ID']}", flush=True)
+        return "250 Message accepted for delivery"
+
+
+def main() -> int:
+    """`python -m infra.mail.smtp_sink --port N`: serve until stopped, printing one line per
+    message received: `<unix time> <Message-ID>` (the benchmark's SMTP server, in its own
+    process so that it measures the sender, not a shared interpreter)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    controller = Controller(_Announcer(), hostname=args.host, port=args.port)
+    controller.start()
+    print("ready", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    controller.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

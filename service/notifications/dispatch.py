@@ -76,7 +76,7 @@ def _claim(conn: Connection, channels: list[str], now: datetime, limit: int) -> 
 
 
 def dispatch_due(
-    engine: Engine, settings: Settings, now: datetime, *, limit: int = 500
+    engine: Engine, settings: Settings, now: datetime, *, limit: int = 200
 ) -> DispatchResult:
     channels = ready_channels(settings)
     result = DispatchResult()
@@ -108,16 +108,19 @@ def dispatch_due(
     dropped: list[int] = []
     mails: list[OutgoingEmail] = []
     gone: set[int] = set()
+    formatters: dict[tuple[str, str], Formatter] = {}
     for row in rows:
         choice = choices.get(row.member_id)
         delivery_id = row.delivery_id
         if choice is None or not getattr(choice, row.channel):
             dropped.append(delivery_id)
             continue
-        fmt = Formatter(choice.language, choice.timezone)
-        message = render(
-            Notification(**{c.name: row._mapping[c.name] for c in _notifications.c}), fmt
-        )
+        fmt = formatters.get((choice.language, choice.timezone))
+        if fmt is None:
+            fmt = formatters[(choice.language, choice.timezone)] = Formatter(
+                choice.language, choice.timezone
+            )
+        message = render(row, fmt)
         if row.channel == "email" and choice.email_address:
             link = unsubscribe_url(
                 settings.web_origin, settings.web_secret_key, row.member_id, "email"

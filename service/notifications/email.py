@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -42,7 +43,24 @@ def build_message(settings: Settings, mail: OutgoingEmail) -> EmailMessage:
 
 
 def send_emails(settings: Settings, mails: Sequence[OutgoingEmail]) -> dict[int, str | None]:
-    """Send each over one SMTP connection; delivery id -> None when accepted, else why not."""
+    """Send over `smtp_connections` connections at once (one SMTP conversation is a few
+    round trips per message: one connection tops out near 150 messages/s here); delivery
+    id -> None when accepted, else why not."""
+    lanes = max(1, min(settings.smtp_connections, len(mails) // 20 + 1))
+    if lanes == 1:
+        return _send_on_one_connection(settings, mails)
+    results: dict[int, str | None] = {}
+    with ThreadPoolExecutor(lanes, thread_name_prefix="clo-smtp") as pool:
+        for part in pool.map(
+            lambda lane: _send_on_one_connection(settings, mails[lane::lanes]), range(lanes)
+        ):
+            results.update(part)
+    return results
+
+
+def _send_on_one_connection(
+    settings: Settings, mails: Sequence[OutgoingEmail]
+) -> dict[int, str | None]:
     results: dict[int, str | None] = {}
     if not mails:
         return results

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
-from service.notifications.tables import Notification
 from service.web.i18n import N_, Formatter
 
 
@@ -58,11 +58,20 @@ _PATHS = {
 }
 
 
-def facts_of(notification: Notification) -> dict[str, str]:
+class Told(Protocol):
+    """What a message is rendered from: a `Notification`, or a row of its table."""
+
+    kind: str
+    amount_minor: int | None
+    currency: str | None
+    data: str | None
+
+
+def facts_of(notification: Told) -> dict[str, str]:
     return json.loads(notification.data) if notification.data else {}
 
 
-def render(notification: Notification, fmt: Formatter) -> Message:
+def render(notification: Told, fmt: Formatter) -> Message:
     """The notification's title and body in `fmt`'s language and money format."""
     kind = Kind(notification.kind)
     facts = facts_of(notification)

@@ -42,6 +42,10 @@ class Notifier:
 
     def run_once(self) -> int:
         """One turn; returns how many notifications and deliveries it made or sent."""
+        return self.make_notifications() + self.send_due()
+
+    def make_notifications(self) -> int:
+        """Read the outbox until caught up; the reminder scans once a minute."""
         done = 0
         while True:
             result = self.consumer.consume(self.clock())
@@ -53,18 +57,35 @@ class Notifier:
             done += remind_expiring_offers(self.engine, now)
             done += remind_stamp_cards(self.engine, now)
             self.last_reminders = now
-        sent = dispatch_due(self.engine, self.settings, self.clock())
-        return done + sent.sent
+        return done
+
+    def send_due(self) -> int:
+        return dispatch_due(self.engine, self.settings, self.clock()).sent
 
     def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
-        wake = wake or threading.Event()
+        """Two loops: making notifications never waits for a slow mail server, and sending
+        never waits for a long outbox chunk."""
+        sender = threading.Thread(
+            target=self._loop, args=(self.send_due, stop, None), name="clo-notify-send"
+        )
+        sender.start()
+        try:
+            self._loop(self.make_notifications, stop, wake)
+        finally:
+            stop.set()
+            sender.join()
+
+    def _loop(
+        self, turn: Callable[[], int], stop: threading.Event, wake: threading.Event | None
+    ) -> None:
+        pause = wake or threading.Event()
         while not stop.is_set():
             try:
-                self.run_once()
+                turn()
             except Exception:  # a bad turn is logged and retried, never the end of the loop
                 log.exception("notifier turn failed")
-            wake.wait(self.settings.notifier_poll_seconds)
-            wake.clear()
+            pause.wait(self.settings.notifier_poll_seconds)
+            pause.clear()
 
 
 @dataclass

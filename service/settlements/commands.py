@@ -50,6 +50,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from service.scheduler import build_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # The notifier's job runs twice a second: its every run is not news.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     settings = get_settings()
     engine = make_engine(args.database or settings.database_url)
     scheduler = build_scheduler(engine, settings)
