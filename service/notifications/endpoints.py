@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import Depends, Query, Response, status
+from fastapi import Depends, Query, Request, Response, status
 from sqlmodel import Session
 
 from service.auth import Principal, Role, db_session, require
@@ -29,6 +29,11 @@ from service.routing import make_router
 
 router = make_router(prefix="/members", tags=["notifications"])
 member_side = require(Role.MEMBER, Role.PUBLISHER)
+
+
+def plain_http_push(request: Request) -> bool:
+    """A local push service over plain http: development, tests and the demo only."""
+    return request.app.state.settings.environment in ("development", "test", "demo")
 
 
 @router.get(
@@ -98,12 +103,15 @@ def put_preferences(
 def add_push_subscription(
     member_id: Id,
     body: PushSubscriptionIn,
+    request: Request,
     response: Response,
     session: Session = db_session,
     principal: Principal = Depends(member_side),
 ) -> PushSubscriptionOut:
     member = member_in_scope(session, principal, member_id)
-    out, created = service.add_push_subscription(session, member, body, datetime.now(UTC))
+    out, created = service.add_push_subscription(
+        session, member, body, datetime.now(UTC), allow_plain_http=plain_http_push(request)
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return out

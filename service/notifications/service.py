@@ -25,7 +25,7 @@ from service.notifications.schemas import (
 )
 from service.notifications.tables import Notification, NotificationPreference, PushSubscription
 from service.notifications.unsubscribe import Unsubscribe
-from service.problems import NotFound
+from service.problems import InvalidInput, NotFound
 from service.tables import Member
 from service.web.i18n import Formatter
 
@@ -171,12 +171,22 @@ def turn_off(session: Session, stop: Unsubscribe, now: datetime) -> bool:
 
 
 def add_push_subscription(
-    session: Session, member: Member, body: PushSubscriptionIn, now: datetime
+    session: Session,
+    member: Member,
+    body: PushSubscriptionIn,
+    now: datetime,
+    *,
+    allow_plain_http: bool = False,
 ) -> tuple[PushSubscriptionOut, bool]:
     """Keep a browser's subscription; the same endpoint again returns the first (False).
-    An endpoint another member registered is theirs: it is moved only by that browser
-    subscribing again after signing in as this member (the endpoint is a capability)."""
+    The endpoint is a capability: whoever presents it again (signed in as another member,
+    say after a browser changed hands) moves it to themselves.
+
+    Push services are https; a plain-http endpoint on this machine is accepted only where
+    `allow_plain_http` (development, tests and the demo, with a local push service)."""
     assert member.id is not None
+    if not body.endpoint.startswith("https://") and not allow_plain_http:
+        raise InvalidInput("a push endpoint is an https URL", field="endpoint", reason="not_https")
     found = session.exec(
         select(PushSubscription).where(PushSubscription.endpoint == body.endpoint)
     ).first()

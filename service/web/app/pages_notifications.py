@@ -13,8 +13,10 @@ from sqlmodel import Session
 
 from service.auth import db_session
 from service.notifications import service as notifications
+from service.notifications.endpoints import plain_http_push
 from service.notifications.schemas import PreferencesIn, PushSubscriptionIn
 from service.notifications.unsubscribe import read_unsubscribe_token
+from service.problems import Problem
 from service.web import csrf
 from service.web.app.identity import SignedIn, current_member
 from service.web.forms import FormErrors, validate
@@ -123,7 +125,12 @@ async def subscribe_push(
     body, errors = validate(PushSubscriptionIn, await request.json())
     if errors or body is None:
         return JSONResponse(errors.problem_document(), status_code=422)
-    out, created = notifications.add_push_subscription(session, who.member, body, datetime.now(UTC))
+    try:
+        out, created = notifications.add_push_subscription(
+            session, who.member, body, datetime.now(UTC), allow_plain_http=plain_http_push(request)
+        )
+    except Problem as exc:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
     return JSONResponse({"id": out.id}, status_code=201 if created else 200)
 
 
