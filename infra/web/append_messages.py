@@ -20,12 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCALE = ROOT / "service" / "web" / "locale"
 
 
-def _entry(msgid: str, msgstr: str) -> str:
-    def quote(text: str) -> str:
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    flag = "#, python-format\n" if "%(" in msgid else ""
-    return f"\n{flag}msgid {quote(msgid)}\nmsgstr {quote(msgstr)}\n"
+
+def _entry(msgid: str | tuple[str, ...], msgstr: str | tuple[str, ...]) -> str:
+    flag = "#, python-format\n" if "%(" in "".join(msgid) else ""
+    if isinstance(msgid, tuple):  # singular and plural; a form per plural of the language
+        forms = msgstr if isinstance(msgstr, tuple) else ("", "")
+        lines = [f"msgid {_quote(msgid[0])}", f"msgid_plural {_quote(msgid[1])}"]
+        lines += [f"msgstr[{i}] {_quote(form)}" for i, form in enumerate(forms)]
+        return "\n" + flag + "\n".join(lines) + "\n"
+    assert isinstance(msgstr, str)
+    return f"\n{flag}msgid {_quote(msgid)}\nmsgstr {_quote(msgstr)}\n"
 
 
 def main() -> int:
@@ -39,13 +46,14 @@ def main() -> int:
             cwd=ROOT, check=True, capture_output=True,
         )  # fmt: skip
         with pot.open("rb") as fp:
-            extracted = [m.id for m in read_po(fp) if m.id and isinstance(m.id, str)]
+            extracted = [tuple(m.id) if isinstance(m.id, list | tuple) else m.id
+                         for m in read_po(fp) if m.id]  # fmt: skip
     for path, translate in (
         (LOCALE / "messages.pot", False),
         (LOCALE / "nb" / "LC_MESSAGES" / "messages.po", True),
     ):
         with path.open("rb") as fp:
-            known = {m.id for m in read_po(fp)}
+            known = {tuple(m.id) if isinstance(m.id, list | tuple) else m.id for m in read_po(fp)}
         missing = [m for m in extracted if m not in known and m in nb]
         with path.open("a", encoding="utf-8") as out:
             for msgid in missing:
