@@ -7,6 +7,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -27,13 +28,17 @@ class ReceivedMail:
 class _Handler:
     received: list[ReceivedMail] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
+    on_receive: Callable[[ReceivedMail], None] | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.original_content, policy=policy.default)
         assert isinstance(message, EmailMessage)
+        mail = ReceivedMail(message, tuple(envelope.rcpt_tos), time.time())
         with self.arrived:
-            self.received.append(ReceivedMail(message, tuple(envelope.rcpt_tos), time.time()))
+            self.received.append(mail)
             self.arrived.notify_all()
+        if self.on_receive is not None:
+            self.on_receive(mail)
         return "250 Message accepted for delivery"
 
 
@@ -46,8 +51,13 @@ def free_port(host: str) -> int:
 class SmtpSink:
     """`with SmtpSink() as sink:` serves SMTP on 127.0.0.1:`sink.port` until the block ends."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._handler = _Handler()
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        on_receive: Callable[[ReceivedMail], None] | None = None,
+    ) -> None:
+        self._handler = _Handler(on_receive=on_receive)
         # The controller connects to its own port to see it is up, so it needs the number
         # up front: port 0 means a free one, asked of the system here.
         self.host = host

@@ -228,6 +228,20 @@ class OutboxConsumer:
         self.handled_past_cursor = {i for i in seen if i > new_cursor}
         return ConsumeResult(len(new), notified, new_cursor)
 
+    def skip_to(self, outbox_id: int, now: datetime) -> int:
+        """Move the cursor forward to `outbox_id` without telling anyone (a demo's replayed
+        history); returns how many ids were skipped."""
+        with self.engine.begin() as conn:
+            cursor = self._cursor(conn, now)
+            if outbox_id <= cursor:
+                return 0
+            conn.execute(
+                update(_cursor)
+                .where(_cursor.c.consumer == CONSUMER)
+                .values(last_outbox_id=outbox_id, updated_at=now)
+            )
+        return outbox_id - cursor
+
     def _cursor(self, conn: Connection, now: datetime) -> int:
         query = select(_cursor.c.last_outbox_id).where(_cursor.c.consumer == CONSUMER)
         if conn.dialect.name == "postgresql":
