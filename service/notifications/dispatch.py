@@ -38,6 +38,8 @@ class DispatchResult:
     failed: int = 0
     dropped: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    # The batch was full: more may be due now.
+    more: bool = False
 
 
 def ready_channels(settings: Settings) -> list[str]:
@@ -86,6 +88,7 @@ def dispatch_due(
         ids = _claim(conn, channels, now, limit)
         if not ids:
             return result
+        result.more = len(ids) == limit
         rows = conn.execute(
             select(
                 _deliveries.c.id.label("delivery_id"),

@@ -60,7 +60,13 @@ class Notifier:
         return done
 
     def send_due(self) -> int:
-        return dispatch_due(self.engine, self.settings, self.clock()).sent
+        """Send what is due, batch after batch until a batch is not full."""
+        sent = 0
+        while True:
+            result = dispatch_due(self.engine, self.settings, self.clock())
+            sent += result.sent
+            if not result.more:
+                return sent
 
     def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
         """Two loops: making notifications never waits for a slow mail server, and sending
