@@ -129,3 +129,33 @@ def _email_on(engine, member_id: int) -> bool:
     with engine.connect() as conn:
         row = conn.execute(select(t.c.email).where(t.c.member_id == member_id)).first()
     return row is None or bool(row.email)
+
+
+def test_the_browser_hands_its_push_subscription_to_the_app(engine):
+    """What app.js posts after PushManager.subscribe (headless Chromium refuses to subscribe,
+    so the browser journey cannot; the body here is the stand-in's PushSubscription)."""
+    from infra.standins.webpush_standin import WebPushStandin
+    from service.notifications.tables import PushSubscription
+
+    app = create_app(engine=engine, settings=notify_settings())
+    ada = browser(app)
+    sign_up(ada, "ada@example.com")
+    token = csrf_of(ada, "/app/notifications")
+    with WebPushStandin() as push:
+        body = push.subscribe().as_json()
+    headers = {"X-CSRF-Token": token}
+    assert ada.post("/app/notifications/push-subscriptions", json=body).status_code == 403
+    first = ada.post("/app/notifications/push-subscriptions", json=body, headers=headers)
+    again = ada.post("/app/notifications/push-subscriptions", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json() == again.json()
+    bad = ada.post(
+        "/app/notifications/push-subscriptions",
+        json={"endpoint": "ftp://x", "keys": {}},
+        headers=headers,
+    )
+    assert bad.status_code == 422
+    t = PushSubscription.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.c.member_id, t.c.endpoint)).all()
+    assert rows == [(member_of(engine, "ada@example.com").id, body["endpoint"])]
