@@ -139,6 +139,8 @@ def dispatch_due(
                     message_id=message_id_for(row.id, settings.notification_email_from),
                 )
             )
+        elif row.channel == "push" and not push_targets.get(row.member_id):
+            dropped.append(delivery_id)  # every browser unsubscribed since: nothing to send
         elif row.channel == "push":
             payload = {"title": message.title, "body": message.body, "url": message.path}
             # Every browser the member subscribed; delivered when one of them took it.
@@ -151,7 +153,7 @@ def dispatch_due(
             if None in errors:
                 outcome[delivery_id] = None
             else:
-                outcome[delivery_id] = next((e for e in errors if e != "gone"), "no_browser")
+                outcome[delivery_id] = next((e for e in errors if e != "gone"), "gone")
         else:
             dropped.append(delivery_id)
     outcome.update(send_emails(settings, mails))

@@ -37,7 +37,7 @@ _TITLES = {
     Kind.CASHBACK_EARNED: N_("You earned %(amount)s at %(merchant)s"),
     Kind.CASHBACK_AVAILABLE: N_("%(amount)s cashback from %(merchant)s is now available"),
     Kind.PAYOUT_PAID: N_("%(amount)s is on its way to your bank account"),
-    Kind.OFFER_EXPIRING: N_("Your offer at %(merchant)s ends in 3 days"),
+    Kind.OFFER_EXPIRING: N_("Your offer at %(merchant)s ends soon"),
     Kind.STAMP_CARD_NEAR: N_("One more visit to %(merchant)s earns your reward"),
 }
 _BODIES = {

@@ -230,7 +230,7 @@ NB = {
     "You earned %(amount)s at %(merchant)s": "Du fikk %(amount)s i bonus hos %(merchant)s",
     "%(amount)s cashback from %(merchant)s is now available": "%(amount)s i bonus fra %(merchant)s er nå tilgjengelig",
     "%(amount)s is on its way to your bank account": "%(amount)s er på vei til bankkontoen din",
-    "Your offer at %(merchant)s ends in 3 days": "Tilbudet ditt hos %(merchant)s slutter om 3 dager",
+    "Your offer at %(merchant)s ends soon": "Tilbudet ditt hos %(merchant)s slutter snart",
     "One more visit to %(merchant)s earns your reward": "Ett besøk til hos %(merchant)s gir deg belønningen",
     "It becomes available once the purchase has cleared and its hold has passed.": "Den blir tilgjengelig når kjøpet er bekreftet og holdetiden er over.",
     "You can cash it out or donate it from your wallet.": "Du kan ta den ut eller gi den bort fra lommeboken.",

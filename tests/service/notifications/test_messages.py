@@ -37,8 +37,8 @@ EXPECTED = {
     ("nb", Kind.CASHBACK_AVAILABLE): "2,00\xa0USD i bonus fra Blue Bottle er nå tilgjengelig",
     ("en", Kind.PAYOUT_PAID): "$2.00 is on its way to your bank account",
     ("nb", Kind.PAYOUT_PAID): "2,00\xa0USD er på vei til bankkontoen din",
-    ("en", Kind.OFFER_EXPIRING): "Your offer at Blue Bottle ends in 3 days",
-    ("nb", Kind.OFFER_EXPIRING): "Tilbudet ditt hos Blue Bottle slutter om 3 dager",
+    ("en", Kind.OFFER_EXPIRING): "Your offer at Blue Bottle ends soon",
+    ("nb", Kind.OFFER_EXPIRING): "Tilbudet ditt hos Blue Bottle slutter snart",
     ("en", Kind.STAMP_CARD_NEAR): "One more visit to Blue Bottle earns your reward",
     ("nb", Kind.STAMP_CARD_NEAR): "Ett besøk til hos Blue Bottle gir deg belønningen",
 }

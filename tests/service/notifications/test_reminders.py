@@ -28,7 +28,7 @@ def test_an_activated_offer_ending_in_three_days_is_told_once_per_activation(eng
     assert remind_expiring_offers(engine, T0 + DAY) == 0  # the same activation: once
     [told] = notifications(engine)
     assert (told.member_id, told.offer_id, told.kind) == (1, 20, "offer_expiring")
-    assert titles(engine) == ["Your offer at Blue Bottle ends in 3 days"]
+    assert titles(engine) == ["Your offer at Blue Bottle ends soon"]
     # Offer 21 comes into its last three days a week later: told then.
     assert remind_expiring_offers(engine, T0 + 7 * DAY) == 1
 
