@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench vendor messages clean
+.PHONY: demo test lint format bench vendor messages messages-append clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext -k ngettext:1,2 --no-location \
 		--omit-header -o service/web/locale/messages.pot .
 	$(BIN)/python infra/web/messages.py
+
+# Append only the new, translated messages (a small diff; `messages` rewrites everything).
+messages-append: $(STAMP)
+	$(BIN)/python infra/web/append_messages.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache clo-demo.db* clo-demo.env

@@ -33,6 +33,7 @@ DOMAINS = (
     "plaid",
     "credentials",
     "webhooks",
+    "notifications",
 )
 
 

@@ -83,6 +83,11 @@ def cmd_secrets_generate(_args: argparse.Namespace) -> int:
     print(f"CLO_ENCRYPTION_KEYS='{json.dumps([Fernet.generate_key().decode()])}'")
     print(f"CLO_STRIPE_WEBHOOK_SECRET=whsec_{secrets.token_hex(24)}")
     print(f"CLO_WEB_SECRET_KEY={secrets.token_urlsafe(32)}")
+    from service.notifications.push import generate_vapid_keys
+
+    vapid_private, vapid_public = generate_vapid_keys()
+    print(f"CLO_VAPID_PRIVATE_KEY={vapid_private}")
+    print(f"CLO_VAPID_PUBLIC_KEY={vapid_public}")
     return 0
 
 
@@ -201,8 +206,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # One process, one worker (infra/deploy runs several). uvicorn's own access log prints raw
     # paths and query strings: off; ours (clo.access, JSON) names the route. log_config=None
     # keeps the JSON logging `main` set up.
-    app = create_app(engine=_engine(args.database))
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+    engine = _engine(args.database)
+    app = create_app(engine=engine)
+    notifier = None
+    if not args.no_notifier:
+        from service.notifications.runner import start_notifier
+
+        notifier = start_notifier(engine, get_settings())
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+    finally:
+        if notifier is not None:
+            notifier.stop()
+    return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    """The member notifier in the foreground (or one turn with --once)."""
+    import threading
+
+    from service.notifications.runner import Notifier
+
+    notifier = Notifier(_engine(args.database), get_settings())
+    if args.once:
+        print(f"{notifier.run_once():,} notifications made or sent")
+        return 0
+    stop = threading.Event()
+    try:
+        notifier.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
     return 0
 
 
@@ -243,6 +276,19 @@ def cmd_bench_lift(args: argparse.Namespace) -> int:
         members=args.members,
         effect_bps=args.effect_bps,
         holdout_bps=args.holdout_bps,
+    )
+
+
+def cmd_bench_notify(args: argparse.Namespace) -> int:
+    from infra.bench.notify import run_notify_benchmark
+
+    return run_notify_benchmark(
+        rate=args.rate,
+        seconds=args.seconds,
+        batch=args.batch,
+        members=args.members,
+        database=args.database,
+        notifier_process=args.notifier_process,
     )
 
 
@@ -304,9 +350,15 @@ def build_parser() -> argparse.ArgumentParser:
         ledger,
     )
 
-    p = add("serve", cmd_serve, "serve the API")
+    p = add("serve", cmd_serve, "serve the API (and the member notifier beside it)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--no-notifier", action="store_true", help="when `clo notify` or the scheduler runs it"
+    )
+
+    p = add("notify", cmd_notify, "run the member notifier (outbox to in-app, email, push)")
+    p.add_argument("--once", action="store_true", help="one turn, then exit")
 
     p = add("demo", cmd_demo, "seed a demo world, replay a synthetic feed, report, serve")
     p.add_argument("--events", type=int, default=100_000)
@@ -334,6 +386,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--effect-bps", type=int, default=1_200)
     p.add_argument("--holdout-bps", type=int, default=2_000)
 
+    p = add(
+        "notify",
+        cmd_bench_notify,
+        "signed webhook events to a served API: latency to the member's notification",
+        bench,
+    )
+    p.add_argument("--rate", type=float, default=200, help="events per second")
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--batch", type=int, default=10, help="events per signed request")
+    p.add_argument(
+        "--notifier-process",
+        action="store_true",
+        help="run `clo notify` as its own process beside `clo serve --no-notifier`",
+    )
+    p.add_argument("--members", type=int, default=1_000)
+
     from service.settlements.commands import add_commands
 
     add_commands(sub, add, bench)
@@ -344,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that make their own database (or none), so nothing is checked before them.
-_OWN_DATABASE = frozenset({"cmd_demo", "cmd_bench_replay", "cmd_bench_lift", "cmd_bench_settle"})
+_OWN_DATABASE = frozenset(
+    {"cmd_demo", "cmd_bench_replay", "cmd_bench_lift", "cmd_bench_settle", "cmd_bench_notify"}
+)
 
 
 def main(argv: list[str] | None = None) -> None:

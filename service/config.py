@@ -108,6 +108,25 @@ class Settings(BaseSettings):
     webhook_retry_max_delay_seconds: float = 6 * 3600.0
     webhook_retry_days: int = 3
     deliver_interval_seconds: int = 5
+    # Member notifications (service/notifications): the notifier reads the outbox every
+    # poll interval. Email goes over SMTP (no host: email deliveries wait until one is set);
+    # Web Push is signed with the VAPID key pair (`clo secrets generate` makes one).
+    notifier_poll_seconds: float = 0.5
+    notifier_chunk_events: int = 1000
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    # Connections a batch of email is sent over at once.
+    smtp_connections: int = 4
+    notification_email_from: str = "Cashback <notifications@clo.example>"
+    # VAPID: the private key as base64url (raw 32 bytes or DER), the public key as base64url
+    # of the uncompressed point (what the browser's PushManager takes).
+    vapid_private_key: str = ""
+    vapid_public_key: str = ""
+    vapid_subject: str = "mailto:notifications@clo.example"
 
     # Failed authentications allowed per key id and per client address (`limits` notation);
     # past them the answer is 429 with Retry-After. memory:// is per process; a shared store

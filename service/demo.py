@@ -152,8 +152,12 @@ def _serve(
     import uvicorn
 
     from service.app import create_app
+    from service.notifications.demo import demo_notifier
 
-    with demo_web_settings(base, host, port) as settings:
+    with (
+        demo_web_settings(base, host, port) as web_settings,
+        demo_notifier(engine, web_settings, datetime.now(UTC)) as settings,
+    ):
         origin = settings.web_origin
         print(f"serving on {origin} (API docs at {origin}/docs); Ctrl-C stops")
         print(

@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from service.config import Settings
+from service.notifications.runner import Notifier
 from service.webhooks.delivery import Deliverer
 from service.webhooks.worker import deliver_pass
 from settlement.maturation import run_maturation
@@ -86,6 +87,11 @@ def webhooks_job(engine: Engine, deliverer: Deliverer, now: datetime | None = No
         log.info("webhooks: %s", result.detail())
 
 
+def notify_job(notifier: Notifier) -> None:
+    """One turn of the member notifier (outbox to notifications, due email and push)."""
+    notifier.run_once()
+
+
 def build_scheduler(
     engine: Engine,
     settings: Settings,
@@ -135,6 +141,16 @@ def build_scheduler(
         IntervalTrigger(seconds=settings.deliver_interval_seconds, timezone=UTC),
         id="webhooks",
         args=[engine, Deliverer(engine, settings)],
+        replace_existing=True,
+        **options,
+    )
+    # Every half second: a member hears of cashback within seconds of the purchase. One
+    # Notifier for the process, so it remembers what it handled past a gap in the ids.
+    scheduler.add_job(
+        notify_job,
+        IntervalTrigger(seconds=settings.notifier_poll_seconds, timezone=UTC),
+        id="notify",
+        args=[Notifier(engine, settings)],
         replace_existing=True,
         **options,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import sys
 from datetime import UTC, datetime
 
@@ -51,6 +52,8 @@ def cmd_settle(args: argparse.Namespace) -> int:
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from service.scheduler import build_scheduler
 
+    # The notifier's job runs twice a second: its every run is not news.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     settings = get_settings()
     engine = make_engine(args.database or settings.database_url)
     scheduler = build_scheduler(engine, settings)

@@ -198,6 +198,12 @@ def sample_body(method: str, path: str, world: World) -> Any:
         ("POST", "/v1/webhook-endpoints/{endpoint_id}/replay"): {
             "since_event_id": "evt_000000000001"
         },
+        ("POST", "/v1/members/{member_id}/notifications/read"): {"notification_ids": []},
+        ("PUT", "/v1/members/{member_id}/notification-preferences"): {"timezone": "Europe/Oslo"},
+        ("POST", "/v1/members/{member_id}/push-subscriptions"): {
+            "endpoint": f"https://push.example/send/{n}",
+            "keys": {"p256dh": "B" * 87, "auth": "a" * 22},
+        },
     }
     return bodies.get((method, path))
 

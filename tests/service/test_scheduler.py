@@ -28,7 +28,14 @@ def test_the_scheduler_registers_its_jobs_with_explicit_options():
     scheduler = build_scheduler(None, settings)
     assert isinstance(scheduler, BlockingScheduler)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"maturation", "settlement", "resume_runs", "ledger_check", "webhooks"}
+    assert set(jobs) == {
+        "maturation",
+        "settlement",
+        "resume_runs",
+        "ledger_check",
+        "webhooks",
+        "notify",
+    }
     for job in jobs.values():
         assert job.coalesce is True
         assert job.max_instances == 1

@@ -16,6 +16,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
 import service.linking_tables
+import service.notifications.tables
 import service.settlements.tables
 import service.tables
 import service.web.staff.tables

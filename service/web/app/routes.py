@@ -10,6 +10,7 @@ from service.web.app import (
     pages_activity,
     pages_cards,
     pages_home,
+    pages_notifications,
     pages_offers,
     pages_passkeys,
     pages_wallet,
@@ -21,9 +22,11 @@ for module in (
     pages_account,
     pages_passkeys,
     pages_home,
+    pages_notifications,
     pages_offers,
     pages_cards,
     pages_wallet,
     pages_activity,
+    pages_notifications,
 ):
     router.include_router(module.router)

@@ -125,9 +125,44 @@
     }
   }
 
+  // Web Push: subscribe this browser with the server's VAPID public key and hand the
+  // subscription to the server; the service worker shows what arrives.
+  function pushSubscribe() {
+    var button = document.querySelector("[data-push-subscribe]");
+    if (!button || !("serviceWorker" in navigator) || !("PushManager" in window)) return;
+    var status = document.querySelector("[data-push-status]");
+    function done() {
+      button.classList.add("hidden");
+      status.textContent = status.dataset.pushOn;
+      status.classList.remove("hidden");
+    }
+    function key(base64url) {
+      var padded = (base64url + "===".slice((base64url.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+      var raw = atob(padded);
+      var out = new Uint8Array(raw.length);
+      for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+      return out;
+    }
+    navigator.serviceWorker.ready.then(function (registration) {
+      return registration.pushManager.getSubscription().then(function (existing) {
+        if (existing) { done(); return; }
+        button.classList.remove("hidden");
+        button.addEventListener("click", function () {
+          button.disabled = true;
+          registration.pushManager
+            .subscribe({ userVisibleOnly: true, applicationServerKey: key(button.dataset.vapidKey) })
+            .then(function (subscription) { return post("/app/notifications/push-subscriptions", button.dataset.csrf, subscription.toJSON(), true); })
+            .then(done)
+            .catch(function (e) { button.disabled = false; status.textContent = e.message; status.classList.remove("hidden"); });
+        });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     cardForm();
     plaidLink();
     passkeys();
+    pushSubscribe();
   });
 })();

@@ -28,3 +28,29 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(fetch(request).catch(() => caches.match(url.pathname)));
   }
 });
+
+// Web Push: the server sends {title, body, url} encrypted for this browser; show it, and
+// open the page it names when tapped.
+self.addEventListener("push", (event) => {
+  let message = { title: "Cashback", body: "", url: "/app/notifications" };
+  try {
+    message = Object.assign(message, event.data ? event.data.json() : {});
+  } catch (e) {
+    message.body = event.data ? event.data.text() : "";
+  }
+  event.waitUntil(
+    self.registration.showNotification(message.title, {
+      body: message.body,
+      icon: "/static/app/icon-192.png",
+      data: { url: message.url },
+      tag: "clo-cashback",
+      renotify: true
+    })
+  );
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = (event.notification.data && event.notification.data.url) || "/app/notifications";
+  event.waitUntil(self.clients.openWindow(url));
+});
