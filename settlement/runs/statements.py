@@ -72,7 +72,11 @@ _credits = MerchantCredit.__table__
 
 RECEIVABLE = AccountKind.MERCHANT_RECEIVABLE.value
 REVENUE = AccountKind.PLATFORM_REVENUE.value
-LINE_KINDS = ("accrual", "clawback")
+# An accepted missing-cashback claim books its reward as a `manual_accrual`: it counts in the
+# line like a purchase and again in the line's manual figures, so a statement shows it apart.
+MANUAL_ACCRUAL = "manual_accrual"
+ACCRUAL_KINDS = ("accrual", MANUAL_ACCRUAL)
+LINE_KINDS = (*ACCRUAL_KINDS, "clawback")
 FIGURES = (
     "qualified_count",
     "spend_amount",
@@ -162,7 +166,7 @@ def purchase_query(conn: Connection, start: datetime, end: datetime) -> Select[*
             _rw.c.spend_amount,
         )
         .select_from(source.outerjoin(_rw, _rw.c.id == _e.c.reward_id))
-        .where(booked, _e.c.kind == "accrual", _e.c.offer_id.is_not(None))
+        .where(booked, _e.c.kind.in_(ACCRUAL_KINDS), _e.c.offer_id.is_not(None))
         for source, booked in _booked_sources(conn, start, end)
     ]
     both = union_all(*rows).subquery("booked") if len(rows) > 1 else rows[0].subquery("booked")
@@ -175,8 +179,15 @@ def purchase_query(conn: Connection, start: datetime, end: datetime) -> Select[*
     ).group_by(both.c.offer_id)
 
 
+MANUAL_FIGURES = ("manual_count", "manual_cashback_amount", "manual_commission_amount")
+
+
 def _new_line() -> dict[str, int]:
-    return {**dict.fromkeys(FIGURES, 0), "unique_member_count": 0}
+    return {
+        **dict.fromkeys(FIGURES, 0),
+        "unique_member_count": 0,
+        **dict.fromkeys(MANUAL_FIGURES, 0),
+    }
 
 
 def _aggregate(
@@ -209,7 +220,8 @@ def _aggregate(
         if row.kind not in LINE_KINDS or row.offer_id == NO_OFFER or row.merchant_id is None:
             continue
         line = lines[(row.merchant_id, row.offer_id, account.currency)]
-        accrual = row.kind == "accrual"
+        accrual = row.kind in ACCRUAL_KINDS
+        manual = row.kind == MANUAL_ACCRUAL
         # The members' side of the entries: minus every other posting (entries balance).
         line["cashback_amount" if accrual else "clawback_cashback_amount"] += (
             -amount if accrual else amount
@@ -222,6 +234,12 @@ def _aggregate(
                 line["commission_amount"] += amount
             else:
                 line["clawback_commission_amount"] -= amount
+        if manual:
+            line["manual_cashback_amount"] -= amount
+            if account.kind == RECEIVABLE:
+                line["manual_count"] += postings
+            elif account.kind == REVENUE:
+                line["manual_commission_amount"] += amount
     for row in conn.execute(purchase_query(conn, start, end)):
         line = lines[(row.merchant_id, row.offer_id, row.currency)]
         line["spend_amount"] = int(row.spend_amount)
