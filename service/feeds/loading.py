@@ -9,7 +9,7 @@ rewards by id, then budgets by offer id.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import NamedTuple
@@ -57,7 +57,9 @@ class BatchContext:
     reward_ids: tuple[int, ...]  # ids for the rewards the batch may open
     auth_expiry_days: int
     # Missing-cashback claims: member -> accepted claims no card event was matched to yet.
-    open_claims: Mapping[int, tuple[AcceptedClaim, ...]] = MappingProxyType({})
+    open_claims: Mapping[int, tuple[AcceptedClaim, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 def load_context(
