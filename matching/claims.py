@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from matching.events import CardEvent
 from matching.offers import OfferRules, zone
@@ -47,7 +47,7 @@ def claimed_purchase_at(offer: OfferRules, purchase_date: date) -> datetime | No
         latest = min(latest, offer.ends_at - _INSTANT)
     if latest < offer.starts_at or latest < day_start:
         return None
-    return latest
+    return latest.astimezone(UTC)
 
 
 def rules_for_claim(offer: OfferRules) -> OfferRules:

@@ -151,9 +151,18 @@ def decide_claim(
     return service.claims_out(session, [claim])[0]
 
 
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
 @router.put(
     "/claims/{claim_id}/receipt",
     summary="Attach the receipt: the raw JPEG, PNG or PDF bytes as the body, at most 5 MB",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {t: _BINARY for t in ("image/jpeg", "image/png", "application/pdf")},
+        }
+    },
 )
 async def put_receipt(
     claim_id: Id,

@@ -296,7 +296,7 @@ def read_receipt(session: Session, principal: Principal, claim_id: int) -> Claim
     claim_in_scope(session, principal, claim_id)
     receipt = session.get(ClaimReceipt, claim_id)
     if receipt is None:
-        raise NotFound(f"claim {claim_id} has no receipt", field="claim_id")
+        raise NotFound(f"claim {claim_id} has no receipt", field="receipt", reason="no_receipt")
     return receipt
 
 
