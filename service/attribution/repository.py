@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, case, exists, func, or_, select, tuple_
 
+from service.claims.tables import Claim
 from service.tables import Activation, Card, CardEventRow, MemberBrandState, Offer
 from settlement.attribution import ActivationTotals, OfferFacts, RefundTotals, RewardTotals
 from settlement.ledger.bulk import one_of
@@ -21,6 +22,7 @@ _activations = Activation.__table__
 _events = CardEventRow.__table__
 _cards = Card.__table__
 _rewards = Reward.__table__
+_claims = Claim.__table__
 _brand_state = MemberBrandState.__table__
 
 PURCHASE_KINDS = ("auth", "clearing")
@@ -130,6 +132,17 @@ def reward_totals(
         offer_id: (int(count), int(returning.get(offer_id, 0)))
         for offer_id, count in unique.items()
     }
+    # Rewards booked by accepted missing-cashback claims: flagged as manual adjustments.
+    manual: dict[int, int] = dict(
+        conn.execute(
+            select(r.offer_id, func.count())
+            .where(
+                qualified,
+                r.id.in_(select(_claims.c.reward_id).where(_claims.c.status == "accepted")),
+            )
+            .group_by(r.offer_id)
+        ).all()
+    )
     out: dict[int, RewardTotals] = {}
     for offer_id, *sums in totals:
         unique_members, returning_members = members.get(offer_id, (0, 0))
@@ -146,6 +159,7 @@ def reward_totals(
             clawed_commission_amount=clawed_commission,
             unique_members=unique_members,
             returning_members=returning_members,
+            manual_events=int(manual.get(offer_id, 0)),
         )
     return out
 

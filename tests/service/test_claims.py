@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
+from service.attribution.repository import reward_totals
 from service.auth import Principal, Role
 from service.claims import service
 from service.claims.limits import ClaimLimiter
@@ -26,11 +27,13 @@ from settlement.outbox import OutboxEvent
 from settlement.runs.periods import iso_week
 from settlement.runs.ports import Ports
 from settlement.runs.runner import RunSettings, SettlementRunner
+from settlement.runs.statements import line_kinds
 from settlement.runs.tables import SettlementStatementLine
 from tests.service.pipeline_world import T0, PipelineWorld
 from tests.settlement.test_booking_time import Billing, Payouts
 
 DAY = timedelta(days=1)
+SHOWN = ("qualified_count", "spend_amount", "cashback_amount", "commission_amount", "net_amount")
 MEMBER_1 = Principal(101, Role.MEMBER, member_id=1)
 MEMBER_2 = Principal(102, Role.MEMBER, member_id=2)
 MERCHANT_1 = Principal(201, Role.MERCHANT, merchant_id=1)
@@ -161,11 +164,22 @@ def test_the_statement_shows_the_claim_as_a_manual_adjustment(world):
         line = conn.execute(select(lines).where(lines.c.run_id == outcome.run_id)).one()
     assert (line.qualified_count, line.spend_amount) == (2, 6_000)
     assert (line.cashback_amount, line.commission_amount, line.net_amount) == (300, 75, 375)
-    assert (line.manual_count, line.manual_cashback_amount, line.manual_commission_amount) == (
-        1,
-        200,
-        50,
-    )
+    assert (
+        line.manual_count,
+        line.manual_spend_amount,
+        line.manual_cashback_amount,
+        line.manual_commission_amount,
+    ) == (1, 4_000, 200, 50)
+    # Shown as two kinds of line that add up to it: the feed's purchase, the claim's 250.
+    kinds = {kind: figures for kind, figures in line_kinds(line._mapping)}
+    assert list(kinds) == ["purchases", "manual_adjustment"]
+    assert [kinds["purchases"][k] for k in SHOWN] == [1, 2_000, 100, 25, 125]
+    assert [kinds["manual_adjustment"][k] for k in SHOWN] == [1, 4_000, 200, 50, 250]
+    # Attribution flags the claim's reward as a manual adjustment among the qualified events.
+    week = iso_week("2026-W41")
+    with world.engine.connect() as conn:
+        totals = reward_totals(conn, [10], week.start, week.end)[10]
+    assert (totals.qualified_events, totals.manual_events) == (2, 1)
 
 
 def test_accepting_twice_books_once(world):

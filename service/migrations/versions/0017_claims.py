@@ -17,7 +17,12 @@ depends_on: str | Sequence[str] | None = None
 
 When = sqlmodel.sql.sqltypes.UTCDateTime()
 Big = sa.BigInteger()
-MANUAL_FIGURES = ("manual_count", "manual_cashback_amount", "manual_commission_amount")
+MANUAL_FIGURES = (
+    "manual_count",
+    "manual_spend_amount",
+    "manual_cashback_amount",
+    "manual_commission_amount",
+)
 
 
 def upgrade() -> None:
