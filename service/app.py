@@ -70,7 +70,11 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     app.add_middleware(
         BodySizeLimit,
         default_bytes=settings.max_request_body_bytes,
-        by_path_prefix={"/v1/feeds/": FEED_BODY_BYTES, "/v1/claims/": CLAIM_BODY_BYTES},
+        by_path_prefix={
+            "/v1/feeds/": FEED_BODY_BYTES,
+            "/v1/claims/": CLAIM_BODY_BYTES,
+            "/app/claims": CLAIM_BODY_BYTES,
+        },
     )
     app.add_middleware(AccessLog)
 

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from service.auth import Principal, Role, db_session, require
 from service.claims import repository as repo
 from service.claims import service
-from service.claims.limits import ClaimLimiter
+from service.claims.limits import claim_limiter
 from service.claims.receipts import read_limited
 from service.claims.schemas import ClaimCreate, ClaimDecision, ClaimOut, ClaimStatus, ReceiptOut
 from service.members.service import member_in_scope
@@ -35,16 +35,6 @@ IdempotencyKey = Annotated[
     str,
     Header(alias="Idempotency-Key", min_length=1, max_length=64, pattern=IDEMPOTENCY_KEY_PATTERN),
 ]
-
-
-def claim_limiter(request: Request) -> ClaimLimiter:
-    """One limiter per app, made on first use from the app's settings."""
-    found = getattr(request.app.state, "claim_limiter", None)
-    if found is None:
-        settings = request.app.state.settings
-        found = ClaimLimiter(settings.claim_limit_per_member, settings.rate_limit_storage_uri)
-        request.app.state.claim_limiter = found
-    return found
 
 
 def _page(session: Session, rows: list, limit: int) -> Page[ClaimOut]:

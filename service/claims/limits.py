@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 
+from fastapi import Request
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -33,3 +34,13 @@ class ClaimLimiter:
                 )
         for item in self._items:
             self._limiter.hit(item, "claims", ident)
+
+
+def claim_limiter(request: Request) -> ClaimLimiter:
+    """The app's limiter (the API and the member app share it), made on first use."""
+    found = getattr(request.app.state, "claim_limiter", None)
+    if found is None:
+        settings = request.app.state.settings
+        found = ClaimLimiter(settings.claim_limit_per_member, settings.rate_limit_storage_uri)
+        request.app.state.claim_limiter = found
+    return found

@@ -165,3 +165,28 @@ def mark_matched(conn: Connection, matched: dict[int, int]) -> None:
         .values(matched_event_id=bindparam("c_event")),
         [{"c_id": c, "c_event": e} for c, e in sorted(matched.items())],
     )
+
+
+def claimable_merchants(session: Session, *, limit: int = 500) -> list[tuple[int, str]]:
+    """(id, brand name) of the merchants with an offer a purchase could be claimed under."""
+    rows = session.exec(
+        select(Merchant.id, Merchant.brand_name)
+        .where(
+            col(Merchant.id).in_(
+                select(Offer.merchant_id).where(col(Offer.status).in_(CLAIMABLE_OFFER_STATUSES))
+            )
+        )
+        .order_by(col(Merchant.brand_name))
+        .limit(limit)
+    ).all()
+    return [(i, name) for i, name in rows if i is not None]
+
+
+def member_cards(session: Session, member_id: int) -> list[Card]:
+    return list(
+        session.exec(
+            select(Card)
+            .where(Card.member_id == member_id, Card.status == "active")
+            .order_by(col(Card.id))
+        ).all()
+    )

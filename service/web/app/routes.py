@@ -9,6 +9,7 @@ from service.web.app import (
     pages_accounts,
     pages_activity,
     pages_cards,
+    pages_claims,
     pages_home,
     pages_offers,
     pages_passkeys,
@@ -25,5 +26,6 @@ for module in (
     pages_cards,
     pages_wallet,
     pages_activity,
+    pages_claims,
 ):
     router.include_router(module.router)
