@@ -17,6 +17,7 @@ depends_on: str | Sequence[str] | None = None
 
 When = sqlmodel.sql.sqltypes.UTCDateTime()
 Big = sa.BigInteger()
+OPEN_CLAIM = "status = 'accepted' AND matched_event_id IS NULL"
 MANUAL_FIGURES = (
     "manual_count",
     "manual_spend_amount",
@@ -52,6 +53,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_claim_member_status", "claim", ["member_id", "status"])
     op.create_index("ix_claim_merchant_status", "claim", ["merchant_id", "status"])
+    op.create_index(
+        "ix_claim_open_member",
+        "claim",
+        ["member_id"],
+        sqlite_where=sa.text(OPEN_CLAIM),
+        postgresql_where=sa.text(OPEN_CLAIM),
+    )
     op.create_table(
         "claim_receipt",
         sa.Column("claim_id", sa.Integer(), sa.ForeignKey("claim.id"), primary_key=True),
@@ -74,6 +82,7 @@ def downgrade() -> None:
         for name in MANUAL_FIGURES:
             batch.drop_column(name)
     op.drop_table("claim_receipt")
+    op.drop_index("ix_claim_open_member", "claim")
     op.drop_index("ix_claim_merchant_status", "claim")
     op.drop_index("ix_claim_member_status", "claim")
     op.drop_table("claim")
