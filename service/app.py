@@ -34,6 +34,7 @@ DOMAINS = (
     "credentials",
     "webhooks",
     "notifications",
+    "claims",
 )
 
 
@@ -62,13 +63,21 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         v1.include_router(module.router)
     app.include_router(v1)
     document_problems(app)
+    from service.claims.receipts import MAX_RECEIPT_BYTES
     from service.feeds.endpoints import MAX_BODY_BYTES as FEED_BODY_BYTES
+
+    # Receipts: past the 5 MB the route refuses itself, naming the field (`receipt`).
+    CLAIM_BODY_BYTES = 2 * MAX_RECEIPT_BYTES
 
     # Added last = outermost: the access log sees every answer, the size limit every body.
     app.add_middleware(
         BodySizeLimit,
         default_bytes=settings.max_request_body_bytes,
-        by_path_prefix={"/v1/feeds/": FEED_BODY_BYTES},
+        by_path_prefix={
+            "/v1/feeds/": FEED_BODY_BYTES,
+            "/v1/claims/": CLAIM_BODY_BYTES,
+            "/app/claims": CLAIM_BODY_BYTES,
+        },
     )
     app.add_middleware(AccessLog)
 

@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     auth_failures_per_key: str = "10/minute"
     auth_failures_per_address: str = "60/minute"
     rate_limit_storage_uri: str = "memory://"
+    # Missing-cashback claims a member may file (`limits` notation), in the same storage.
+    claim_limit_per_member: str = "5/hour;20/day"
     # Plaid webhook verification keys: unknown key ids fetched at most this often.
     plaid_key_fetches_per_minute: int = 10
 

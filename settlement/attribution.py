@@ -61,6 +61,7 @@ class RewardTotals:
     clawed_commission_amount: int = 0
     unique_members: int = 0
     returning_members: int = 0
+    manual_events: int = 0  # of the qualified events, those booked by accepted claims
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,9 @@ class OfferAttribution:
     refund_count: int
     refund_amount: int
     holdout: HoldoutResult | None
+    # Of the qualified events, those booked by accepted missing-cashback claims (manual
+    # adjustments: the feed never saw them; not evidence of the offer's reach).
+    manual_events: int = 0
 
 
 class AttributionSource(Protocol):
@@ -223,6 +227,7 @@ def assemble(
         refund_count=refunds.refund_count,
         refund_amount=refunds.refund_amount,
         holdout=holdout_result(offer.holdout_bps, holdout) if holdout is not None else None,
+        manual_events=rewards.manual_events,
     )
 
 
@@ -232,7 +237,7 @@ BASE_COLUMNS = (
     "activations", "qualified_events", "spend_amount", "refunded_spend_amount",
     "net_spend_amount", "cashback_amount", "commission_amount", "unique_members",
     "new_members", "returning_members", "converted_members", "conversion_bps",
-    "return_on_spend_bps", "refund_count", "refund_amount",
+    "return_on_spend_bps", "refund_count", "refund_amount", "manual_events",
 )  # fmt: skip
 HOLDOUT_COLUMNS = (
     "holdout_bps", "treatment_members", "treatment_spend_amount",

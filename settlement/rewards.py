@@ -190,8 +190,18 @@ class RewardBook:
         return out
 
     # -- transitions -----------------------------------------------------------------------
-    def open(self, record: RewardRecord, *, event_id: int, auth_expiry_days: int) -> None:
-        """A new reward: pending if it starts at an auth, posted if at a clearing."""
+    def open(
+        self,
+        record: RewardRecord,
+        *,
+        event_id: int | None,
+        auth_expiry_days: int,
+        entry_kind: str = "accrual",
+    ) -> None:
+        """A new reward: pending if it starts at an auth, posted if at a clearing.
+
+        An accepted missing-cashback claim opens a posted reward with no card event, as entry
+        kind `manual_accrual`, so statements can tell it from the purchases the feed saw."""
         posted = record.state is RewardState.CLEARED
         if posted:
             record.cleared_at = record.occurred_at
@@ -203,7 +213,7 @@ class RewardBook:
         entry = self._entry(
             record,
             "accrue",
-            "accrual",
+            entry_kind,
             EntryStatus.POSTED if posted else EntryStatus.PENDING,
             accrual_postings(
                 record.member_id, record.merchant_id, record.reward_amount, record.commission_amount

@@ -16,6 +16,7 @@ from typing import Final
 
 from sqlalchemy import Connection, and_, case, exists, func, or_, select, tuple_, union_all
 
+from service.claims.tables import Claim
 from service.tables import Activation, Card, CardEventRow, MemberBrandState, Offer
 from settlement.attribution import ActivationTotals, OfferFacts, RefundTotals, RewardTotals
 from settlement.ledger.bulk import one_of
@@ -26,6 +27,7 @@ _activations = Activation.__table__
 _events = CardEventRow.__table__
 _cards = Card.__table__
 _rewards = Reward.__table__
+_claims = Claim.__table__
 _brand_state = MemberBrandState.__table__
 _entries = LedgerEntry.__table__
 _resolutions = LedgerEntryResolution.__table__
@@ -134,6 +136,9 @@ def reward_totals(
     returning_member = case(
         (tuple_(r.member_id, r.merchant_id).in_(returned), r.member_id), else_=None
     )
+    # Rewards booked by accepted missing-cashback claims: flagged as manual adjustments.
+    claimed = select(_claims.c.reward_id).where(_claims.c.status == "accepted")
+    manual_reward = case((r.id.in_(claimed), r.id), else_=None)
     # One statement: finding the rewards booked in the period is the costly part (a look-up
     # of each booked entry's reward), so it is done once for every figure.
     rows = conn.execute(
@@ -141,6 +146,7 @@ def reward_totals(
             r.offer_id,
             func.count(func.distinct(r.member_id)),
             func.count(func.distinct(returning_member)),
+            func.count(manual_reward),
             func.count(),
             func.sum(r.spend_amount),
             func.sum(r.refunded_spend_amount),
@@ -153,7 +159,8 @@ def reward_totals(
         .group_by(r.offer_id)
     ).all()
     members = {row[0]: (int(row[1]), int(row[2])) for row in rows}
-    totals = [(row[0], *row[3:]) for row in rows]
+    manual = {row[0]: int(row[3]) for row in rows}
+    totals = [(row[0], *row[4:]) for row in rows]
     out: dict[int, RewardTotals] = {}
     for offer_id, *sums in totals:
         unique_members, returning_members = members.get(offer_id, (0, 0))
@@ -170,6 +177,7 @@ def reward_totals(
             clawed_commission_amount=clawed_commission,
             unique_members=unique_members,
             returning_members=returning_members,
+            manual_events=int(manual.get(offer_id, 0)),
         )
     return out
 

@@ -75,6 +75,8 @@ class OfferAttributionOut(BaseModel):
     return_on_spend_bps: int | None
     refund_count: int
     refund_amount: int
+    # Of the qualified events, those booked by accepted missing-cashback claims.
+    manual_events: int = 0
     holdout: HoldoutOut | None
 
 

@@ -14,11 +14,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from matching.claims import covering_claim
 from matching.events import CardEvent, EventKind
 from matching.lifecycle import Presentment, RewardTerms, classify_clearing, price_at_clearing
 from matching.match import MatchContext, Reason, match
 from matching.match import MemberOfferState as OfferState
 from matching.offers import OfferRules
+from service.claims.repository import mark_matched
 from service.feeds import context as ctx
 from service.feeds.loading import NO_PROFILE, BatchContext, MemberProfile
 from settlement.budget import apply_reservations, budget_alerts
@@ -99,6 +101,9 @@ class BatchState:
         self.budget_deltas: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         self.state_deltas: dict[tuple[int, int], list[int]] = {}
         self.purchases: dict[tuple[int, int], tuple[datetime, datetime, int]] = {}
+        # Missing-cashback claims: claim id -> the card event found to be its purchase.
+        self.open_claims = dict(context.open_claims)
+        self.claimed_events: dict[int, int] = {}
 
     # -- purchases -----------------------------------------------------------------------------
     def purchase(self, row: Row, *, cleared: bool) -> None:
@@ -107,6 +112,8 @@ class BatchState:
         last_purchase_at = self._last_purchase_before(row)
         if row.merchant_id is not None:
             self._record_purchase(row.member_id, row.merchant_id, event.occurred_at)
+        if self._paid_by_claim(row):
+            return
         if not candidates:
             row.outcome, row.reason = "no_offer", None
             return
@@ -256,6 +263,19 @@ class BatchState:
         self._count(record.member_id, record.offer_id, rewards=-voided, amount=-claw.reward_amount)
         row.outcome, row.reward_amount = "clawback", -claw.reward_amount
 
+    def _paid_by_claim(self, row: Row) -> bool:
+        """A purchase already paid through an accepted claim earns nothing again."""
+        if row.merchant_id is None or row.member_id not in self.open_claims:
+            return False
+        found = self.open_claims[row.member_id]
+        claim = covering_claim(found, row.member_id, row.merchant_id, row.event)
+        if claim is None:
+            return False
+        self.open_claims[row.member_id] = tuple(c for c in found if c is not claim)
+        self.claimed_events[claim.claim_id] = row.id
+        row.outcome, row.reason = "no_reward", "claimed"
+        return True
+
     # -- state -----------------------------------------------------------------------------
     def _next_reward_id(self) -> int:
         # The loader allocated one id per purchase that has an offer to earn.
@@ -359,6 +379,7 @@ def write_batch_state(conn: Connection, state: BatchState) -> None:
     write_outbox(conn, budget_alert_rows(state))
     ctx.add_offer_state_deltas(conn, state.state_deltas)
     ctx.add_brand_purchases(conn, state.purchases)
+    mark_matched(conn, state.claimed_events)
 
 
 def budget_alert_rows(state: BatchState) -> list[OutboxRow]:

@@ -9,17 +9,19 @@ rewards by id, then budgets by offer id.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import NamedTuple
 
 from sqlalchemy import Connection
 
+from matching.claims import AcceptedClaim
 from matching.events import EventKind
 from matching.index import OfferIndex
 from matching.match import MemberOfferState as OfferState
 from matching.offers import OfferRules
+from service.claims.repository import load_open_claims
 from service.feeds import context as ctx
 from service.offers.catalog import OfferCatalog
 from settlement.budget import Remaining, lock_remaining
@@ -54,6 +56,10 @@ class BatchContext:
     rewards: Mapping[int, RewardRecord]  # stored rewards the batch may change (locked)
     reward_ids: tuple[int, ...]  # ids for the rewards the batch may open
     auth_expiry_days: int
+    # Missing-cashback claims: member -> accepted claims no card event was matched to yet.
+    open_claims: Mapping[int, tuple[AcceptedClaim, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 def load_context(
@@ -112,4 +118,5 @@ def load_context(
         rewards=MappingProxyType(rewards),
         reward_ids=tuple(allocate_ids(conn, _rewards, openers)),
         auth_expiry_days=auth_expiry_days,
+        open_claims=MappingProxyType(load_open_claims(conn, {m for m, _ in brand_pairs})),
     )

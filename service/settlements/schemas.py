@@ -57,6 +57,11 @@ class Figures(BaseModel):
 
 class StatementLineOut(Figures):
     offer_id: int
+    # Of the figures, the manual adjustments of accepted missing-cashback claims.
+    manual_count: int = 0
+    manual_spend_amount: int = 0
+    manual_cashback_amount: int = 0
+    manual_commission_amount: int = 0
 
 
 class StatementOut(Figures):

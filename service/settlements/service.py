@@ -35,9 +35,10 @@ from settlement.runs import records
 from settlement.runs.approval import ApprovalError, Decision, decide
 from settlement.runs.attempts import ReopenError, reopen_run
 from settlement.runs.money import InsufficientBalance, available_amount, donate
-from settlement.runs.statements import FIGURES
+from settlement.runs.statements import FIGURES, line_kinds
 
-CSV_COLUMNS = ("run_id", "period", "merchant_id", "offer_id", "currency", *FIGURES)
+# One row per kind of line (`line_kinds`): purchases, and the manual adjustments of claims.
+CSV_COLUMNS = ("run_id", "period", "merchant_id", "offer_id", "currency", *FIGURES, "line_kind")
 
 
 def _run(session: Session, run_id: int):
@@ -90,10 +91,12 @@ def statements_csv(session: Session, run_id: int) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for line in repo.lines(session, run_id):
-        writer.writerow(
-            [run.id, run.period, line.merchant_id, line.offer_id, line.currency]
-            + [getattr(line, name) for name in FIGURES]
-        )
+        for kind, figures in line_kinds(line._mapping):
+            writer.writerow(
+                [run.id, run.period, line.merchant_id, line.offer_id, line.currency]
+                + [figures[name] for name in FIGURES]
+                + [kind]
+            )
     return out.getvalue()
 
 

@@ -28,6 +28,7 @@ up across days. See DESIGN.md, Settlement runs.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -39,6 +40,7 @@ from sqlalchemy import (
     Row,
     Select,
     and_,
+    case,
     func,
     insert,
     select,
@@ -72,7 +74,11 @@ _credits = MerchantCredit.__table__
 
 RECEIVABLE = AccountKind.MERCHANT_RECEIVABLE.value
 REVENUE = AccountKind.PLATFORM_REVENUE.value
-LINE_KINDS = ("accrual", "clawback")
+# An accepted missing-cashback claim books its reward as a `manual_accrual`: it counts in the
+# line like a purchase and again in the line's manual figures, so a statement shows it apart.
+MANUAL_ACCRUAL = "manual_accrual"
+ACCRUAL_KINDS = ("accrual", MANUAL_ACCRUAL)
+LINE_KINDS = (*ACCRUAL_KINDS, "clawback")
 FIGURES = (
     "qualified_count",
     "spend_amount",
@@ -159,24 +165,62 @@ def purchase_query(conn: Connection, start: datetime, end: datetime) -> Select[*
             _e.c.merchant_id,
             _e.c.currency,
             _e.c.member_id,
+            _e.c.kind,
             _rw.c.spend_amount,
         )
         .select_from(source.outerjoin(_rw, _rw.c.id == _e.c.reward_id))
-        .where(booked, _e.c.kind == "accrual", _e.c.offer_id.is_not(None))
+        .where(booked, _e.c.kind.in_(ACCRUAL_KINDS), _e.c.offer_id.is_not(None))
         for source, booked in _booked_sources(conn, start, end)
     ]
     both = union_all(*rows).subquery("booked") if len(rows) > 1 else rows[0].subquery("booked")
+    manual_spend = case((both.c.kind == MANUAL_ACCRUAL, both.c.spend_amount), else_=0)
     return select(
         both.c.offer_id,
         func.max(both.c.merchant_id).label("merchant_id"),
         func.max(both.c.currency).label("currency"),
         func.coalesce(func.sum(both.c.spend_amount), 0).label("spend_amount"),
+        func.coalesce(func.sum(manual_spend), 0).label("manual_spend_amount"),
         func.count(func.distinct(both.c.member_id)).label("unique_member_count"),
     ).group_by(both.c.offer_id)
 
 
+MANUAL_FIGURES = (
+    "manual_count",
+    "manual_spend_amount",
+    "manual_cashback_amount",
+    "manual_commission_amount",
+)
+LINE_KIND_PURCHASES = "purchases"
+LINE_KIND_MANUAL = "manual_adjustment"
+
+
+def line_kinds(line: Mapping[str, Any]) -> list[tuple[str, dict[str, int]]]:
+    """A statement line as the kinds of line it is shown as: the purchases the feed saw (and
+    every clawback), then the manual adjustments of accepted missing-cashback claims. Their
+    figures add up to the line's: a manual adjustment's net is its cashback plus commission,
+    what the merchant owes for it."""
+    count = int(line["manual_count"])
+    manual = dict.fromkeys(FIGURES, 0)
+    manual.update(
+        qualified_count=count,
+        spend_amount=int(line["manual_spend_amount"]),
+        cashback_amount=int(line["manual_cashback_amount"]),
+        commission_amount=int(line["manual_commission_amount"]),
+        net_amount=int(line["manual_cashback_amount"]) + int(line["manual_commission_amount"]),
+    )
+    purchases = {name: int(line[name]) - manual[name] for name in FIGURES}
+    if not count:
+        return [(LINE_KIND_PURCHASES, purchases)]
+    kinds = [(LINE_KIND_PURCHASES, purchases)] if any(purchases.values()) else []
+    return [*kinds, (LINE_KIND_MANUAL, manual)]
+
+
 def _new_line() -> dict[str, int]:
-    return {**dict.fromkeys(FIGURES, 0), "unique_member_count": 0}
+    return {
+        **dict.fromkeys(FIGURES, 0),
+        "unique_member_count": 0,
+        **dict.fromkeys(MANUAL_FIGURES, 0),
+    }
 
 
 def _aggregate(
@@ -209,7 +253,8 @@ def _aggregate(
         if row.kind not in LINE_KINDS or row.offer_id == NO_OFFER or row.merchant_id is None:
             continue
         line = lines[(row.merchant_id, row.offer_id, account.currency)]
-        accrual = row.kind == "accrual"
+        accrual = row.kind in ACCRUAL_KINDS
+        manual = row.kind == MANUAL_ACCRUAL
         # The members' side of the entries: minus every other posting (entries balance).
         line["cashback_amount" if accrual else "clawback_cashback_amount"] += (
             -amount if accrual else amount
@@ -222,9 +267,16 @@ def _aggregate(
                 line["commission_amount"] += amount
             else:
                 line["clawback_commission_amount"] -= amount
+        if manual:
+            line["manual_cashback_amount"] -= amount
+            if account.kind == RECEIVABLE:
+                line["manual_count"] += postings
+            elif account.kind == REVENUE:
+                line["manual_commission_amount"] += amount
     for row in conn.execute(purchase_query(conn, start, end)):
         line = lines[(row.merchant_id, row.offer_id, row.currency)]
         line["spend_amount"] = int(row.spend_amount)
+        line["manual_spend_amount"] = int(row.manual_spend_amount)
         line["unique_member_count"] = int(row.unique_member_count)
     return lines, movements
 

@@ -89,6 +89,12 @@ class SettlementStatementLine(TableModel, table=True):
     clawback_commission_amount: int = Field(default=0, sa_type=BigInteger)
     net_amount: int = Field(default=0, sa_type=BigInteger)
     unique_member_count: int = 0  # members whose purchases count in the line
+    # Of the figures above, what accepted missing-cashback claims booked (entry kind
+    # `manual_accrual`): a manual adjustment, shown as its own kind of line.
+    manual_count: int = 0
+    manual_spend_amount: int = Field(default=0, sa_type=BigInteger)
+    manual_cashback_amount: int = Field(default=0, sa_type=BigInteger)
+    manual_commission_amount: int = Field(default=0, sa_type=BigInteger)
 
 
 class SettlementApproval(TableModel, table=True):

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Insert, insert, select
 from sqlmodel import col
 
 from service.auth import Role
+from service.claims.tables import Claim
 from service.linking_tables import UnresolvedMerchant
 from settlement.runs.tables import SettlementRun
 from settlement.tables import LedgerAccount
@@ -51,6 +52,7 @@ OWNERS = {
     "offer_id": {"admin", "finance", "merchant_1"},
     "event_id": {"admin", "finance", "publisher_1", "member_a", "merchant_1"},
     "endpoint_id": {"admin", "publisher_1"},
+    "claim_id": {"admin", "publisher_1", "member_a", "merchant_1"},
 }
 CALLERS = (
     "anonymous",
@@ -125,6 +127,21 @@ def build_world(api: Api) -> World:
                 updated_at=now,
             ),
         )
+        # member A's missing-cashback claim at merchant 1
+        claim_id = _inserted_id(
+            conn,
+            insert(Claim.__table__).values(
+                member_id=member_a["id"],
+                merchant_id=m1["id"],
+                card_id=card_a["id"],
+                purchase_date=now.date(),
+                spend_amount=4_000,
+                currency="USD",
+                idempotency_key="world-claim",
+                status="submitted",
+                created_at=now,
+            ),
+        )
         # member A's pending cashback account (the event above opened it)
         account_id = conn.execute(
             select(col(LedgerAccount.id)).where(
@@ -157,6 +174,7 @@ def build_world(api: Api) -> World:
         "setup_intent_id": "seti_123",
         "key_id": throwaway,
         "endpoint_id": endpoint["id"],
+        "claim_id": claim_id,
     }
     return World(api, keys, ids, throwaway, extra={"charity_id": charity["id"]})
 
@@ -204,6 +222,14 @@ def sample_body(method: str, path: str, world: World) -> Any:
             "endpoint": f"https://push.example/send/{n}",
             "keys": {"p256dh": "B" * 87, "auth": "a" * 22},
         },
+        ("POST", "/v1/members/{member_id}/claims"): {
+            "merchant_id": world.ids["merchant_id"],
+            "purchase_date": datetime.now(UTC).date().isoformat(),
+            "amount": 1_000 + n,
+            "currency": "USD",
+            "card_last4": "4242",
+        },
+        ("POST", "/v1/claims/{claim_id}/decision"): {"decision": "accept"},
     }
     return bodies.get((method, path))
 

@@ -15,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
+import service.claims.tables
 import service.linking_tables
 import service.notifications.tables
 import service.settlements.tables

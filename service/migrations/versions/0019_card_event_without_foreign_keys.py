@@ -3,7 +3,7 @@ references instead, so an insert does not pay three key look-ups (three trigger 
 PostgreSQL) per event
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0017
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -39,6 +39,7 @@ REASONS = {
     "original_not_found": N_("We could not match this to an earlier purchase."),
     "card_unlinked": N_("The card was unlinked when you paid."),
     "no_offer": N_("There is no offer at this merchant."),
+    "claimed": N_("Your claim for this purchase was accepted: its cashback came with the claim."),
 }
 UNKNOWN = N_("No cashback for this purchase.")
 

@@ -9,6 +9,7 @@ from service.web.app import (
     pages_accounts,
     pages_activity,
     pages_cards,
+    pages_claims,
     pages_home,
     pages_notifications,
     pages_offers,
@@ -28,5 +29,6 @@ for module in (
     pages_wallet,
     pages_activity,
     pages_notifications,
+    pages_claims,
 ):
     router.include_router(module.router)

@@ -24,6 +24,7 @@ NAV = [
     ("/merchant/performance", N_("Performance")),
     ("/merchant/locations", N_("Locations")),
     ("/merchant/statements", N_("Statements")),
+    ("/merchant/claims", N_("Claims")),
     ("/merchant/names", N_("Card names")),
 ]
 OWNER_NAV = [("/merchant/team", N_("Team and keys"))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.web.merchant import (
+    pages_claims,
     pages_locations,
     pages_names,
     pages_offers,
@@ -22,6 +23,7 @@ for module in (
     pages_performance,
     pages_statements,
     pages_names,
+    pages_claims,
     pages_team,
 ):
     router.include_router(module.router)

@@ -14,7 +14,7 @@ from sqlmodel import Session, col
 
 from service.settlements.service import CSV_COLUMNS
 from service.tables import Merchant, Offer
-from settlement.runs.statements import FIGURES
+from settlement.runs.statements import FIGURES, line_kinds
 from settlement.runs.tables import (
     MerchantInvoice,
     SettlementRun,
@@ -91,6 +91,7 @@ def statements_of(
         if statement is not None:
             values = dict(line._mapping)
             values["title"] = titles.get(line.offer_id, f"#{line.offer_id}")
+            values["kinds"] = line_kinds(values)
             statement.lines.append(values)
     for invoice in conn.execute(invoices_query.where(_inv.c.merchant_id.in_(merchant_ids))):
         statement = out.get((invoice.merchant_id, invoice.currency))
@@ -106,10 +107,12 @@ def statements_csv(run: SettlementRun, statements: list[Statement]) -> str:
     writer.writerow(CSV_COLUMNS)
     for statement in statements:
         for line in statement.lines:
-            writer.writerow(
-                [run.id, run.period, line["merchant_id"], line["offer_id"], line["currency"]]
-                + [line[name] for name in FIGURES]
-            )
+            for kind, figures in line_kinds(line):
+                writer.writerow(
+                    [run.id, run.period, line["merchant_id"], line["offer_id"], line["currency"]]
+                    + [figures[name] for name in FIGURES]
+                    + [kind]
+                )
     return out.getvalue()
 
 
