@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection, bindparam, text, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from matching.claims import AcceptedClaim
-from service.claims.tables import Claim, ClaimReceipt
+from service.claims.tables import OPEN_CLAIM, Claim, ClaimReceipt
 from service.tables import Card, CardEventRow, Merchant, Offer
 from settlement.ledger.bulk import execute_many, one_of
 
@@ -134,6 +134,10 @@ def load_open_claims(
 ) -> dict[int, tuple[AcceptedClaim, ...]]:
     """member -> accepted claims no card event has been matched to yet."""
     out: dict[int, list[AcceptedClaim]] = {}
+    # Open claims are rare: one probe of the partial index (its own terms, so both planners
+    # use it) spares a feed batch the look-up by its thousands of members when there are none.
+    if conn.execute(core_select(_claims.c.id).where(text(OPEN_CLAIM)).limit(1)).first() is None:
+        return {}
     ids = sorted(set(member_ids))
     for start in range(0, len(ids), _CHUNK):
         for row in conn.execute(
