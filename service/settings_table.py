@@ -66,6 +66,33 @@ MEANINGS: dict[str, str] = {
     "rate_limit_storage_uri": "failed-authentication counters: `memory://` or `redis://...` "
     "(shared by workers)",
     "plaid_key_fetches_per_minute": "fetches of unknown Plaid webhook key ids",
+    "stripe_webhook_api_version": "the API version the Stripe webhook endpoint is pinned to; "
+    "events in another version are refused (empty: the SDK's)",
+    "plaid_retry_attempts": "tries of a Plaid call on rate limits, outages, 5xx and network "
+    "errors before the sync is left for the next run (cursor kept)",
+    "plaid_retry_initial_wait_s": "first wait between those tries (doubling)",
+    "plaid_retry_max_wait_s": "longest wait between those tries",
+    "claim_limit_per_member": "missing-cashback claims a member may file (`limits` notation)",
+    "webhook_allow_local_http": "partner webhook endpoints may be http on loopback or private "
+    "addresses (development, test and demo only)",
+    "webhook_timeout_seconds": "a partner webhook delivery's connect and answer timeout",
+    "webhook_retry_base_seconds": "first retry delay of a failed delivery (exponential, jitter)",
+    "webhook_retry_max_delay_seconds": "longest delay between retries of a delivery",
+    "webhook_retry_days": "an endpoint failing this long is disabled (with its reason)",
+    "deliver_interval_seconds": "scheduler: partner webhook fan-out and sending (interval)",
+    "notifier_poll_seconds": "the member notifier reads the outbox this often",
+    "notifier_chunk_events": "outbox events the notifier reads per transaction",
+    "smtp_host": "SMTP server for member email; empty: email deliveries wait",
+    "smtp_port": "SMTP port",
+    "smtp_username": "SMTP user (empty: no login)",
+    "smtp_password": "SMTP password",
+    "smtp_starttls": "STARTTLS before login",
+    "smtp_timeout_seconds": "SMTP connect and command timeout",
+    "smtp_connections": "SMTP connections a batch of email is sent over at once",
+    "notification_email_from": "From address of member email",
+    "vapid_private_key": "Web Push VAPID private key, base64url (`clo secrets generate`)",
+    "vapid_public_key": "Web Push VAPID public key, base64url uncompressed point",
+    "vapid_subject": "Web Push VAPID contact (`mailto:` or https)",
 }
 
 

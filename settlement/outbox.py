@@ -1,10 +1,14 @@
 """The outbox: what partners and members care about, written in the transaction that caused it.
 
-A change and its outbox row commit together or not at all, so a consumer reading the outbox
-in id order (partner webhooks, member notifications) sees every change exactly once, and
-never one that was rolled back. The row keeps the few facts a payload is rendered from; the
-payload itself (versioned, documented) is built when it is delivered, so the feed's hot path
-writes a short tuple and encodes no JSON.
+A change and its outbox row commit together or not at all, so a consumer (partner webhooks,
+member notifications) never sees a change that was rolled back. Ids follow the order rows were
+written, not the order they committed: on PostgreSQL a concurrent transaction can commit a
+higher id first, so consumers read past their cursor and wait a while at a gap in the ids
+before they move on (`service.webhooks.fanout`, `service.notifications.notifier`).
+
+The row keeps the few facts a payload is rendered from; the payload itself (versioned,
+documented) is built when it is delivered, so the feed's hot path writes a short tuple and
+encodes no JSON.
 """
 
 from __future__ import annotations

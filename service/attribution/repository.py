@@ -20,6 +20,7 @@ from service.claims.tables import Claim
 from service.tables import Activation, Card, CardEventRow, MemberBrandState, Offer
 from settlement.attribution import ActivationTotals, OfferFacts, RefundTotals, RewardTotals
 from settlement.ledger.bulk import one_of
+from settlement.runs.statements import ACCRUAL_KINDS
 from settlement.tables import LedgerEntry, LedgerEntryResolution, Reward
 
 _offers = Offer.__table__
@@ -74,8 +75,8 @@ def _accruals_booked(*, start: datetime | None, end: datetime):
     """Reward ids with an accrual booked as posted in [start, end) (from the beginning when
     `start` is None): written posted then, or written pending and resolved as posted then."""
     e, res = _entries.c, _resolutions.c
-    written = [e.kind == "accrual", e.initial_status == "posted", e.created_at < end]
-    resolved = [e.kind == "accrual", res.status == "posted", res.resolved_at < end]
+    written = [e.kind.in_(ACCRUAL_KINDS), e.initial_status == "posted", e.created_at < end]
+    resolved = [e.kind.in_(ACCRUAL_KINDS), res.status == "posted", res.resolved_at < end]
     if start is not None:
         written.append(e.created_at >= start)
         resolved.append(res.resolved_at >= start)

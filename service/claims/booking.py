@@ -28,9 +28,8 @@ from settlement.budget import apply_reservations, lock_remaining
 from settlement.ledger.accounts import AccountDirectory
 from settlement.ledger.ids import allocate_ids
 from settlement.rewards import RewardBook, RewardRecord, RewardState
+from settlement.runs.statements import MANUAL_ACCRUAL
 from settlement.tables import Reward
-
-MANUAL_ACCRUAL = "manual_accrual"
 
 
 @dataclass(frozen=True, slots=True)
