@@ -139,3 +139,10 @@ def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = 
     for name in ("uvicorn", "uvicorn.error", "gunicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # Libraries that narrate every step at INFO (each migration, each Stripe request, each
+    # SMTP command) drown the service's own lines: their warnings and errors still show.
+    for name in CHATTY_LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+CHATTY_LIBRARY_LOGGERS = ("alembic", "stripe", "mail.log", "httpx", "httpcore", "apscheduler")

@@ -81,3 +81,24 @@ def test_redaction_and_request_id_rules() -> None:
         '{"secret": "[redacted]", "token"="[redacted]"}'
     )
     assert "s3cr3t" not in redact("authorization: Bearer ck_1.s3cr3t")
+
+
+def test_chatty_libraries_log_only_warnings_and_errors():
+    import io
+    import logging
+
+    from service.observability.logs import CHATTY_LIBRARY_LOGGERS, configure_logging
+
+    out = io.StringIO()
+    configure_logging(logging.INFO, stream=out)
+    try:
+        logging.getLogger("alembic.runtime.migration").info("Running upgrade 0001 -> 0002")
+        logging.getLogger("stripe").info("Request to Stripe api")
+        logging.getLogger("stripe").warning("Stripe retried a request")
+        logging.getLogger("clo.demo").info("our own line")
+    finally:
+        configure_logging(logging.INFO)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert "Stripe retried a request" in lines[0] and "our own line" in lines[1]
+    assert {"alembic", "stripe", "mail.log"} <= set(CHATTY_LIBRARY_LOGGERS)
