@@ -125,7 +125,7 @@ def tracked(
 def summary(
     rows: Iterable[tuple[str, object]], *, title: str | None = None, out: Console | None = None
 ) -> None:
-    """Label and figure per row, figures right-aligned (ints with thousands separators)."""
+    """Label and figure per row (ints with thousands separators)."""
     table = Table(
         title=title,
         title_justify="left",
@@ -134,7 +134,9 @@ def summary(
         pad_edge=False,
     )
     table.add_column("what", no_wrap=True)
-    table.add_column("figure", justify="right", no_wrap=True)
+    # Left-aligned: some figures carry a note, and right-aligning to it would push the plain
+    # numbers far from their labels.
+    table.add_column("figure", no_wrap=True)
     for label, value in rows:
         table.add_row(label, f"{value:,}" if isinstance(value, int) else str(value))
     (out or console()).print(table)
