@@ -519,7 +519,8 @@ class RewardBook:
     def _tell(
         self, record: RewardRecord, type_: OutboxEventType, amount: int, at: datetime
     ) -> None:
-        # amount: the net reward for pending and posted, the part moved for the others.
+        # amount: the net reward for pending and posted, the part moved for the others. The
+        # tuple is `outbox_row`'s, written out: one per reward change on the feed's hot path.
         self.outbox.append(
             (
                 type_.value,

@@ -9,6 +9,7 @@ Babel, never by hand.
 from __future__ import annotations
 
 import gettext
+from datetime import date as Day
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import cache
@@ -108,7 +109,9 @@ class Formatter:
         # The locale's own pattern ("7.5%", "7,5 %"), keeping the decimals a rate has.
         return format_percent(Decimal(bps) / 10000, locale=self.locale, decimal_quantization=False)
 
-    def date(self, value: datetime, form: str = "medium") -> str:
+    def date(self, value: datetime | Day, form: str = "medium") -> str:
+        if not isinstance(value, datetime):  # a calendar day (a claim's purchase) has no zone
+            return format_date(value, form, locale=self.locale)
         return format_date(value.astimezone(_zone(self.timezone)), form, locale=self.locale)
 
     def day_month(self, value: datetime) -> str:
