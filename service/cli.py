@@ -21,6 +21,13 @@ def _now(value: str | None) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def _engine(url: str | None):
     return make_engine(url or get_settings().database_url)
 
@@ -124,26 +131,52 @@ def cmd_plaid_sync(args: argparse.Namespace) -> int:
 
 
 def ingest_file(
-    engine, path: Path, now: datetime, *, batch_events: int | None = None, quiet: bool = False
+    engine,
+    path: Path,
+    now: datetime,
+    *,
+    batch_events: int | None = None,
+    quiet: bool = False,
+    workers: int = 1,
 ):
-    """Stream a feed file through the production pipeline; returns the summary."""
+    """Stream a feed file through the production pipeline; returns the summary. With several
+    workers, records go to processes by member (`service.feeds.shards`)."""
     from contextlib import ExitStack
 
     from matching.events import Source
     from service.feeds.pipeline import IngestSummary
     from service.feeds.records import open_feed, read_feed
+    from service.feeds.shards import ingest_sharded
     from service.progress import tracked
     from service.runtime import process_pipeline
 
-    pipeline = process_pipeline(engine, get_settings(), batch_events=batch_events)
+    settings = get_settings()
     stream, fmt = open_feed(path)
-    summary = IngestSummary()
     with stream, ExitStack() as stack:
         tracker = None if quiet else stack.enter_context(tracked(path.name, path.stat().st_size))
-        for outcome in pipeline.ingest(read_feed(stream, fmt), Source.FILE, now):
-            summary.add(outcome)
-            if tracker is not None and summary.received % 5000 == 0:
-                tracker.update(stream.tell(), summary.received)
+
+        def progress(received: int) -> None:
+            if tracker is not None:
+                tracker.update(stream.tell(), received)
+
+        if workers > 1:
+            summary = ingest_sharded(
+                engine.url.render_as_string(hide_password=False),
+                engine,
+                read_feed(stream, fmt),
+                Source.FILE,
+                now,
+                workers=workers,
+                batch_events=batch_events or settings.ingest_batch_events,
+                on_progress=progress,
+            ).summary
+        else:
+            pipeline = process_pipeline(engine, settings, batch_events=batch_events)
+            summary = IngestSummary()
+            for outcome in pipeline.ingest(read_feed(stream, fmt), Source.FILE, now):
+                summary.add(outcome)
+                if summary.received % 5000 == 0:
+                    progress(summary.received)
         if tracker is not None:  # the whole file read (the reader may have closed it)
             tracker.update(tracker.total, summary.received)
     return summary
@@ -173,7 +206,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"clo ingest: {path}: no such file", file=sys.stderr)
         return 2
     try:
-        summary = ingest_file(_engine(args.database), path, _now(args.now))
+        summary = ingest_file(_engine(args.database), path, _now(args.now), workers=args.workers)
     except ValueError as exc:
         print(f"clo ingest: {exc}", file=sys.stderr)
         return 2
@@ -265,6 +298,7 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_events=args.batch_events,
         floor=args.floor,
+        workers=args.workers,
     )
 
 
@@ -336,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("ingest", cmd_ingest, "ingest a CSV or NDJSON feed file")
     p.add_argument("file")
     p.add_argument("--now", help="processing time (ISO 8601, default: now)")
+    p.add_argument("--workers", type=_positive, default=1, help="processes, split by member")
 
     p = add("mature", cmd_mature, "expire stale auths and mature rewards past their hold")
     p.add_argument("--now", help="as of (ISO 8601, default: now)")
@@ -375,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offers", type=int, default=1_000)
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--batch-events", type=int, default=None, help="default: as `clo ingest`")
+    p.add_argument("--workers", type=_positive, default=1, help="ingest processes, by member")
     p.add_argument(
         "--floor",
         action="store_true",

@@ -1,7 +1,10 @@
 """Offer budgets: reserved atomically, so concurrent ingest can never overspend.
 
-A batch locks the budget rows of the offers it may reward (in offer id order, so two batches
-cannot deadlock), reads what remains, matches, then applies its reservations before commit.
+A feed batch reads what remains without locking, decides, and reserves last, just before its
+commit: one conditional update per offer (`reserved + d <= budget`), so a budget row is held
+only for the batch's commit, not for the whole batch. If another batch took what this one
+counted on, the update refuses and the batch is decided again with the rows locked from its
+start (`read_remaining(lock=True)`, in offer id order, so two batches cannot deadlock).
 On SQLite the write transaction itself is the lock. The table's CHECKs refuse overspending
 even from a caller that forgot to lock.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Update, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -92,7 +95,23 @@ def ensure_budget(
     )
 
 
+class BudgetMoved(Exception):
+    """Another transaction reserved from a budget this batch counted on since it was read."""
+
+    def __init__(self, offer_ids: Iterable[int]) -> None:
+        self.offer_ids = frozenset(offer_ids)
+        super().__init__(f"budgets moved since read: offers {sorted(self.offer_ids)}")
+
+
 def lock_remaining(conn: Connection, offer_ids: Iterable[int]) -> dict[int, Remaining]:
+    """What remains of these offers' limits, their rows locked until commit (PostgreSQL)."""
+    return read_remaining(conn, offer_ids, lock=True)
+
+
+def read_remaining(
+    conn: Connection, offer_ids: Iterable[int], *, lock: bool
+) -> dict[int, Remaining]:
+    """What remains of the limits of these offers (those with a limit), locked or not."""
     ids = sorted(set(offer_ids))
     out: dict[int, Remaining] = {}
     for start in range(0, len(ids), 5000):
@@ -110,7 +129,7 @@ def lock_remaining(conn: Connection, offer_ids: Iterable[int]) -> dict[int, Rema
             )
             .order_by(_budgets.c.offer_id)
         )
-        if conn.dialect.name == "postgresql":
+        if lock and conn.dialect.name == "postgresql":
             query = query.with_for_update()
         for offer_id, budget, reserved, max_redemptions, redeemed in conn.execute(query):
             out[offer_id] = Remaining(
@@ -130,13 +149,62 @@ def apply_reservations(conn: Connection, deltas: Mapping[int, tuple[int, int]]) 
         if a or n
     ]
     if rows:
-        execute_many(
-            conn,
-            update(_budgets)
-            .where(_budgets.c.offer_id == bindparam("b_offer"))
-            .values(
-                reserved_amount=_budgets.c.reserved_amount + bindparam("b_amount"),
-                redemption_count=_budgets.c.redemption_count + bindparam("b_count"),
-            ),
-            rows,
+        by_offer = update(_budgets).where(_budgets.c.offer_id == bindparam("b_offer"))
+        execute_many(conn, _add_reserved(by_offer), rows)
+
+
+def _add_reserved(statement: Update) -> Update:
+    c = _budgets.c
+    return statement.values(
+        reserved_amount=c.reserved_amount + bindparam("b_amount"),
+        redemption_count=c.redemption_count + bindparam("b_count"),
+    )
+
+
+def reserve(
+    conn: Connection, deltas: Mapping[int, tuple[int, int]], limited: Iterable[int]
+) -> dict[int, Remaining]:
+    """Add (amount, redemptions) per offer, each within its limits, and return what remained
+    of the `limited` offers' budgets just before (for telling who crossed 80%).
+
+    Each increase is one conditional update (`reserved + d <= budget`, likewise for
+    redemptions), in offer id order; a row stays locked only until the caller commits. If any
+    refuses, `BudgetMoved` names those offers: the caller rolls back and decides again with
+    them locked. Releases and offers without limits are never refused.
+    """
+    limited = set(limited)
+    growing = {k: d for k, d in deltas.items() if k in limited and (d[0] > 0 or d[1] > 0)}
+    apply_reservations(conn, {k: d for k, d in deltas.items() if k not in growing})
+    if not growing:
+        return {}
+    c = _budgets.c
+    within_limits = _add_reserved(
+        update(_budgets).where(
+            c.offer_id == bindparam("b_offer"),
+            c.budget_amount.is_(None)
+            | (c.reserved_amount + bindparam("b_amount") <= c.budget_amount),
+            c.max_redemptions.is_(None)
+            | (c.redemption_count + bindparam("b_count") <= c.max_redemptions),
         )
+    )
+    # One statement per offer, to know which refused (a few hundred per batch at most).
+    refused = [
+        offer_id
+        for offer_id, (amount, count) in sorted(growing.items())
+        if conn.execute(
+            within_limits, {"b_offer": offer_id, "b_amount": amount, "b_count": count}
+        ).rowcount
+        != 1
+    ]
+    if refused:
+        raise BudgetMoved(refused)
+    after = read_remaining(conn, growing, lock=False)  # rows this transaction holds
+    return {
+        k: Remaining(
+            None if r.amount is None else r.amount + growing[k][0],
+            None if r.redemptions is None else r.redemptions + growing[k][1],
+            r.budget_amount,
+            r.max_redemptions,
+        )
+        for k, r in after.items()
+    }

@@ -107,8 +107,9 @@ def expire_stale_auths(
                 released[record.offer_id] = (a - amount, n - 1)
                 result.expired_count += 1
                 result.released_amount += amount
-            book.flush(conn, directory)
+            # Budgets before balances, as every writer takes them (no deadlock with the feed).
             apply_reservations(conn, released)
+            book.flush(conn, directory)
 
 
 def run_maturation(engine: Engine, now: datetime) -> MaturationResult:

@@ -24,7 +24,14 @@ from sqlalchemy import Connection, and_, bindparam, select, update
 from matching.lifecycle import RewardTerms, after_refund
 from settlement.ledger.accounts import AccountDirectory, AccountKind, account_code
 from settlement.ledger.bulk import bulk_insert, execute_many, one_of
-from settlement.ledger.writer import Entry, EntryStatus, LedgerBatch, Posting, significant
+from settlement.ledger.writer import (
+    Entry,
+    EntryStatus,
+    LedgerBatch,
+    Posting,
+    TotalsChange,
+    significant,
+)
 from settlement.outbox import OutboxEventType, OutboxRow, write_outbox
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, Reward
 
@@ -540,7 +547,14 @@ class RewardBook:
         if record.id not in self.new:
             self.dirty[record.id] = record
 
-    def flush(self, conn: Connection, directory: AccountDirectory) -> None:
+    def flush(
+        self,
+        conn: Connection,
+        directory: AccountDirectory,
+        *,
+        hold: list[TotalsChange] | None = None,
+    ) -> None:
+        """Write the rewards, their entries and outbox rows (`LedgerBatch.flush` on `hold`)."""
         if self.new:
             bulk_insert(
                 conn,
@@ -564,7 +578,7 @@ class RewardBook:
                     for r in self.dirty.values()
                 ],
             )
-        self.ledger.flush(conn, directory, self.now)
+        self.ledger.flush(conn, directory, self.now, hold=hold)
         write_outbox(conn, self.outbox)
         self.outbox = []
         self.new.clear()

@@ -13,13 +13,15 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 from sqlalchemy import func, select
 
-from infra.bench.memory import peak_rss_mib
+from infra.bench.locks import LockWaitSampler
 from matching.events import CardEvent, EventRejected, Source, parse_event
 from service.config import get_settings
 from service.db import make_engine, normalize_url
@@ -34,6 +36,9 @@ from service.feeds.pipeline import (
     prepare_ingest_connection,
 )
 from service.feeds.records import open_feed, read_feed
+from service.feeds.shards import ingest_sharded
+from service.feeds.stages import STAGES, StageClock
+from service.observability.memory import peak_rss_mib
 from service.offers.catalog import OfferCatalog
 from service.progress import summary as summary_table
 from service.progress import tracked
@@ -80,6 +85,7 @@ def run_replay_benchmark(
     seed: int,
     batch_events: int | None,
     floor: bool = False,
+    workers: int = 1,
 ) -> int:
     batch_events = batch_events or get_settings().ingest_batch_events
     workdir = Path(tempfile.mkdtemp(prefix="clo-bench-"))
@@ -112,25 +118,16 @@ def run_replay_benchmark(
         if floor:
             _print_floor(engine, feed, batch_events)
             return 0
-        pipeline = process_pipeline(engine, get_settings(), batch_events=batch_events)
-        summary = IngestSummary()
-        batch_seconds: list[float] = []
-        batch_sizes: list[int] = []
-        stream, fmt = open_feed(feed)
+        waits = LockWaitSampler(url) if engine.dialect.name == "postgresql" else nullcontext()
         started = time.perf_counter()
-        with stream, tracked("replay", feed.stat().st_size) as tracker:
-            batch = []
-            for record in read_feed(stream, fmt):
-                batch.append(record)
-                if len(batch) >= batch_events:
-                    _timed_batch(pipeline, batch, summary, batch_seconds, batch_sizes)
-                    batch = []
-                    tracker.update(stream.tell(), summary.received)
-            if batch:
-                _timed_batch(pipeline, batch, summary, batch_seconds, batch_sizes)
-            tracker.update(tracker.total, summary.received)
+        with waits:
+            if workers > 1:
+                run = _sharded_run(url, engine, feed, batch_events, workers)
+            else:
+                run = _one_process_run(engine, feed, batch_events)
         elapsed = time.perf_counter() - started
-        peak_mib = peak_rss_mib()
+        summary = run.summary
+        lock_wait_s = waits.waiting_s if isinstance(waits, LockWaitSampler) else None
 
         with engine.connect() as conn:
             at_offer = conn.execute(
@@ -139,34 +136,48 @@ def run_replay_benchmark(
                 .where(_events.c.outcome != "no_offer", _events.c.merchant_id.is_not(None))
             ).scalar_one()
             report = check_ledger(conn)
-        per_event_us = [s / n * 1e6 for s, n in zip(batch_seconds, batch_sizes, strict=True)]
-        p50, p99 = _percentile(batch_seconds, 0.5), _percentile(batch_seconds, 0.99)
-        summary_table(
-            [
-                ("events/s", f"{summary.received / elapsed:,.0f}"),
-                ("wall time", f"{elapsed:.2f} s"),
+        batches = run.batch_seconds
+        rows = [
+            ("events/s", f"{summary.received / elapsed:,.0f}"),
+            ("wall time", f"{elapsed:.2f} s ({workers} ingest process{'es' * (workers > 1)})"),
+        ]
+        if batches:
+            per_event_us = [t / n * 1e6 for t, n in zip(batches, run.batch_sizes, strict=True)]
+            rows += [
                 (
                     "batch commit latency p50/p99",
-                    f"{p50 * 1000:.1f} / {p99 * 1000:.1f} ms ({batch_events:,} events per batch; "
-                    "an event waits for its batch)",
+                    f"{_percentile(batches, 0.5) * 1000:.1f} / "
+                    f"{_percentile(batches, 0.99) * 1000:.1f} ms ({batch_events:,} events per "
+                    "batch; an event waits for its batch)",
                 ),
                 (
                     "per-event cost p50/p99",
                     f"{statistics.median(per_event_us):.1f} / "
                     f"{_percentile(per_event_us, 0.99):.1f} us (batch time / batch size)",
                 ),
-                ("peak memory (max RSS)", f"{peak_mib:,.0f} MiB"),
-                (
-                    "accepted / duplicates / rejected",
-                    f"{summary.accepted:,} / {summary.duplicates:,} / {summary.rejected:,}",
-                ),
-                ("events at a live-offer location", f"{at_offer / max(summary.accepted, 1):.1%}"),
-                (
-                    "events rewarded (qualifying)",
-                    f"{summary.rewarded / max(summary.accepted, 1):.1%}",
-                ),
             ]
-        )
+        rows += [
+            ("peak memory (max RSS)", " + ".join(f"{m:,.0f} MiB" for m in run.peak_rss_mib)),
+            (
+                "lock wait",
+                f"{run.clock.seconds['begin']:.2f} s waiting for the write lock (begin stage)"
+                if lock_wait_s is None
+                else f"{lock_wait_s:.2f} s backend-seconds (sampled every 5 ms), "
+                f"{lock_wait_s / max(run.batches, 1) * 1000:.1f} ms per batch",
+            ),
+            (
+                "batches decided again",
+                ", ".join(f"{k} {v:,}" for k, v in run.clock.retries.items()) or "none",
+            ),
+            (
+                "accepted / duplicates / rejected",
+                f"{summary.accepted:,} / {summary.duplicates:,} / {summary.rejected:,}",
+            ),
+            ("events at a live-offer location", f"{at_offer / max(summary.accepted, 1):.1%}"),
+            ("events rewarded (qualifying)", f"{summary.rewarded / max(summary.accepted, 1):.1%}"),
+        ]
+        summary_table(rows)
+        _print_stages(run.clock, summary.received, workers)
         print(
             f"ledger balanced: {'yes' if report.balanced else 'NO'} "
             f"({report.entries:,} entries, {report.postings:,} postings)"
@@ -178,18 +189,74 @@ def run_replay_benchmark(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _timed_batch(
-    pipeline: IngestPipeline,
-    batch: list,
-    summary: IngestSummary,
-    seconds: list[float],
-    sizes: list[int],
-) -> None:
+@dataclass
+class Run:
+    summary: IngestSummary
+    clock: StageClock
+    peak_rss_mib: list[float]
+    batches: int
+    batch_seconds: list[float] = field(default_factory=list)  # one process only
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+def _one_process_run(engine, feed: Path, batch_events: int) -> Run:
+    pipeline = process_pipeline(engine, get_settings(), batch_events=batch_events)
+    run = Run(IngestSummary(), pipeline.clock, [], 0)
+    stream, fmt = open_feed(feed)
+    with stream, tracked("replay", feed.stat().st_size) as tracker:
+        batch = []
+        for record in read_feed(stream, fmt):
+            batch.append(record)
+            if len(batch) >= batch_events:
+                _timed_batch(pipeline, batch, run)
+                batch = []
+                tracker.update(stream.tell(), run.summary.received)
+        if batch:
+            _timed_batch(pipeline, batch, run)
+        tracker.update(tracker.total, run.summary.received)
+    run.peak_rss_mib.append(peak_rss_mib())
+    return run
+
+
+def _sharded_run(url: str, engine, feed: Path, batch_events: int, workers: int) -> Run:
+    stream, fmt = open_feed(feed)
+    with stream, tracked("replay", feed.stat().st_size) as tracker:
+        result = ingest_sharded(
+            url,
+            engine,
+            read_feed(stream, fmt),
+            Source.FILE,
+            BENCH_NOW,
+            workers=workers,
+            batch_events=batch_events,
+            on_progress=lambda n: tracker.update(stream.tell(), n),
+        )
+        tracker.update(tracker.total, result.summary.received)
+    batches = -(-result.summary.received // batch_events)
+    return Run(result.summary, result.clock, [peak_rss_mib(), *result.peak_rss_mib], batches)
+
+
+def _timed_batch(pipeline: IngestPipeline, batch: list, run: Run) -> None:
     t = time.perf_counter()
     for outcome in pipeline.ingest_batch(batch, Source.FILE, BENCH_NOW):
-        summary.add(outcome)
-    seconds.append(time.perf_counter() - t)
-    sizes.append(len(batch))
+        run.summary.add(outcome)
+    run.batch_seconds.append(time.perf_counter() - t)
+    run.batch_sizes.append(len(batch))
+    run.batches += 1
+
+
+def _print_stages(clock: StageClock, events: int, workers: int) -> None:
+    """Microseconds per event in each stage, summed over the processes (CPU and waiting)."""
+    total = sum(clock.seconds.values())
+    rows = [
+        (stage, f"{clock.seconds[stage] / max(events, 1) * 1e6:.1f} us")
+        for stage in STAGES
+        if stage in clock.seconds
+    ]
+    rows.append(("all stages", f"{total / max(events, 1) * 1e6:.1f} us per event"))
+    if workers > 1:
+        rows.append(("", f"summed over {workers} processes; reading and routing not included"))
+    summary_table(rows, title="per-stage cost")
 
 
 def _print_floor(engine, feed: Path, batch_events: int) -> None:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, insert, update
 
-from infra.bench.memory import peak_rss_mib
 from service.db import make_engine
+from service.observability.memory import peak_rss_mib
 from service.progress import summary
 from service.schema import upgrade
 from service.settlements.ports import attribution_port

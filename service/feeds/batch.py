@@ -23,7 +23,7 @@ from matching.offers import OfferRules
 from service.claims.repository import mark_matched
 from service.feeds import context as ctx
 from service.feeds.loading import NO_PROFILE, BatchContext, MemberProfile
-from settlement.budget import apply_reservations, budget_alerts
+from settlement.budget import Remaining, budget_alerts, reserve
 from settlement.outbox import OutboxRow, outbox_row, write_outbox
 from settlement.rewards import RewardBook, RewardRecord, RewardState
 
@@ -374,20 +374,30 @@ class BatchState:
 
 
 def write_batch_state(conn: Connection, state: BatchState) -> None:
-    """The write stage for what the batch changed beyond its rewards and entries."""
-    apply_reservations(conn, {k: (v[0], v[1]) for k, v in state.budget_deltas.items()})
-    write_outbox(conn, budget_alert_rows(state))
+    """The write stage for what the batch changed beyond its rewards, entries and budgets."""
     ctx.add_offer_state_deltas(conn, state.state_deltas)
     ctx.add_brand_purchases(conn, state.purchases)
     mark_matched(conn, state.claimed_events)
 
 
-def budget_alert_rows(state: BatchState) -> list[OutboxRow]:
-    """Outbox rows for the budgets this batch took past 80% or used up."""
+def reserve_budgets(conn: Connection, state: BatchState) -> None:
+    """The batch's last write: its budget reservations, each within its offer's limits, and
+    the alerts they set off. Raises `BudgetMoved` if another batch got there first."""
+    before = reserve(
+        conn,
+        {k: (v[0], v[1]) for k, v in state.budget_deltas.items()},
+        state.context.remaining,
+    )
+    write_outbox(conn, budget_alert_rows(state, before))
+
+
+def budget_alert_rows(state: BatchState, before: Mapping[int, Remaining]) -> list[OutboxRow]:
+    """Outbox rows for the budgets this batch took past 80% or used up, given what remained
+    of them just before its reservations."""
     rows = []
     now = state.book.now
     for offer_id, (amount, redemptions) in state.budget_deltas.items():
-        remaining = state.context.remaining.get(offer_id)
+        remaining = before.get(offer_id)
         if remaining is None:
             continue
         for type_ in budget_alerts(remaining, amount, redemptions):

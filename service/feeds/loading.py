@@ -3,7 +3,9 @@
 The decide stage (`service.feeds.batch.BatchState`) then runs without a connection: what it
 may touch is here, and a lookup that misses is a bug in this loader, not a query to make.
 Rows are locked in a fixed order so concurrent batches, maturation and expiry never deadlock:
-rewards by id, then budgets by offer id.
+rewards by id, then (only when a batch is decided again because a budget moved under it)
+budgets by offer id. Budgets are otherwise read unlocked and reserved at the end
+(`settlement.budget.reserve`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from matching.offers import OfferRules
 from service.claims.repository import load_open_claims
 from service.feeds import context as ctx
 from service.offers.catalog import OfferCatalog
-from settlement.budget import Remaining, lock_remaining
+from settlement.budget import Remaining, read_remaining
 from settlement.ledger.ids import allocate_ids
 from settlement.rewards import RewardBook, RewardRecord
 from settlement.tables import Reward
@@ -62,6 +64,18 @@ class BatchContext:
     )
 
 
+def _remaining(
+    conn: Connection, offer_ids: set[int], lock: bool | frozenset[int]
+) -> dict[int, Remaining]:
+    """Budgets read unlocked, except those `lock` names (all if True): the offers whose
+    reservation was refused once, so deciding the batch again cannot be refused twice."""
+    if isinstance(lock, bool):
+        return read_remaining(conn, offer_ids, lock=lock)
+    remaining = read_remaining(conn, offer_ids - lock, lock=False)
+    remaining.update(read_remaining(conn, offer_ids & lock, lock=True))
+    return remaining
+
+
 def load_context(
     conn: Connection,
     rows: Sequence,
@@ -71,6 +85,7 @@ def load_context(
     stored_reward_ids: Iterable[int],
     *,
     auth_expiry_days: int,
+    lock_budgets: bool | frozenset[int] = False,
 ) -> BatchContext:
     """Read, in bulk, what the rows of a batch may need; `book` learns the pending entries and
     available balances of the stored rewards it loads (and locks)."""
@@ -114,7 +129,7 @@ def load_context(
         brand_history=MappingProxyType(ctx.load_brand_history(conn, brand_pairs)),
         offer_states=MappingProxyType(states),
         loaded_pairs=frozenset(pairs),
-        remaining=MappingProxyType(lock_remaining(conn, offer_ids)),
+        remaining=MappingProxyType(_remaining(conn, offer_ids, lock_budgets)),
         rewards=MappingProxyType(rewards),
         reward_ids=tuple(allocate_ids(conn, _rewards, openers)),
         auth_expiry_days=auth_expiry_days,

@@ -32,16 +32,19 @@ from matching.events import (
 from service.config import Settings
 from service.feeds import context as ctx
 from service.feeds import originals
-from service.feeds.batch import BatchState, Linked, Row, write_batch_state
+from service.feeds.batch import BatchState, Linked, Row, reserve_budgets, write_batch_state
 from service.feeds.collector import collector_paused
 from service.feeds.loading import load_context
 from service.feeds.rejects import Rejection, write_rejections
+from service.feeds.stages import StageClock
 from service.offers.catalog import OfferCatalog
 from service.security.card_numbers import find_card_number
 from service.tables import CardEventRow, RejectedEvent
+from settlement.budget import BudgetMoved
 from settlement.ledger.accounts import AccountDirectory
 from settlement.ledger.bulk import bulk_insert
 from settlement.ledger.ids import allocate_ids
+from settlement.ledger.writer import TotalsChange
 from settlement.rewards import RewardBook
 from settlement.tables import Reward
 
@@ -147,6 +150,7 @@ class IngestPipeline:
         self.batch_events = batch_events or settings.ingest_batch_events
         self.catalog = catalog or OfferCatalog()
         self.directory = AccountDirectory()
+        self.clock = StageClock()
 
     # -- entry points --------------------------------------------------------------------------
     def ingest(self, records: Iterable, source: Source, now: datetime) -> Iterator[IngestOutcome]:
@@ -167,6 +171,8 @@ class IngestPipeline:
     def _ingest_batch(
         self, records: Sequence, source: Source, now: datetime
     ) -> list[IngestOutcome]:
+        clock = self.clock
+        clock.start()
         outcomes: list[IngestOutcome | None] = [None] * len(records)
         parsed: list[tuple[int, CardEvent]] = []
         rejects: list[Rejection] = []
@@ -191,19 +197,35 @@ class IngestPipeline:
                 )
                 continue
             parsed.append((i, event))
+        clock.lap("parse")
 
+        moved_budgets: frozenset[int] = frozenset()
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             outcomes = [None] * len(records)
+            # The last attempt after a refusal locks every budget it reads: it cannot fail so.
+            lock: bool | frozenset[int] = (
+                True if moved_budgets and attempt == BATCH_ATTEMPTS else moved_budgets
+            )
             try:
                 with self.engine.begin() as conn:
                     prepare_ingest_connection(conn)
-                    self._process(conn, source, now, parsed, list(rejects), records, outcomes)
+                    clock.lap("begin")
+                    self._process(conn, source, now, parsed, list(rejects), records, outcomes, lock)
+                clock.lap("commit")
                 return outcomes  # type: ignore[return-value]
+            except BudgetMoved as moved:
+                # Another batch took what this one counted on: decide again with those budgets
+                # locked from the start, so they cannot move again.
+                clock.retries["budget_moved"] += 1
+                moved_budgets |= moved.offer_ids
+                if attempt == BATCH_ATTEMPTS:
+                    raise
             except Exception as exc:
                 # Another batch stored one of these events first (or the two deadlocked):
                 # the next attempt reads its result and reports a duplicate.
                 if attempt == BATCH_ATTEMPTS or not lost_a_race(exc):
                     raise
+                clock.retries["lost_a_race"] += 1
         raise AssertionError("unreachable")
 
     # -- the batch -----------------------------------------------------------------------------
@@ -216,6 +238,7 @@ class IngestPipeline:
         rejects: list[Rejection],
         records: Sequence,
         outcomes: list,
+        lock_budgets: bool | frozenset[int] = frozenset(),
     ) -> None:
         # 1. Duplicates: inside the batch, then against what is stored.
         first_in_batch: dict[str, int] = {}
@@ -244,9 +267,12 @@ class IngestPipeline:
                     line=getattr(records[i], "line", 0),
                 )
 
+        clock = self.clock
+        clock.lap("duplicates")
         # 2. Cards and brands.
-        cards = ctx.load_cards(conn, (e.card_id for _, e in fresh))
         index = self.catalog.current(conn)
+        clock.lap("catalog")
+        cards = ctx.load_cards(conn, (e.card_id for _, e in fresh))
         rows: list[Row] = []
         for i, event in fresh:
             card = cards.get(event.card_id)
@@ -258,6 +284,7 @@ class IngestPipeline:
                 continue
             rows.append(Row(i, event, card.member_id, index.brand_for(event)))
 
+        clock.lap("cards")
         # 3. What later events refer to: stored originals and in-batch ones.
         ids = allocate_ids(conn, _events, len(rows))
         for row, event_id in zip(rows, ids, strict=True):
@@ -266,6 +293,7 @@ class IngestPipeline:
         open_auths = originals.load_open_auths(conn, rows, self.link_window_days)
         waiting = originals.load_waiting(conn, source, rows)
 
+        clock.lap("originals")
         # 4. Load, in bulk and locked, what deciding the batch may need.
         book = RewardBook(now=now)
         stored_rewards = [a.reward_id for a in linked.values()]
@@ -279,8 +307,10 @@ class IngestPipeline:
             book,
             (r for r in stored_rewards if r is not None),
             auth_expiry_days=self.auth_expiry_days,
+            lock_budgets=lock_budgets,
         )
 
+        clock.lap("load")
         # 4. Decide: each event in the order it came, no database.
         batch = BatchState(context, book)
         for row in rows:
@@ -294,12 +324,26 @@ class IngestPipeline:
                     Rejection(row.index, records[row.index], *row.rejection, row.event.external_id)
                 )
 
+        clock.lap("decide")
         # 5. Write everything.
         self._write_events(conn, source, now, rows)
         originals.update_waited_rows(conn, waiting.stored_rows)
-        book.flush(conn, self.directory)
+        clock.lap("write events")
+        totals: list[TotalsChange] = []
+        book.flush(conn, self.directory, hold=totals)
+        clock.lap("rewards and ledger")
         write_batch_state(conn, batch)
         write_rejections(conn, source, now, rejects)
+        clock.lap("counters and history")
+        # Rows every batch shares, last, so each is held only for the commit: budgets, then
+        # cached balances (platform revenue, a merchant's receivable) and daily bookings. Every
+        # writer takes them in that order (a batch decided again locks budgets at its start;
+        # claims and expiry do too), so two batches cannot deadlock on them.
+        reserve_budgets(conn, batch)
+        clock.lap("reserve budgets")
+        for change in totals:
+            change.write(conn, now)
+        clock.lap("balances and bookings")
         for r in rejects:
             line = getattr(r.record, "line", 0)
             outcomes[r.index] = IngestOutcome(

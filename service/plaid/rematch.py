@@ -29,7 +29,7 @@ from sqlalchemy.engine import Row as SqlRow
 
 from matching.events import CardEvent, EventKind, Source
 from service.feeds import context as ctx
-from service.feeds.batch import BatchState, Row, write_batch_state
+from service.feeds.batch import BatchState, Row, reserve_budgets, write_batch_state
 from service.feeds.loading import load_context
 from service.feeds.originals import event_from_row
 from service.linking_tables import PlaidTransaction
@@ -111,7 +111,11 @@ def rematch(
     if not rows:
         return result
     book = RewardBook(now=now)
-    context = load_context(conn, rows, index, catalog, book, (), auth_expiry_days=auth_expiry_days)
+    # Rare and in the caller's transaction: budgets locked from the start, so reserving cannot
+    # be refused.
+    context = load_context(
+        conn, rows, index, catalog, book, (), auth_expiry_days=auth_expiry_days, lock_budgets=True
+    )
     batch = BatchState(context, book)
     cards = ctx.load_cards(conn, (r.event.card_id for r in rows))
     for row in rows:
@@ -122,6 +126,7 @@ def rematch(
         batch.purchase(row, cleared=row.event.kind is EventKind.CLEARING)
     book.flush(conn, AccountDirectory())
     write_batch_state(conn, batch)
+    reserve_budgets(conn, batch)
     for row in rows:
         conn.execute(
             update(_ev)

@@ -103,8 +103,10 @@ class AccountDirectory:
                 "posted_amount": 0,
                 "pending_amount": 0,
             }
-            for code, ref in by_code.items()
+            for code, ref in sorted(by_code.items())
         ]
+        # In code order: two batches creating the same accounts (a merchant's, a day's) wait on
+        # each other's unique-index entries in one order, so they cannot deadlock.
         insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         codes = sorted(by_code)
         for start in range(0, len(rows), 2000):

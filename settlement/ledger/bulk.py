@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    CursorResult,
     Table,
     any_,
     bindparam,
@@ -94,7 +95,9 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[RowDict]) -> None
     bulk_insert(conn, table, columns, [values_of(row) for row in rows])
 
 
-def execute_many(conn: Connection, statement: UpdateBase, rows: Sequence[RowDict]) -> None:
+def execute_many(
+    conn: Connection, statement: UpdateBase, rows: Sequence[RowDict]
+) -> CursorResult[Any] | None:
     """One Core DML statement (an UPDATE, an upsert) for many parameter sets, run by the
     driver's executemany.
 
@@ -104,7 +107,7 @@ def execute_many(conn: Connection, statement: UpdateBase, rows: Sequence[RowDict
     values given in the statement itself fill the rest.
     """
     if not rows:
-        return
+        return None
     compiled = statement.compile(dialect=conn.dialect, column_keys=list(rows[0]))
     assert isinstance(compiled, SQLCompiler)  # a DML statement compiles with the SQL compiler
     fixed = {
@@ -122,7 +125,8 @@ def execute_many(conn: Connection, statement: UpdateBase, rows: Sequence[RowDict
     else:
         params = rows
     # Through the connection, not a raw cursor, so driver errors arrive as SQLAlchemy's.
-    conn.exec_driver_sql(compiled.string, params)
+    # Its rowcount is the sum over the rows on both drivers.
+    return conn.exec_driver_sql(compiled.string, params)
 
 
 def one_of(

@@ -125,8 +125,19 @@ class LedgerBatch:
     def __bool__(self) -> bool:
         return bool(self.entries or self.resolutions)
 
-    def flush(self, conn: Connection, directory: AccountDirectory, now: datetime) -> None:
-        """Write everything; the caller's transaction makes it all or nothing."""
+    def flush(
+        self,
+        conn: Connection,
+        directory: AccountDirectory,
+        now: datetime,
+        *,
+        hold: list[TotalsChange] | None = None,
+    ) -> None:
+        """Write everything; the caller's transaction makes it all or nothing. With `hold`, the
+        changes to cached balances and daily bookings are added to it instead, for the caller
+        to write last (`TotalsChange.write`): those rows are shared by every batch (platform
+        revenue, a merchant's receivable), and a row written last is held only for the commit.
+        """
         if not self:
             return
         refs: set[AccountRef] = {
@@ -197,8 +208,11 @@ class LedgerBatch:
         # Every entry balances and a resolution moves a whole entry: so do the balance changes.
         assert sum(posted_delta.values()) == 0, posted_delta
         assert sum(pending_delta.values()) == 0, pending_delta
-        _apply_balance_deltas(conn, posted_delta, pending_delta)
-        booked.write(conn, now)
+        changes = TotalsChange(posted_delta, pending_delta, booked)
+        if hold is None:
+            changes.write(conn, now)
+        else:
+            hold.append(changes)
 
     def _write_resolutions(
         self,
@@ -256,6 +270,20 @@ class LedgerBatch:
                 for entry_id, (status, reason) in self.resolutions.items()
             ],
         )
+
+
+@dataclass(slots=True)
+class TotalsChange:
+    """What one flush adds to the cached totals: account balances and daily bookings."""
+
+    posted: dict[int, int]
+    pending: dict[int, int]
+    booked: DailyBookings
+
+    def write(self, conn: Connection, now: datetime) -> None:
+        # Balances before bookings, each in key order: every writer locks rows in one order.
+        _apply_balance_deltas(conn, self.posted, self.pending)
+        self.booked.write(conn, now)
 
 
 def _apply_balance_deltas(

@@ -125,3 +125,48 @@ def test_ledger_check_reports_card_events_whose_card_or_member_is_missing(world,
     out = capsys.readouterr().out
     assert "DANGLING 1 card events name a card that does not exist" in out
     assert "DANGLING 1 card events name a member that does not exist" in out
+
+
+def test_ingest_with_workers_splits_by_member_and_keeps_each_members_rules(
+    engine, db_url, tmp_path, capsys
+):
+    """Three processes, four members, an offer of 5% capped at two rewards per member with a
+    budget of 100,000. Each member: auths of $40.00, $60.00 and $20.00 and the clearing of the
+    first. Cashback 200 + 300; the third auth is past the cap; the clearing settles the first
+    auth's reward. A card nobody holds and a short line are rejected by shard 0, with reasons.
+    Per member's pending account: 200 posted (cleared) and 300 pending (the open auth); in all:
+    reserved 2,000 for 8 redemptions."""
+    w = PipelineWorld(engine)
+    for member in range(1, 5):
+        w.member(member_id=member)
+    w.offer(offer_id=10, hold_days=0, member_max_rewards=2, budget_amount=100_000)
+    at = T0.isoformat()
+    lines = ["external_id,kind,card_id,amount,currency,occurred_at,mid,original_external_id"]
+    for m in range(1, 5):
+        lines += [
+            f"a{m}-1,auth,{m},4000,USD,{at},MID-BB-1,",
+            f"a{m}-2,auth,{m},6000,USD,{at},MID-BB-1,",
+            f"a{m}-3,auth,{m},2000,USD,{at},MID-BB-1,",
+            f"c{m}-1,clearing,{m},4000,USD,{(T0 + timedelta(hours=3)).isoformat()},MID-BB-1,a{m}-1",
+        ]
+    lines += [f"z1,auth,99,4000,USD,{at},MID-BB-1,", "short,line"]
+    feed = tmp_path / "feed.csv"
+    feed.write_text("\n".join(lines) + "\n")
+    args = ("ingest", str(feed), "--database", db_url, "--now", at, "--workers", "3")
+    assert run_cli(*args) == 0
+    out = capsys.readouterr().out
+    assert figure(out, "accepted") == 16
+    assert figure(out, "rejected") == 2
+    assert "unknown_card" in out and "wrong_column_count" in out
+    balances = w.balances()
+    for m in range(1, 5):
+        assert balances[f"member:{m}:pending:USD"] == (200, 300)
+    with engine.connect() as conn:
+        reserved = conn.execute(
+            text("SELECT reserved_amount, redemption_count FROM offer_budget")
+        ).one()
+    assert tuple(reserved) == (2_000, 8)
+    assert run_cli(*args) == 0  # again: every event a duplicate, nothing moves
+    assert figure(capsys.readouterr().out, "duplicates") == 16
+    assert w.balances() == balances
+    w.assert_balanced()

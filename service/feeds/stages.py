@@ -1,0 +1,50 @@
+"""Where a feed batch spends its time: seconds per stage, summed over the batches of a process.
+
+`clo bench replay` prints them per event; the pipeline keeps one clock and laps it between
+stages (a few calls per batch, so it costs nothing per event). On SQLite the `begin` stage is
+the wait for the write lock; on PostgreSQL row-lock waits fall inside the statements' stages.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from time import perf_counter
+
+# In the order a batch runs them.
+STAGES = (
+    "parse",
+    "begin",
+    "duplicates",
+    "catalog",
+    "cards",
+    "originals",
+    "load",
+    "decide",
+    "write events",
+    "rewards and ledger",
+    "counters and history",
+    "reserve budgets",
+    "balances and bookings",
+    "commit",
+)
+
+
+class StageClock:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.retries: Counter[str] = Counter()  # why a batch was decided again
+        self._last = 0.0
+
+    def start(self) -> None:
+        self._last = perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Charge the time since the last lap (or start) to `stage`."""
+        now = perf_counter()
+        self.seconds[stage] += now - self._last
+        self._last = now
+
+    def merge(self, other: StageClock) -> None:
+        for stage, seconds in other.seconds.items():
+            self.seconds[stage] += seconds
+        self.retries.update(other.retries)

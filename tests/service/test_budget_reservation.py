@@ -1,0 +1,98 @@
+"""A feed batch reads budgets unlocked and reserves last, each within its limit; a batch whose
+budget moved under it is decided again and never overspends.
+
+Worked example: an offer pays 10% with a budget of 5,000. A batch of three $100.00 auths
+(1,000 each) reads 5,000 remaining. While it decides, another batch reserves 4,000 and commits.
+Reserving 3,000 would take the offer to 7,000: refused, so the batch is decided again with the
+budget locked and 1,000 remaining: the first auth earns 1,000, the other two nothing
+(`budget_exhausted`); reserved ends at exactly 5,000.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import event, text
+
+from settlement.budget import BudgetMoved, reserve
+from tests.service.pipeline_world import PipelineWorld
+
+
+def _budget(engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        return tuple(
+            conn.execute(
+                text(
+                    "SELECT reserved_amount, redemption_count FROM offer_budget WHERE offer_id = 10"
+                )
+            ).one()
+        )
+
+
+def test_reserve_adds_within_limits_and_returns_what_remained(engine):
+    world = PipelineWorld(engine)
+    world.offer(offer_id=10, rate_bps=1_000, budget_amount=5_000)
+    with engine.begin() as conn:
+        before = reserve(conn, {10: (3_000, 3)}, {10})
+    assert before[10].amount == 5_000  # all of it remained before this reservation
+    assert _budget(engine) == (3_000, 3)
+    with engine.begin() as conn:
+        before = reserve(conn, {10: (2_000, 2)}, {10})
+    assert before[10].amount == 2_000
+    assert _budget(engine) == (5_000, 5)
+
+
+def test_reserve_refuses_an_increase_past_the_budget_and_changes_nothing(engine):
+    world = PipelineWorld(engine)
+    world.offer(offer_id=10, rate_bps=1_000, budget_amount=5_000)
+    with engine.begin() as conn:
+        reserve(conn, {10: (4_000, 4)}, {10})
+    with pytest.raises(BudgetMoved) as refused, engine.begin() as conn:
+        reserve(conn, {10: (1_001, 1)}, {10})
+    assert refused.value.offer_ids == {10}
+    assert _budget(engine) == (4_000, 4)  # rolled back
+    with engine.begin() as conn:  # a release is never refused
+        reserve(conn, {10: (-1_000, -1)}, {10})
+    assert _budget(engine) == (3_000, 3)
+
+
+def test_a_batch_whose_budget_moved_is_decided_again_within_it(engine, db_url):
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite: a batch holds the write lock from its start, no one can move it")
+    world = PipelineWorld(engine)
+    world.member(member_id=1)
+    world.offer(offer_id=10, rate_bps=1_000, budget_amount=5_000)
+    moved = threading.Event()
+
+    def take_4000_elsewhere() -> None:
+        # Another batch's reservation, committed while ours decides. Were our batch holding the
+        # budget row locked, this would wait for it: the lock timeout makes that a failure.
+        with engine.connect() as other:
+            other.execute(text("SET lock_timeout = '2s'"))
+            other.execute(
+                text(
+                    "UPDATE offer_budget SET reserved_amount = reserved_amount + 4000, "
+                    "redemption_count = redemption_count + 4 WHERE offer_id = 10"
+                )
+            )
+            other.commit()
+        moved.set()
+
+    def once_budgets_are_read(conn, cursor, statement, *args) -> None:
+        if not moved.is_set() and statement.startswith("SELECT offer_budget.offer_id"):
+            worker = threading.Thread(target=take_4000_elsewhere)
+            worker.start()
+            worker.join(10)
+            assert moved.is_set(), "the other reservation could not get the budget row"
+
+    event.listen(engine, "after_cursor_execute", once_budgets_are_read)
+    try:
+        outcomes = world.ingest(*(world.event(card=1, amount=10_000) for _ in range(3)))
+    finally:
+        event.remove(engine, "after_cursor_execute", once_budgets_are_read)
+    assert moved.is_set()
+    assert [o.reward_amount for o in outcomes] == [1_000, 0, 0]
+    assert [o.reason for o in outcomes[1:]] == ["budget_exhausted", "budget_exhausted"]
+    assert _budget(engine) == (5_000, 5)
+    world.assert_balanced()
