@@ -37,3 +37,18 @@ def test_the_floor_bench_prints_each_stage_and_the_ceiling_they_set(capsys):
     one_process = int(re.search(r"floor, one process\s+([\d,]+)", out).group(1).replace(",", ""))
     assert one_process == pytest.approx(1e6 / sum(stages), rel=0.02)
     assert "ledger balanced" not in out
+
+
+def test_the_replay_bench_with_workers_prints_stages_and_lock_wait(capsys):
+    out = _run(capsys, "--batch-events", "1000", "--workers", "2")
+    assert "(2 ingest processes)" in out
+    counts = re.search(r"rejected\s+([\d,]+) / ([\d,]+) / ([\d,]+)", out).group(1, 2, 3)
+    assert sum(int(n.replace(",", "")) for n in counts) == 3000
+    stages = {
+        name: float(re.search(rf"^{name}\s+([\d.]+) us", out, re.MULTILINE).group(1))
+        for name in ("parse", "decide", "write events", "reserve budgets", "commit")
+    }
+    assert stages["decide"] > 0 and stages["write events"] > 0
+    assert re.search(r"lock wait\s+[\d.]+ s waiting for the write lock", out)
+    assert len(re.findall(r"[\d,]+ MiB", out)) == 3  # the router and each worker
+    assert "ledger balanced: yes" in out
