@@ -3,7 +3,8 @@ came as a member's word instead of a card event.
 
 The purchase is priced by `matching.match` on the merchant's offers open on the claimed day
 (`matching.claims`), against the member's counters and the offers' remaining budget read and
-locked as the feed's load stage reads them (`lock_remaining`, `load_offer_states`); the winner
+locked as the feed's load stage reads them (the member first, as a feed batch locks its
+members, then `lock_remaining`, `load_offer_states`); the winner
 opens a posted reward in the `RewardBook` (entry kind `manual_accrual`), and the reservation
 and counters are written by the same functions the feed's write stage uses.
 """
@@ -109,6 +110,7 @@ def book_claim(
     member_id, merchant_id = claim.member_id, claim.merchant_id
     profiles = ctx.load_members(conn, {member_id})
     tier, birth_month = profiles.get(member_id, (0, None))
+    ctx.lock_members(conn, {member_id})  # a feed batch of this member waits, and vice versa
     remaining = lock_remaining(conn, offer_ids)
     history = ctx.load_brand_history(conn, {(member_id, merchant_id)})
     result = match(

@@ -46,6 +46,22 @@ def load_cards(conn: Connection, card_ids: Iterable[int]) -> dict[int, CardStatu
     return out
 
 
+def lock_members(conn: Connection, member_ids: Iterable[int]) -> None:
+    """Hold the batch's members until commit, in id order (PostgreSQL; on SQLite the write
+    transaction is the lock): a member's counters, caps and brand history are read, decided
+    on and written by one batch at a time, while batches of other members run beside it.
+    FOR NO KEY UPDATE does not block inserts that merely reference the member."""
+    if conn.dialect.name != "postgresql":
+        return
+    for chunk in _chunks(sorted(set(member_ids))):
+        conn.execute(
+            select(_member.c.id)
+            .where(one_of(conn, _member.c.id, chunk))
+            .order_by(_member.c.id)
+            .with_for_update(key_share=True)
+        ).all()
+
+
 def load_members(conn: Connection, member_ids: Iterable[int]) -> dict[int, tuple[int, int | None]]:
     """member id -> (tier, birth month)."""
     out = {}

@@ -3,6 +3,7 @@
 The decide stage (`service.feeds.batch.BatchState`) then runs without a connection: what it
 may touch is here, and a lookup that misses is a bug in this loader, not a query to make.
 Rows are locked in a fixed order so concurrent batches, maturation and expiry never deadlock:
+the batch's members by id (so one member's batches take turns: caps and counters stay exact),
 rewards by id, then (only when a batch is decided again because a budget moved under it)
 budgets by offer id. Budgets are otherwise read unlocked and reserved at the end
 (`settlement.budget.reserve`).
@@ -105,6 +106,8 @@ def load_context(
                     pairs.add((r.member_id, o.offer_id))
             if r.merchant_id is not None:
                 brand_pairs.add((r.member_id, r.merchant_id))
+    # Members first (then rewards, budgets, balances): every writer takes locks in this order.
+    ctx.lock_members(conn, (r.member_id for r in rows))
     rewards = book.load(conn, set(stored_reward_ids))
     rules: dict[int, OfferRules] = {}
     for record in rewards.values():

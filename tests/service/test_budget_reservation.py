@@ -96,3 +96,39 @@ def test_a_batch_whose_budget_moved_is_decided_again_within_it(engine, db_url):
     assert [o.reason for o in outcomes[1:]] == ["budget_exhausted", "budget_exhausted"]
     assert _budget(engine) == (5_000, 5)
     world.assert_balanced()
+
+
+def test_two_batches_of_one_member_take_turns_so_a_cap_holds(engine):
+    """An offer of 5% capped at one reward per member, no budget. Two batches for the same
+    member arrive at once ($40.00 and $60.00): the second waits for the first, reads its count
+    and pays nothing (`member_cap_reached`). Without that, both would read a count of zero and
+    the member would be paid twice (200 + 300)."""
+    world = PipelineWorld(engine)
+    world.member(member_id=1)
+    world.offer(offer_id=10, member_max_rewards=1)
+    second: dict[str, object] = {}
+    first_ev, second_ev = world.event(card=1, amount=4_000), world.event(card=1, amount=6_000)
+
+    def run_second() -> None:
+        second["outcomes"] = world.ingest(second_ev)
+
+    def while_the_first_decides(conn, cursor, statement, *args) -> None:
+        if "thread" not in second and statement.startswith("SELECT offer_budget.offer_id"):
+            worker = threading.Thread(target=run_second)
+            second["thread"] = worker
+            worker.start()
+            worker.join(2)  # a second batch that does not wait for this one finishes here
+
+    event.listen(engine, "after_cursor_execute", while_the_first_decides)
+    try:
+        first = world.ingest(first_ev)
+    finally:
+        event.remove(engine, "after_cursor_execute", while_the_first_decides)
+    thread = second["thread"]
+    assert isinstance(thread, threading.Thread)
+    thread.join(30)
+    (later,) = second["outcomes"]
+    assert first[0].reward_amount == 200
+    assert (later.reward_amount, later.reason) == (0, "member_cap_reached")
+    assert world.balances()["member:1:pending:USD"] == (0, 200)
+    world.assert_balanced()
