@@ -304,6 +304,7 @@ def cmd_bench_pages(args: argparse.Namespace) -> int:
         offer_reads=args.offer_reads,
         seed=args.seed,
         keep=args.keep,
+        seeded=args.seeded,
     )
 
 
@@ -425,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offer-reads", type=int, default=50, help="random offers")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
+    p.add_argument("--seeded", help="URL of a kept database: time the reads only")
 
     from service.settlements.commands import add_commands
 
