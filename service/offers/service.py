@@ -381,6 +381,26 @@ def member_offers(
     session: Session, member_id: int, *, now: datetime, after_id: int, limit: int
 ) -> tuple[list[MemberOfferOut], int | None]:
     """Open offers the member is not held out of, and the cursor for the next page."""
+    found, next_cursor = visible_offers(session, member_id, now=now, after_id=after_id, limit=limit)
+    names = repo.merchant_names(session, [o.merchant_id for o in found])
+    activated = repo.activated_offer_ids(session, member_id, [o.id for o in found if o.id])
+    items = [
+        MemberOfferOut(
+            **o.model_dump(include=set(MemberOfferOut.model_fields)),
+            merchant_name=names.get(o.merchant_id, ""),
+            dayparts=_windows(o.dayparts_json),
+            bonus_windows=_windows(o.bonus_windows_json),
+            activated=o.id in activated,
+        )
+        for o in found
+    ]
+    return items, next_cursor
+
+
+def visible_offers(
+    session: Session, member_id: int, *, now: datetime, after_id: int, limit: int
+) -> tuple[list[Offer], int | None]:
+    """The rows of `member_offers` (the app's offer feed reads them as they are)."""
     found: list[Offer] = []
     cursor = after_id
     batch = max(2 * limit, 100)
@@ -398,16 +418,4 @@ def member_offers(
         next_cursor = found[-1].id
     else:
         next_cursor = None if exhausted else cursor
-    names = repo.merchant_names(session, [o.merchant_id for o in found])
-    activated = repo.activated_offer_ids(session, member_id, [o.id for o in found if o.id])
-    items = [
-        MemberOfferOut(
-            **o.model_dump(include=set(MemberOfferOut.model_fields)),
-            merchant_name=names.get(o.merchant_id, ""),
-            dayparts=_windows(o.dayparts_json),
-            bonus_windows=_windows(o.bonus_windows_json),
-            activated=o.id in activated,
-        )
-        for o in found
-    ]
-    return items, next_cursor
+    return found, next_cursor
