@@ -403,7 +403,9 @@ def visible_offers(
     """The rows of `member_offers` (the app's offer feed reads them as they are)."""
     found: list[Offer] = []
     cursor = after_id
-    batch = max(2 * limit, 100)
+    # A little more than a page: few offers hold a member out, and the loop reads on if
+    # they do (twice the page was as many Offer rows again to build for nothing).
+    batch = limit + 1 + max(limit // 4, 20)
     exhausted = False
     for _ in range(20):  # bounded: holdouts are at most half of an offer's members
         rows = repo.open_offers(session, now=now, after_id=cursor, limit=batch)

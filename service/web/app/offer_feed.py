@@ -76,15 +76,18 @@ class Feed:
 def _locations(session: Session, offers: list[Offer]) -> dict[int, list[str]]:
     """Location names per offer: the chosen ones, or all of the brand's."""
     merchant_ids = sorted({o.merchant_id for o in offers})
-    by_merchant: dict[int, list[Location]] = defaultdict(list)
+    # (id, name) pairs, not Location objects: a feed of hundreds of offers names every
+    # location of their brands, and building ORM objects for them was most of this read.
+    by_merchant: dict[int, list[tuple[int, str]]] = defaultdict(list)
     if merchant_ids:
         rows = session.exec(
-            select(Location)
+            select(Location.merchant_id, Location.id, Location.name)
             .where(col(Location.merchant_id).in_(merchant_ids))
             .order_by(col(Location.id))
         )
-        for loc in rows:
-            by_merchant[loc.merchant_id].append(loc)
+        for merchant_id, location_id, name in rows:
+            assert location_id is not None
+            by_merchant[merchant_id].append((location_id, name))
     chosen: dict[int, set[int]] = defaultdict(set)
     narrow = [o.id for o in offers if not o.brand_wide and o.id is not None]
     if narrow:
@@ -97,8 +100,8 @@ def _locations(session: Session, offers: list[Offer]) -> dict[int, list[str]]:
         assert o.id is not None
         locs = by_merchant[o.merchant_id]
         if not o.brand_wide:
-            locs = [loc for loc in locs if loc.id in chosen[o.id]]
-        out[o.id] = [loc.name for loc in locs]
+            locs = [loc for loc in locs if loc[0] in chosen[o.id]]
+        out[o.id] = [name for _, name in locs]
     return out
 
 
