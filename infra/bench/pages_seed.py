@@ -338,6 +338,7 @@ class _Writer:
             plain = normalize_url(url).replace("postgresql+psycopg://", "postgresql://")
             self.pg = psycopg.connect(plain)
             self.pg.execute("SET session_replication_role = replica")
+            self.pg.execute("SET work_mem = '256MB'")  # the derived tables' aggregates
             self.indexes = self._drop_indexes()
         else:
             engine.dispose()  # journal_mode can change only with no other connection open
@@ -424,11 +425,10 @@ _DERIVED = (
        FROM reward r JOIN offer o ON o.id = r.offer_id
        WHERE o.activation_required GROUP BY r.member_id, r.offer_id""",
     # Budgets reserved: what the offers' rewards hold, net of clawbacks.
-    """UPDATE offer_budget SET
-           reserved_amount = COALESCE((SELECT SUM(r.reward_amount - r.clawed_reward_amount)
-                                       FROM reward r WHERE r.offer_id = offer_budget.offer_id), 0),
-           redemption_count = (SELECT COUNT(*) FROM reward r
-                               WHERE r.offer_id = offer_budget.offer_id)""",
+    """UPDATE offer_budget SET reserved_amount = used.amount, redemption_count = used.n
+       FROM (SELECT offer_id, SUM(reward_amount - clawed_reward_amount) AS amount,
+                    COUNT(*) AS n FROM reward GROUP BY offer_id) AS used
+       WHERE used.offer_id = offer_budget.offer_id""",
 )
 
 
