@@ -534,6 +534,8 @@ def seed_history(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
                 )
+    # Statistics for the planner and, on PostgreSQL, the visibility map that index-only scans
+    # need (autovacuum would have set it long before a production table got this big).
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("ANALYZE")
+        conn.exec_driver_sql("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
     return counts
