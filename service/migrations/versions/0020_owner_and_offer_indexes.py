@@ -1,5 +1,6 @@
-"""ledger accounts by owner: a member's balance reads their accounts by owner, which was a
-scan of every account (two per member) before this index
+"""ledger accounts by owner and activations by offer: a member's balance reads their
+accounts by owner, and an offer's attribution its activations in a period; each was a scan of
+the whole table (two accounts per member; every offer's activations) before these indexes
 
 Revision ID: 0020
 Revises: 0019
@@ -17,7 +18,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index("ix_ledger_account_owner", "ledger_account", ["owner_type", "owner_id"])
+    op.create_index("ix_activation_offer_activated", "activation", ["offer_id", "activated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_activation_offer_activated", table_name="activation")
     op.drop_index("ix_ledger_account_owner", table_name="ledger_account")
