@@ -326,6 +326,22 @@ def cmd_bench_notify(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_bench_pages(args: argparse.Namespace) -> int:
+    from infra.bench.pages import run_pages_benchmark
+
+    return run_pages_benchmark(
+        events=args.events,
+        members=args.members,
+        offers=args.offers,
+        database=args.database,
+        reads=args.reads,
+        offer_reads=args.offer_reads,
+        seed=args.seed,
+        keep=args.keep,
+        seeded=args.seeded,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clo", description="CLO engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -438,6 +454,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--members", type=int, default=1_000)
 
+    p = add("pages", cmd_bench_pages, "member and merchant page reads on a big database", bench)
+    p.add_argument("--events", type=int, default=10_000_000)
+    p.add_argument("--members", type=int, default=1_000_000)
+    p.add_argument("--offers", type=int, default=1_000)
+    p.add_argument("--reads", type=int, default=200, help="random members, each read once")
+    p.add_argument("--offer-reads", type=int, default=50, help="random offers")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
+    p.add_argument("--seeded", help="URL of a kept database: time the reads only")
+
     from service.settlements.commands import add_commands
 
     add_commands(sub, add, bench)
@@ -449,7 +475,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands that make their own database (or none), so nothing is checked before them.
 _OWN_DATABASE = frozenset(
-    {"cmd_demo", "cmd_bench_replay", "cmd_bench_lift", "cmd_bench_settle", "cmd_bench_notify"}
+    {
+        "cmd_demo",
+        "cmd_bench_replay",
+        "cmd_bench_lift",
+        "cmd_bench_settle",
+        "cmd_bench_notify",
+        "cmd_bench_pages",
+    }
 )
 
 

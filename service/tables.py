@@ -167,6 +167,9 @@ class Card(TableModel, table=True):
 
 class Activation(TableModel, table=True):
     __tablename__ = "activation"
+    # An offer's activations in a period (attribution.activation_totals; migration 0020): the
+    # key leads with the member, so without this the report read every offer's activations.
+    __table_args__ = (Index("ix_activation_offer_activated", "offer_id", "activated_at"),)
     member_id: int = Field(foreign_key="member.id", primary_key=True)
     offer_id: int = Field(foreign_key="offer.id", primary_key=True)
     activated_at: datetime

@@ -38,6 +38,8 @@ class LedgerAccount(TableModel, table=True):
         CheckConstraint(
             "allow_negative OR posted_amount >= 0", name="ck_ledger_account_no_negative"
         ),
+        # A member's balance reads their accounts (settlement.balances; migration 0020).
+        Index("ix_ledger_account_owner", "owner_type", "owner_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=120, unique=True)  # e.g. member:42:pending:USD

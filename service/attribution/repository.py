@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Connection, and_, case, exists, func, or_, select, tuple_, union_all
+from sqlalchemy import Connection, and_, case, exists, func, or_, select
 
 from service.claims.tables import Claim
 from service.tables import Activation, Card, CardEventRow, MemberBrandState, Offer
@@ -91,16 +91,21 @@ def _accruals_booked(*, start: datetime | None, end: datetime):
 def _qualified(conn: Connection, offer_ids: Sequence[int], start: datetime, end: datetime):
     """The offers' rewards first booked in the period: an accrual booked in it and none
     before it (a repricing or an incremental clearing books again, in a later period)."""
+    # Probes of each of the offers' rewards (by the entries' reward index), not a list of
+    # every reward booked in the period: that is all offers' bookings, a scan that grows with
+    # the feed, while an offer's rewards are a range of the reward index.
     r = _rewards.c
-    in_period = union_all(*_accruals_booked(start=start, end=end))
-    earlier = [
-        exists(query.where(_entries.c.reward_id == r.id))
-        for query in _accruals_booked(start=None, end=start)
-    ]
+
+    def booked(*, start: datetime | None, end: datetime):
+        return [
+            exists(query.where(_entries.c.reward_id == r.id))
+            for query in _accruals_booked(start=start, end=end)
+        ]
+
     return and_(
         one_of(conn, r.offer_id, list(offer_ids)),
-        r.id.in_(in_period),
-        *(~found for found in earlier),
+        or_(*booked(start=start, end=end)),
+        *(~found for found in booked(start=None, end=start)),
         r.state != VOIDED,
     )
 
@@ -130,13 +135,13 @@ def reward_totals(
     if not offer_ids:
         return {}
     r, b = _rewards.c, _brand_state.c
-    # Returning members: bought at the brand before the period. A semi-join on the pairs
-    # with such a history, not a join to every member's: SQLite builds the set once and
-    # probes it, instead of a look-up in the history table for every reward (4x faster).
-    returned = select(b.member_id, b.merchant_id).where(b.first_purchase_at < start)
-    returning_member = case(
-        (tuple_(r.member_id, r.merchant_id).in_(returned), r.member_id), else_=None
+    # Returning members: bought at the brand before the period. One look-up of the history's
+    # key per reward of the offers: a set of every pair with such a history was a scan of the
+    # whole table (every member at every brand; 0.9 s of 1.4 s at ten million events).
+    returned = exists().where(
+        b.member_id == r.member_id, b.merchant_id == r.merchant_id, b.first_purchase_at < start
     )
+    returning_member = case((returned, r.member_id), else_=None)
     # Rewards booked by accepted missing-cashback claims: flagged as manual adjustments.
     claimed = select(_claims.c.reward_id).where(_claims.c.status == "accepted")
     manual_reward = case((r.id.in_(claimed), r.id), else_=None)

@@ -381,9 +381,31 @@ def member_offers(
     session: Session, member_id: int, *, now: datetime, after_id: int, limit: int
 ) -> tuple[list[MemberOfferOut], int | None]:
     """Open offers the member is not held out of, and the cursor for the next page."""
+    found, next_cursor = visible_offers(session, member_id, now=now, after_id=after_id, limit=limit)
+    names = repo.merchant_names(session, [o.merchant_id for o in found])
+    activated = repo.activated_offer_ids(session, member_id, [o.id for o in found if o.id])
+    items = [
+        MemberOfferOut(
+            **o.model_dump(include=set(MemberOfferOut.model_fields)),
+            merchant_name=names.get(o.merchant_id, ""),
+            dayparts=_windows(o.dayparts_json),
+            bonus_windows=_windows(o.bonus_windows_json),
+            activated=o.id in activated,
+        )
+        for o in found
+    ]
+    return items, next_cursor
+
+
+def visible_offers(
+    session: Session, member_id: int, *, now: datetime, after_id: int, limit: int
+) -> tuple[list[Offer], int | None]:
+    """The rows of `member_offers` (the app's offer feed reads them as they are)."""
     found: list[Offer] = []
     cursor = after_id
-    batch = max(2 * limit, 100)
+    # A little more than a page: few offers hold a member out, and the loop reads on if
+    # they do (twice the page was as many Offer rows again to build for nothing).
+    batch = limit + 1 + max(limit // 4, 20)
     exhausted = False
     for _ in range(20):  # bounded: holdouts are at most half of an offer's members
         rows = repo.open_offers(session, now=now, after_id=cursor, limit=batch)
@@ -398,16 +420,4 @@ def member_offers(
         next_cursor = found[-1].id
     else:
         next_cursor = None if exhausted else cursor
-    names = repo.merchant_names(session, [o.merchant_id for o in found])
-    activated = repo.activated_offer_ids(session, member_id, [o.id for o in found if o.id])
-    items = [
-        MemberOfferOut(
-            **o.model_dump(include=set(MemberOfferOut.model_fields)),
-            merchant_name=names.get(o.merchant_id, ""),
-            dayparts=_windows(o.dayparts_json),
-            bonus_windows=_windows(o.bonus_windows_json),
-            activated=o.id in activated,
-        )
-        for o in found
-    ]
-    return items, next_cursor
+    return found, next_cursor

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from service.offers.catalog import aware
-from service.offers.service import member_offers
+from service.offers.repository import activated_offer_ids
+from service.offers.service import visible_offers
 from service.tables import Location, MemberOfferState, Merchant, Offer, OfferLocation
-from service.web.app.offer_terms import headline, terms
+from service.web.app.offer_terms import card_texts
 from service.web.i18n import N_, Formatter
 
 MAX_FEED_OFFERS = 300
@@ -75,15 +76,18 @@ class Feed:
 def _locations(session: Session, offers: list[Offer]) -> dict[int, list[str]]:
     """Location names per offer: the chosen ones, or all of the brand's."""
     merchant_ids = sorted({o.merchant_id for o in offers})
-    by_merchant: dict[int, list[Location]] = defaultdict(list)
+    # (id, name) pairs, not Location objects: a feed of hundreds of offers names every
+    # location of their brands, and building ORM objects for them was most of this read.
+    by_merchant: dict[int, list[tuple[int, str]]] = defaultdict(list)
     if merchant_ids:
         rows = session.exec(
-            select(Location)
+            select(Location.merchant_id, Location.id, Location.name)
             .where(col(Location.merchant_id).in_(merchant_ids))
             .order_by(col(Location.id))
         )
-        for loc in rows:
-            by_merchant[loc.merchant_id].append(loc)
+        for merchant_id, location_id, name in rows:
+            assert location_id is not None
+            by_merchant[merchant_id].append((location_id, name))
     chosen: dict[int, set[int]] = defaultdict(set)
     narrow = [o.id for o in offers if not o.brand_wide and o.id is not None]
     if narrow:
@@ -96,8 +100,8 @@ def _locations(session: Session, offers: list[Offer]) -> dict[int, list[str]]:
         assert o.id is not None
         locs = by_merchant[o.merchant_id]
         if not o.brand_wide:
-            locs = [loc for loc in locs if loc.id in chosen[o.id]]
-        out[o.id] = [loc.name for loc in locs]
+            locs = [loc for loc in locs if loc[0] in chosen[o.id]]
+        out[o.id] = [name for _, name in locs]
     return out
 
 
@@ -151,14 +155,15 @@ def offer_cards(
         merchant = merchants[o.merchant_id]
         names = locations.get(o.id, [])
         ends = aware(o.ends_at)
+        texts = card_texts(o, fmt, timezone=merchant.timezone)
         cards.append(
             OfferCard(
                 id=o.id,
                 merchant=merchant.brand_name,
                 category=merchant.category,
                 title=o.title,
-                headline=headline(o, fmt),
-                terms=terms(o, fmt, timezone=merchant.timezone),
+                headline=texts[0],
+                terms=texts[1],
                 locations=names[:SHOWN_LOCATIONS],
                 more_locations=max(0, len(names) - SHOWN_LOCATIONS),
                 activation_required=o.activation_required,
@@ -180,13 +185,8 @@ def build_feed(
     category: str | None = None,
     search: str | None = None,
 ) -> Feed:
-    items, _ = member_offers(session, member_id, now=now, after_id=0, limit=MAX_FEED_OFFERS)
-    activated = {i.id for i in items if i.activated}
-    ids = [i.id for i in items]
-    by_id = (
-        {o.id: o for o in session.exec(select(Offer).where(col(Offer.id).in_(ids)))} if ids else {}
-    )
-    found = [by_id[i] for i in ids if i in by_id]
+    found, _ = visible_offers(session, member_id, now=now, after_id=0, limit=MAX_FEED_OFFERS)
+    activated = activated_offer_ids(session, member_id, [o.id for o in found if o.id])
     cards = offer_cards(session, member_id, found, activated, fmt, now=now)
     needle = (search or "").strip().casefold()
     feed = Feed()

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, time
 from decimal import Decimal
+from functools import lru_cache
+from types import SimpleNamespace
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_time, get_day_names
@@ -152,3 +155,30 @@ def _local_date(value: datetime, timezone: str, fmt: Formatter) -> str:
     except (KeyError, ValueError):
         zone = ZoneInfo("UTC")
     return format_date(value.astimezone(zone), "medium", locale=fmt.locale)
+
+
+# Every field `headline` and `terms` read: with the language and time zone, the whole input.
+_TEXT_FIELDS = (
+    "kind", "stamp_every_n", "threshold_amount", "reward_type", "rate_bps", "reward_amount",
+    "currency", "min_spend_amount", "max_reward_amount", "dayparts_json", "bonus_windows_json",
+    "channel", "audience", "lookback_days", "min_member_tier", "birthday_bonus_bps",
+    "member_max_rewards", "ends_at",
+)  # fmt: skip
+
+
+def card_texts(offer: Offer, fmt: Formatter, *, timezone: str) -> tuple[str, str]:
+    """(headline, terms). They are the same for every member who reads the offer, and the
+    offer feed shows hundreds of offers per page: so each is written once per offer's rules,
+    language and time zone (keyed by the values themselves, never by id, so an edited offer
+    gets new text), not once per member and page."""
+    values = tuple(getattr(offer, name) for name in _TEXT_FIELDS)
+    return _card_texts(values, fmt.language, str(fmt.timezone), timezone)
+
+
+@lru_cache(maxsize=4096)
+def _card_texts(
+    values: tuple, language: str, reader_timezone: str, timezone: str
+) -> tuple[str, str]:
+    offer = cast(Offer, SimpleNamespace(**dict(zip(_TEXT_FIELDS, values, strict=True))))
+    fmt = Formatter(language, reader_timezone)
+    return headline(offer, fmt), terms(offer, fmt, timezone=timezone)

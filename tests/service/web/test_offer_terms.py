@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service.tables import Offer
-from service.web.app.offer_terms import headline, terms
+from service.web.app.offer_terms import card_texts, headline, terms
 from service.web.i18n import Formatter
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
@@ -66,4 +66,19 @@ def test_norwegian_terms_use_norwegian_words_numbers_and_money() -> None:
     assert text == (
         "7,5\u00a0% tilbake ved kjøp på 100,00\u00a0USD eller mer, bare på nett, "
         "2 ganger per medlem"
+    )
+
+
+def test_the_feed_texts_are_the_terms_and_follow_an_edit_of_the_same_offer() -> None:
+    o = offer(id=7, min_spend_amount=1000, ends_at=datetime(2026, 12, 31, 12, tzinfo=UTC))
+    en, nb = Formatter("en"), Formatter("nb")
+    assert card_texts(o, en, timezone="UTC") == (
+        "5% back",
+        "5% back on $10.00 or more, until Dec 31, 2026",
+    )
+    assert card_texts(o, nb, timezone="UTC") == (headline(o, nb), terms(o, nb, timezone="UTC"))
+    o.rate_bps, o.ends_at = 750, None  # the same id, new rules: new text, not the first one
+    assert card_texts(o, en, timezone="UTC") == (
+        "7.5% back",
+        "7.5% back on $10.00 or more",
     )
