@@ -167,37 +167,28 @@ def reserve(
     """Add (amount, redemptions) per offer, each within its limits, and return what remained
     of the `limited` offers' budgets just before (for telling who crossed 80%).
 
-    Each increase is one conditional update (`reserved + d <= budget`, likewise for
-    redemptions), in offer id order; a row stays locked only until the caller commits. If any
-    refuses, `BudgetMoved` names those offers: the caller rolls back and decides again with
-    them locked. Releases and offers without limits are never refused.
+    The increases of limited offers go first, as conditional updates (`reserved + d <=
+    budget`, likewise for redemptions); then releases and offers without limits, never
+    refused. Each group in offer id order, sent together; a row stays locked only until the
+    caller commits. If any increase refuses, `BudgetMoved` names the offers that grew: the
+    caller rolls back and decides again with them locked.
     """
     limited = set(limited)
     growing = {k: d for k, d in deltas.items() if k in limited and (d[0] > 0 or d[1] > 0)}
+    c = _budgets.c
+    by_offer = update(_budgets).where(c.offer_id == bindparam("b_offer"))
+    within_limits = by_offer.where(
+        c.budget_amount.is_(None) | (c.reserved_amount + bindparam("b_amount") <= c.budget_amount),
+        c.max_redemptions.is_(None)
+        | (c.redemption_count + bindparam("b_count") <= c.max_redemptions),
+    )
+    rows = [{"b_offer": k, "b_amount": a, "b_count": n} for k, (a, n) in sorted(growing.items())]
+    taken = execute_many(conn, _add_reserved(within_limits), rows)
+    if taken is not None and taken.rowcount != len(rows):
+        raise BudgetMoved(growing)
     apply_reservations(conn, {k: d for k, d in deltas.items() if k not in growing})
     if not growing:
         return {}
-    c = _budgets.c
-    within_limits = _add_reserved(
-        update(_budgets).where(
-            c.offer_id == bindparam("b_offer"),
-            c.budget_amount.is_(None)
-            | (c.reserved_amount + bindparam("b_amount") <= c.budget_amount),
-            c.max_redemptions.is_(None)
-            | (c.redemption_count + bindparam("b_count") <= c.max_redemptions),
-        )
-    )
-    # One statement per offer, to know which refused (a few hundred per batch at most).
-    refused = [
-        offer_id
-        for offer_id, (amount, count) in sorted(growing.items())
-        if conn.execute(
-            within_limits, {"b_offer": offer_id, "b_amount": amount, "b_count": count}
-        ).rowcount
-        != 1
-    ]
-    if refused:
-        raise BudgetMoved(refused)
     after = read_remaining(conn, growing, lock=False)  # rows this transaction holds
     return {
         k: Remaining(
