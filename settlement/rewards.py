@@ -23,7 +23,7 @@ from sqlalchemy import Connection, and_, bindparam, select, update
 
 from matching.lifecycle import RewardTerms, after_refund
 from settlement.ledger.accounts import AccountDirectory, AccountKind, account_code
-from settlement.ledger.bulk import bulk_insert, execute_many, one_of
+from settlement.ledger.bulk import bulk_insert, by_keys, execute_many
 from settlement.ledger.writer import Entry, EntryStatus, LedgerBatch, Posting, significant
 from settlement.outbox import OutboxEventType, OutboxRow, write_outbox
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, Reward
@@ -157,13 +157,15 @@ class RewardBook:
         wanted.sort()
         for start in range(0, len(wanted), 5000):
             chunk = wanted[start : start + 5000]
-            query = select(*cols).where(one_of(conn, _rewards.c.id, chunk))
+            query = select(*cols)
             if conn.dialect.name == "postgresql":
                 # Ingest, maturation and expiry all read a reward, change it and write it
-                # back whole: the row lock (taken in id order) makes them wait for each other
-                # instead of one overwriting the other. SQLite's write lock does the same.
-                query = query.order_by(_rewards.c.id).with_for_update()
-            for row in conn.execute(query):
+                # back whole: the row lock (taken in id order: `by_keys` locks in the order
+                # of the sorted ids) makes them wait for each other instead of one
+                # overwriting the other. SQLite's write lock does the same.
+                query = query.with_for_update()
+            query = by_keys(conn, query, _rewards.c.id, chunk)
+            for row in conn.execute(query.order_by(query.selected_columns.id)):
                 rec = RewardRecord(*row)
                 rec.state = RewardState(rec.state)
                 for name in _TIMES:
@@ -173,16 +175,20 @@ class RewardBook:
                 out[rec.id] = rec
             # The one unresolved pending entry of each authorized reward.
             for reward_id, entry_id in conn.execute(
-                select(_entries.c.reward_id, _entries.c.id)
-                .select_from(
-                    _entries.outerjoin(_resolutions, _resolutions.c.entry_id == _entries.c.id)
-                )
-                .where(
-                    and_(
-                        one_of(conn, _entries.c.reward_id, chunk),
-                        _entries.c.initial_status == EntryStatus.PENDING.value,
-                        _resolutions.c.entry_id.is_(None),
+                by_keys(
+                    conn,
+                    select(_entries.c.reward_id, _entries.c.id)
+                    .select_from(
+                        _entries.outerjoin(_resolutions, _resolutions.c.entry_id == _entries.c.id)
                     )
+                    .where(
+                        and_(
+                            _entries.c.initial_status == EntryStatus.PENDING.value,
+                            _resolutions.c.entry_id.is_(None),
+                        )
+                    ),
+                    _entries.c.reward_id,
+                    chunk,
                 )
             ):
                 self.pending_entries[reward_id] = entry_id
@@ -471,8 +477,11 @@ class RewardBook:
         codes = sorted(wanted)
         for start in range(0, len(codes), 5000):
             for code, amount in conn.execute(
-                select(_accounts.c.code, _accounts.c.posted_amount).where(
-                    one_of(conn, _accounts.c.code, codes[start : start + 5000])
+                by_keys(
+                    conn,
+                    select(_accounts.c.code, _accounts.c.posted_amount),
+                    _accounts.c.code,
+                    codes[start : start + 5000],
                 )
             ):
                 self.available_cache[wanted[code]] = amount

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from matching.match import MemberOfferState as OfferState
 from service.offers.catalog import aware
 from service.tables import Activation, Card, Member, MemberBrandState, MemberOfferState
-from settlement.ledger.bulk import execute_many, one_of
+from settlement.ledger.bulk import by_keys, execute_many
 
 _card = Card.__table__
 _member = Member.__table__
@@ -38,8 +38,11 @@ def load_cards(conn: Connection, card_ids: Iterable[int]) -> dict[int, CardStatu
     out = {}
     for chunk in _chunks(sorted(set(card_ids))):
         for cid, member_id, status, unlinked_at in conn.execute(
-            select(_card.c.id, _card.c.member_id, _card.c.status, _card.c.unlinked_at).where(
-                one_of(conn, _card.c.id, chunk)
+            by_keys(
+                conn,
+                select(_card.c.id, _card.c.member_id, _card.c.status, _card.c.unlinked_at),
+                _card.c.id,
+                chunk,
             )
         ):
             out[cid] = CardStatus(member_id, status, aware(unlinked_at))
@@ -51,8 +54,11 @@ def load_members(conn: Connection, member_ids: Iterable[int]) -> dict[int, tuple
     out = {}
     for chunk in _chunks(sorted(set(member_ids))):
         for mid, tier, birth_month in conn.execute(
-            select(_member.c.id, _member.c.tier, _member.c.birth_month).where(
-                one_of(conn, _member.c.id, chunk)
+            by_keys(
+                conn,
+                select(_member.c.id, _member.c.tier, _member.c.birth_month),
+                _member.c.id,
+                chunk,
             )
         ):
             out[mid] = (tier, birth_month)
@@ -67,9 +73,12 @@ def load_activations(
         return out
     for chunk in _chunks(sorted(set(member_ids))):
         for member_id, offer_id, at in conn.execute(
-            select(
-                _activation.c.member_id, _activation.c.offer_id, _activation.c.activated_at
-            ).where(one_of(conn, _activation.c.member_id, chunk))
+            by_keys(
+                conn,
+                select(_activation.c.member_id, _activation.c.offer_id, _activation.c.activated_at),
+                _activation.c.member_id,
+                chunk,
+            )
         ):
             if offer_id in offer_ids:
                 out.setdefault(member_id, {})[offer_id] = aware(at)
@@ -83,13 +92,16 @@ def load_brand_history(
     out = {}
     for chunk in _chunks(sorted({member for member, _ in pairs})):
         for member_id, merchant_id, first, last in conn.execute(
-            select(
+            by_keys(
+                conn,
+                select(
+                    _brand_state.c.member_id,
+                    _brand_state.c.merchant_id,
+                    _brand_state.c.first_purchase_at,
+                    _brand_state.c.last_purchase_at,
+                ),
                 _brand_state.c.member_id,
-                _brand_state.c.merchant_id,
-                _brand_state.c.first_purchase_at,
-                _brand_state.c.last_purchase_at,
-            ).where(
-                one_of(conn, _brand_state.c.member_id, chunk),
+                chunk,
             )
         ):
             if (member_id, merchant_id) in pairs:
@@ -104,9 +116,7 @@ def load_offer_states(
     out: dict[int, dict[int, OfferState]] = {}
     for chunk in _chunks(sorted({member for member, _ in pairs})):
         for row in conn.execute(
-            select(_offer_state).where(
-                one_of(conn, _offer_state.c.member_id, chunk),
-            )
+            by_keys(conn, select(_offer_state), _offer_state.c.member_id, chunk)
         ):
             if (row.member_id, row.offer_id) not in pairs:
                 continue

@@ -21,7 +21,7 @@ from service.feeds import context as ctx
 from service.feeds.batch import Linked, Row
 from service.offers.catalog import aware
 from service.tables import CardEventRow
-from settlement.ledger.bulk import execute_many, one_of
+from settlement.ledger.bulk import by_keys, execute_many
 from settlement.tables import Reward
 
 _events = CardEventRow.__table__
@@ -47,15 +47,20 @@ def stored_results(
     out = {}
     for chunk in ctx._chunks(external_ids):
         for ext, eid, outcome, reason, reward_amount in conn.execute(
-            select(
+            by_keys(
+                conn,
+                select(
+                    _events.c.external_id,
+                    _events.c.id,
+                    _events.c.outcome,
+                    _events.c.reason,
+                    rw.c.reward_amount,
+                )
+                .select_from(_events.outerjoin(rw, rw.c.id == _events.c.reward_id))
+                .where(_events.c.source == source.value),
                 _events.c.external_id,
-                _events.c.id,
-                _events.c.outcome,
-                _events.c.reason,
-                rw.c.reward_amount,
+                chunk,
             )
-            .select_from(_events.outerjoin(rw, rw.c.id == _events.c.reward_id))
-            .where(_events.c.source == source.value, one_of(conn, _events.c.external_id, chunk))
         ):
             paid = (reward_amount or 0) if outcome == "rewarded" else 0
             out[ext] = StoredResult(eid, outcome, reason, paid)
@@ -68,10 +73,11 @@ def load_originals(conn: Connection, source: Source, rows: Sequence[Row]) -> dic
     out: dict[str, Linked] = {}
     for chunk in ctx._chunks(wanted):
         for r in conn.execute(
-            select(_events).where(
-                _events.c.source == source.value, one_of(conn, _events.c.external_id, chunk)
+            by_keys(
+                conn, select(_events).where(_events.c.source == source.value),
+                _events.c.external_id, chunk,
             )
-        ):
+        ):  # fmt: skip
             out[r.external_id] = linked_from_row(r)
     add_clearings(conn, out.values())
     return out
@@ -95,10 +101,13 @@ def load_open_auths(
     found: list[Linked] = []
     for chunk in ctx._chunks(cards):
         for r in conn.execute(
-            select(_events).where(
-                one_of(conn, _events.c.card_id, chunk),
-                _events.c.kind == EventKind.AUTH.value,
-                _events.c.occurred_at >= since,
+            by_keys(
+                conn,
+                select(_events).where(
+                    _events.c.kind == EventKind.AUTH.value, _events.c.occurred_at >= since
+                ),
+                _events.c.card_id,
+                chunk,
             )
         ):
             found.append(linked_from_row(r))
@@ -160,17 +169,18 @@ def add_clearings(conn: Connection, events: Iterable[Linked], *, kind: str = "au
     an early clearing (`kind="clearing"`), the later clearings linked to it."""
     by_id = {a.id: a for a in events if a.kind == kind}
     for chunk in ctx._chunks(sorted(by_id)):
-        for auth_id, amount in conn.execute(
-            select(_events.c.linked_event_id, _events.c.amount)
-            .where(
+        query = by_keys(
+            conn,
+            select(_events.c.linked_event_id, _events.c.amount, _events.c.id).where(
                 and_(
-                    one_of(conn, _events.c.linked_event_id, chunk),
                     _events.c.kind == EventKind.CLEARING.value,
                     or_(_events.c.reason.is_(None), _events.c.reason != DUPLICATE_PRESENTMENT),
                 )
-            )
-            .order_by(_events.c.id)
-        ):
+            ),
+            _events.c.linked_event_id,
+            chunk,
+        )
+        for auth_id, amount, _ in conn.execute(query.order_by(query.selected_columns.id)):
             by_id[auth_id].clearing_amounts.append(amount)
 
 
@@ -213,18 +223,19 @@ def load_waiting(conn: Connection, source: Source, rows: Sequence[Row]) -> Waiti
     )
     early: list[Linked] = []
     for chunk in ctx._chunks(wanted):
-        for r in conn.execute(
-            select(_events)
-            .where(
+        query = by_keys(
+            conn,
+            select(_events).where(
                 _events.c.source == source.value,
-                one_of(conn, _events.c.original_external_id, chunk),
                 or_(_events.c.kind == EventKind.CLEARING.value, _events.c.outcome == UNLINKED),
                 # The terms of the partial index `ix_card_event_waiting`, so both planners use it.
                 _events.c.linked_event_id.is_(None),
                 _events.c.original_external_id.is_not(None),
-            )
-            .order_by(_events.c.id)
-        ):
+            ),
+            _events.c.original_external_id,
+            chunk,
+        )
+        for r in conn.execute(query.order_by(query.selected_columns.id)):
             if r.kind == EventKind.CLEARING.value:
                 clearing = linked_from_row(r)
                 early.append(clearing)

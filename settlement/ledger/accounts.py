@@ -9,7 +9,7 @@ from sqlalchemy import Connection, event, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from settlement.ledger.bulk import one_of
+from settlement.ledger.bulk import by_keys
 from settlement.tables import LedgerAccount
 
 _accounts = LedgerAccount.__table__
@@ -116,9 +116,7 @@ class AccountDirectory:
         for start in range(0, len(codes), 2000):
             chunk = codes[start : start + 2000]
             for account_id, code in conn.execute(
-                select(_accounts.c.id, _accounts.c.code).where(
-                    one_of(conn, _accounts.c.code, chunk)
-                )
+                by_keys(conn, select(_accounts.c.id, _accounts.c.code), _accounts.c.code, chunk)
             ):
                 found[by_code[code]] = account_id
         return found

@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     Table,
     any_,
     bindparam,
     func,
+    literal_column,
     select,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -140,3 +143,31 @@ def one_of(
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     members = func.json_each(bindparam(None, json.dumps(values))).table_valued("value")
     return column.in_(select(members.c.value))
+
+
+def by_keys(
+    conn: Connection, query: Select[Any], column: ColumnElement[Any], values: Sequence[int | str]
+) -> Select[Any]:
+    """`query` narrowed to the rows whose `column` is one of `values`, looked up key by key.
+
+    On PostgreSQL `column = ANY(:values)` leaves the choice to the planner, and on a table
+    it has no statistics for (never analysed yet) or a small one it may read every row, or
+    walk an index on a leading column and filter the rest (`source = ...`, then every
+    external id stored). Here each key of `unnest(:values)` drives a lateral subquery
+    whose `OFFSET 0` keeps the planner from flattening it into a join: the subquery runs
+    once per key with the key as its condition, an index lookup whatever the statistics.
+    The rows come back in the order of `values` (a nested loop keeps the outer order), so
+    sorted keys lock rows in key order under `FOR UPDATE`. The result's columns are the
+    query's, by the same names.
+
+    SQLite searches its index per key for `one_of` already, statistics or none.
+    """
+    if conn.dialect.name != "postgresql":
+        return query.where(one_of(conn, column, values))
+    keys = (
+        func.unnest(bindparam(None, list(values), type_=ARRAY(column.type)))
+        .table_valued("key")
+        .render_derived(name="wanted")
+    )
+    found = query.where(column == keys.c.key).offset(literal_column("0")).lateral("found")
+    return select(*found.c).select_from(keys).join(found, true())

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from settlement.ledger.accounts import MEMBER_KINDS, AccountDirectory, AccountKind, AccountRef
 from settlement.ledger.bookings import DailyBookings
-from settlement.ledger.bulk import execute_many, insert_rows, one_of
+from settlement.ledger.bulk import by_keys, execute_many, insert_rows
 from settlement.ledger.ids import allocate_ids
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
 
@@ -211,38 +211,50 @@ class LedgerBatch:
         in_batch = {e.id for e, _, _ in self.new_resolutions}
         entry_ids = sorted(set(self.resolutions) - in_batch)
         pending_ids: set[int] = set()
+        # Each entry's postings with the owner of their account: a subquery per posting (an
+        # index lookup) rather than a join, which a planner may answer by reading every
+        # account into a hash; the entries' own columns come from the pending check.
+        owner = (
+            select(_accounts.c.owner_type)
+            .where(_accounts.c.id == _postings.c.account_id)
+            .scalar_subquery()
+            .label("owner_type")
+        )
         for start in range(0, len(entry_ids), 5000):
             chunk = entry_ids[start : start + 5000]
-            pending_ids.update(
-                conn.execute(
-                    select(_entries.c.id).where(
-                        one_of(conn, _entries.c.id, chunk),
-                        _entries.c.initial_status == EntryStatus.PENDING.value,
+            entries = {
+                entry_id: (kind, offer_id, merchant_id)
+                for entry_id, kind, offer_id, merchant_id in conn.execute(
+                    by_keys(
+                        conn,
+                        select(
+                            _entries.c.id,
+                            _entries.c.kind,
+                            _entries.c.offer_id,
+                            _entries.c.merchant_id,
+                        ).where(_entries.c.initial_status == EntryStatus.PENDING.value),
+                        _entries.c.id,
+                        chunk,
                     )
-                ).scalars()
-            )
-            for entry_id, account_id, amount, kind, offer_id, merchant_id, owner in conn.execute(
-                select(
+                )
+            }
+            pending_ids.update(entries)
+            for entry_id, account_id, amount, owner_type in conn.execute(
+                by_keys(
+                    conn,
+                    select(_postings.c.entry_id, _postings.c.account_id, _postings.c.amount, owner),
                     _postings.c.entry_id,
-                    _postings.c.account_id,
-                    _postings.c.amount,
-                    _entries.c.kind,
-                    _entries.c.offer_id,
-                    _entries.c.merchant_id,
-                    _accounts.c.owner_type,
+                    chunk,
                 )
-                .select_from(
-                    _postings.join(_entries, _entries.c.id == _postings.c.entry_id).join(
-                        _accounts, _accounts.c.id == _postings.c.account_id
-                    )
-                )
-                .where(one_of(conn, _postings.c.entry_id, chunk))
             ):
+                if entry_id not in entries:
+                    continue  # not pending: refused below
+                kind, offer_id, merchant_id = entries[entry_id]
                 status = self.resolutions[entry_id][0]
                 pending_delta[account_id] -= amount
                 if status is EntryStatus.POSTED:
                     posted_delta[account_id] += amount
-                    if owner != "member":
+                    if owner_type != "member":
                         booked.add(account_id, kind, offer_id, merchant_id, amount)
         not_pending = set(entry_ids) - pending_ids
         if not_pending:
