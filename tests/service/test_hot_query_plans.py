@@ -147,7 +147,8 @@ def _pg_scans(engine: Engine, statement: Statement, sizes: dict[str, int]) -> li
         # ANALYZE runs the statement (inside a transaction rolled back below), so the plan
         # says how many rows each node fetched only to drop them.
         cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement.sql, statement.parameters)
-        plan = cur.fetchone()[0][0]["Plan"]
+        (explained,) = cur.fetchall()
+        plan = explained[0][0]["Plan"]
     finally:
         raw.rollback()
         raw.close()
