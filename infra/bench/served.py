@@ -102,12 +102,20 @@ def post_signed(client: httpx.Client, feed_key: str, body: bytes) -> httpx.Respo
 
 
 def last_error(log: Path) -> str | None:
-    """The last exception line of a server's log, if it logged a traceback."""
-    text = log.read_text(errors="replace")
-    if "Traceback" not in text:
-        return None
-    trace = text[text.rindex("Traceback") :].splitlines()
-    return next((line for line in trace[1:] if line and not line[0].isspace()), "")[:500]
+    """The last exception of a server's log, if it logged one: from a JSON log line (the
+    traceback in one of its fields) or from a plain traceback."""
+    lines = log.read_text(errors="replace").splitlines()
+    for n in range(len(lines) - 1, -1, -1):
+        if "Traceback" not in lines[n]:
+            continue
+        try:
+            fields = json.loads(lines[n])
+        except ValueError:  # a plain traceback: the first unindented line after it
+            after = lines[n + 1 :]
+            return next((line for line in after if line and not line[0].isspace()), "")[:500]
+        trace = next(str(v) for v in fields.values() if "Traceback" in str(v))
+        return trace.strip().splitlines()[-1][:500]
+    return None
 
 
 def figures(name: str, values: list[float]) -> str:

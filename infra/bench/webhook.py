@@ -51,6 +51,11 @@ HISTORY_BATCH_EVENTS = 20_000
 # Untimed batches first, a few per worker: each loads its offer catalogue and opens its
 # database connections on its first batches, as a server in service has long done.
 WARMUP_BATCHES_PER_WORKER = 4
+# A slow answer is waited for (sending again would only add work to a server behind); a
+# dropped connection or a 5xx is retried.
+ANSWER_TIMEOUT_S = 600
+ATTEMPTS = 3
+RETRY_AFTER_S = 1.0
 _events = CardEventRow.__table__
 
 
@@ -136,18 +141,24 @@ async def _post_all(
 
     async def send(client: httpx.AsyncClient, due: float, ids: list[str], body: bytes) -> None:
         answers.send_lag_s.append(time.monotonic() - due)
-        for attempt in range(3):
+        for attempt in range(1, ATTEMPTS + 1):
+            # A dropped connection or a 5xx is sent again, as a network does; the webhook is
+            # idempotent by event id, so a batch stored already is reported as duplicates.
             try:
                 resp = await client.post(
                     served.WEBHOOK_PATH, content=body, headers=served.signed(feed_key, body)
                 )
-                break
-            except httpx.TransportError:
-                # The webhook is idempotent by event id: a retry reports the first result.
-                if attempt == 2:
-                    answers.refused["transport error"] += 1
-                    return
-                answers.retries += 1
+            except httpx.TransportError as exc:
+                failure = f"{type(exc).__name__}"
+            else:
+                if resp.status_code < 500:
+                    break
+                failure = f"{resp.status_code} {resp.text[:120]}"
+            if attempt == ATTEMPTS:
+                answers.refused[failure] += 1
+                return
+            answers.retries += 1
+            await asyncio.sleep(RETRY_AFTER_S)
         answers.latency_s.append(time.monotonic() - due)
         if resp.status_code != 200:
             answers.refused[f"{resp.status_code} {resp.text[:120]}"] += 1
@@ -157,7 +168,7 @@ async def _post_all(
             if result["status"] == "accepted":
                 answers.accepted[external_id] += 1
 
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=ANSWER_TIMEOUT_S, limits=limits) as client:
         start = time.monotonic() + 0.5
         tasks = []
         for n, (ids, body) in enumerate(bodies):
