@@ -68,7 +68,7 @@ class Answers:
     statuses: Counter[str] = field(default_factory=Counter)
     accepted: Counter[str] = field(default_factory=Counter)  # external id -> times accepted
     refused: Counter[str] = field(default_factory=Counter)
-    retries: int = 0
+    retried: Counter[str] = field(default_factory=Counter)  # why a request was sent again
 
 
 def _seed(engine: Engine, *, seed: int, history: int, live: int, now: datetime) -> list[dict]:
@@ -157,7 +157,7 @@ async def _post_all(
             if attempt == ATTEMPTS:
                 answers.refused[failure] += 1
                 return
-            answers.retries += 1
+            answers.retried[failure] += 1
             await asyncio.sleep(RETRY_AFTER_S)
         answers.latency_s.append(time.monotonic() - due)
         if resp.status_code != 200:
@@ -272,8 +272,10 @@ def run_webhook_benchmark(
         print(
             f"sent       {timed:>7,} events in {len(bodies):,} requests over {elapsed:.1f} s "
             f"({timed / elapsed:,.0f}/s), after {len(sent) - timed:,} untimed to warm up; "
-            f"retried {answers.retries}"
+            f"sent again {answers.retried.total():,}"
         )
+        for reason, n in answers.retried.most_common(5):
+            print(f"  sent again {n:>5,} after: {reason}")
         for reason, n in answers.refused.most_common(5):
             print(f"  requests refused {n:>5,}: {reason}")
         error = served.last_error(log)
