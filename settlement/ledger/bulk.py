@@ -183,5 +183,7 @@ def by_keys(dialect: str, query: Select[Any], column: ColumnElement[Any]) -> Sel
 
 def keys_param(conn: Connection, values: Sequence[int | str]) -> list[int | str] | str:
     """The value of a `by_keys` statement's `KEYS` parameter: an array on PostgreSQL, a
-    JSON array (read by `json_each`) on SQLite."""
-    return list(values) if conn.dialect.name == "postgresql" else json.dumps(list(values))
+    JSON array (read by `json_each`) on SQLite. A key given twice is looked up once, as
+    `IN` does (a lateral lookup would return its rows twice)."""
+    keys = list(dict.fromkeys(values))
+    return keys if conn.dialect.name == "postgresql" else json.dumps(keys)
