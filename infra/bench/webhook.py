@@ -54,6 +54,8 @@ WARMUP_BATCHES_PER_WORKER = 4
 # A slow answer is waited for (sending again would only add work to a server behind); a
 # dropped connection or a 5xx is retried.
 ANSWER_TIMEOUT_S = 600
+# Workers import the application before they answer: slow when the machine is busy.
+STARTUP_TIMEOUT_S = 300
 ATTEMPTS = 3
 RETRY_AFTER_S = 1.0
 _events = CardEventRow.__table__
@@ -249,7 +251,7 @@ def run_webhook_benchmark(
         log = workdir / "serve.log"
         servers = served.start([served.gunicorn_command()], env, log)
         try:
-            served.wait_up(base, servers, "clo bench webhook")
+            served.wait_up(base, servers, "clo bench webhook", timeout_s=STARTUP_TIMEOUT_S)
             print(
                 f"posting {live:,} events at {rate:g}/s, {batch} per signed request, for "
                 f"{seconds:g} s to {base} (gunicorn, {workers} uvicorn workers), open loop"
