@@ -281,7 +281,7 @@ def run_webhook_benchmark(
         for reason, n in answers.refused.most_common(5):
             print(f"  requests refused {n:>5,}: {reason}")
         error = served.last_error(log)
-        if answers.refused and error is not None:
+        if (answers.refused or answers.retried) and error is not None:
             print(f"the server's last error: {error}")
         print(
             "answers    "
