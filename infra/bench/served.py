@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import statistics
 import subprocess
@@ -19,6 +20,7 @@ from service.feeds.signing import signed_headers
 
 KEY_ID = "bench"
 WEBHOOK_PATH = "/v1/feeds/network/events"
+EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(Error|Exception): ")
 GUNICORN_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "gunicorn.conf.py"
 
 
@@ -113,8 +115,10 @@ def last_error(log: Path) -> str | None:
         except ValueError:  # a plain traceback: the first unindented line after it
             after = lines[n + 1 :]
             return next((line for line in after if line and not line[0].isspace()), "")[:500]
-        trace = next(str(v) for v in fields.values() if "Traceback" in str(v))
-        return trace.strip().splitlines()[-1][:500]
+        trace = next(str(v) for v in fields.values() if "Traceback" in str(v)).splitlines()
+        # The exception's own line ("module.Error: message"), not a note printed after it.
+        raised = [line for line in trace if EXCEPTION_LINE.match(line)]
+        return (raised or trace or [""])[-1][:500]
     return None
 
 
