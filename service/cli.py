@@ -342,6 +342,20 @@ def cmd_bench_pages(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_bench_webhook(args: argparse.Namespace) -> int:
+    from infra.bench.webhook import run_webhook_benchmark
+
+    return run_webhook_benchmark(
+        rate=args.rate,
+        seconds=args.seconds,
+        batch=args.batch,
+        workers=args.workers,
+        database=args.database,
+        history_events=args.history_events,
+        analyse=args.analyse,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clo", description="CLO engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -464,6 +478,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the database (prints its URL)")
     p.add_argument("--seeded", help="URL of a kept database: time the reads only")
 
+    p = add(
+        "webhook",
+        cmd_bench_webhook,
+        "signed batches to a served API, open loop: acknowledgement latency, none lost",
+        bench,
+    )
+    p.add_argument("--rate", type=float, default=1_000, help="events per second")
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--batch", type=int, default=100, help="events per signed request")
+    p.add_argument("--workers", type=int, default=2, help="server processes (uvicorn workers)")
+    p.add_argument("--history-events", type=int, default=200_000, help="stored before the clock")
+    p.add_argument(
+        "--analyse",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="analyse the database after seeding (default: never analysed)",
+    )
+
     from service.settlements.commands import add_commands
 
     add_commands(sub, add, bench)
@@ -482,6 +514,7 @@ _OWN_DATABASE = frozenset(
         "cmd_bench_settle",
         "cmd_bench_notify",
         "cmd_bench_pages",
+        "cmd_bench_webhook",
     }
 )
 

@@ -18,12 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, select, update
 
 from matching.lifecycle import RewardTerms, after_refund
 from settlement.ledger.accounts import AccountDirectory, AccountKind, account_code
-from settlement.ledger.bulk import bulk_insert, execute_many, one_of
+from settlement.ledger.bulk import KEYS, bulk_insert, by_keys, execute_many, keys_param
 from settlement.ledger.writer import (
     Entry,
     EntryStatus,
@@ -109,6 +111,42 @@ _COLUMNS = [f.name for f in fields(RewardRecord)]
 _TIMES = ("occurred_at", "hold_until", "expires_at", "cleared_at", "matured_at")
 
 
+# The statements of `RewardBook.load`, built once per dialect (`by_keys` says why).
+@cache
+def _rewards_query(dialect: str) -> Select[Any]:
+    query = select(*(_rewards.c[name] for name in _COLUMNS))
+    if dialect == "postgresql":
+        # Ingest, maturation and expiry all read a reward, change it and write it back
+        # whole: the row lock (taken in id order: `by_keys` locks in the order of the
+        # sorted ids) makes them wait for each other instead of one overwriting the other.
+        # SQLite's write lock does the same.
+        query = query.with_for_update()
+    query = by_keys(dialect, query, _rewards.c.id)
+    return query.order_by(query.selected_columns.id)
+
+
+@cache
+def _pending_entries_query(dialect: str) -> Select[Any]:
+    """The one unresolved pending entry of each authorized reward."""
+    return by_keys(
+        dialect,
+        select(_entries.c.reward_id, _entries.c.id)
+        .select_from(_entries.outerjoin(_resolutions, _resolutions.c.entry_id == _entries.c.id))
+        .where(
+            and_(
+                _entries.c.initial_status == EntryStatus.PENDING.value,
+                _resolutions.c.entry_id.is_(None),
+            )
+        ),
+        _entries.c.reward_id,
+    )
+
+
+@cache
+def _balances_query(dialect: str) -> Select[Any]:
+    return by_keys(dialect, select(_accounts.c.code, _accounts.c.posted_amount), _accounts.c.code)
+
+
 def accrual_postings(
     member_id: int, merchant_id: int, reward_amount: int, commission_amount: int
 ) -> tuple[Posting, ...]:
@@ -160,17 +198,11 @@ class RewardBook:
         wanted = [r for r in reward_ids if r not in self.new and r not in self.dirty]
         for rid in reward_ids - set(wanted):
             out[rid] = self.new.get(rid) or self.dirty[rid]
-        cols = [_rewards.c[name] for name in _COLUMNS]
         wanted.sort()
+        dialect = conn.dialect.name
         for start in range(0, len(wanted), 5000):
-            chunk = wanted[start : start + 5000]
-            query = select(*cols).where(one_of(conn, _rewards.c.id, chunk))
-            if conn.dialect.name == "postgresql":
-                # Ingest, maturation and expiry all read a reward, change it and write it
-                # back whole: the row lock (taken in id order) makes them wait for each other
-                # instead of one overwriting the other. SQLite's write lock does the same.
-                query = query.order_by(_rewards.c.id).with_for_update()
-            for row in conn.execute(query):
+            keys = {KEYS: keys_param(conn, wanted[start : start + 5000])}
+            for row in conn.execute(_rewards_query(dialect), keys):
                 rec = RewardRecord(*row)
                 rec.state = RewardState(rec.state)
                 for name in _TIMES:
@@ -179,19 +211,7 @@ class RewardBook:
                         setattr(rec, name, value.replace(tzinfo=UTC))
                 out[rec.id] = rec
             # The one unresolved pending entry of each authorized reward.
-            for reward_id, entry_id in conn.execute(
-                select(_entries.c.reward_id, _entries.c.id)
-                .select_from(
-                    _entries.outerjoin(_resolutions, _resolutions.c.entry_id == _entries.c.id)
-                )
-                .where(
-                    and_(
-                        one_of(conn, _entries.c.reward_id, chunk),
-                        _entries.c.initial_status == EntryStatus.PENDING.value,
-                        _resolutions.c.entry_id.is_(None),
-                    )
-                )
-            ):
+            for reward_id, entry_id in conn.execute(_pending_entries_query(dialect), keys):
                 self.pending_entries[reward_id] = entry_id
         self._load_available(conn, out.values())
         return out
@@ -478,9 +498,8 @@ class RewardBook:
         codes = sorted(wanted)
         for start in range(0, len(codes), 5000):
             for code, amount in conn.execute(
-                select(_accounts.c.code, _accounts.c.posted_amount).where(
-                    one_of(conn, _accounts.c.code, codes[start : start + 5000])
-                )
+                _balances_query(conn.dialect.name),
+                {KEYS: keys_param(conn, codes[start : start + 5000])},
             ):
                 self.available_cache[wanted[code]] = amount
         # Maturations written earlier in this book are not in the table yet.

@@ -15,10 +15,8 @@ nothing about time.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,15 +33,14 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, create_engine, insert, select
 
+from infra.bench import served
 from infra.mail.smtp_sink import free_port
 from service.db import make_engine, normalize_url
-from service.feeds.signing import sign
 from service.notifications.tables import Notification
 from service.schema import upgrade
 from service.tables import Card, CardEventRow, Location, Member, Merchant, Offer
 from settlement.budget import ensure_budget
 
-KEY_ID = "bench"
 POSTERS = 8
 WATCH_EVERY_S = 0.02
 MESSAGE_ID = re.compile(r"<notification-(\d+)@")
@@ -107,61 +104,12 @@ def _serve(
 ) -> list[subprocess.Popen[bytes]]:
     """`clo serve` with the notifier on a thread beside it, or `clo serve --no-notifier`
     and `clo notify` as two processes."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "CLO_ENVIRONMENT": "demo",
-            "CLO_DATABASE_URL": url,
-            "CLO_FEED_SIGNING_KEYS": json.dumps({KEY_ID: feed_key}),
-            "CLO_WEB_SECRET_KEY": secrets.token_urlsafe(32),
-            "CLO_SMTP_HOST": "127.0.0.1",
-            "CLO_SMTP_PORT": str(smtp_port),
-            "CLO_WEB_ORIGIN": f"http://127.0.0.1:{port}",
-        }
+    env = served.server_env(
+        url, port, feed_key, CLO_SMTP_HOST="127.0.0.1", CLO_SMTP_PORT=str(smtp_port)
     )
-    serve = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
-    commands = [[*serve, "--no-notifier"], [sys.executable, "-m", "service.cli", "notify"]]
-    with log.open("wb") as out:  # the server's access log, for a look when figures surprise
-        return [
-            subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-            for command in (commands if notifier_process else [serve])
-        ]
-
-
-def _wait_up(base: str, processes: list[subprocess.Popen[bytes]], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            raise SystemExit("clo bench notify: the server exited at start")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("clo bench notify: the server did not start")
-
-
-def _post_signed(client: httpx.Client, feed_key: str, body: bytes) -> httpx.Response:
-    """POST one signed batch; a dropped connection is retried (the webhook is idempotent
-    by the event's id, so a retry returns the first result)."""
-    for attempt in range(3):
-        ts = int(time.time())
-        try:
-            return client.post(
-                "/v1/feeds/network/events",
-                content=body,
-                headers={
-                    "X-CLO-Key-Id": KEY_ID,
-                    "X-CLO-Timestamp": str(ts),
-                    "X-CLO-Signature": sign(feed_key, ts, body),
-                    "Content-Type": "application/json",
-                },
-            )
-        except httpx.TransportError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    serve = served.clo_command("serve", "--port", str(port))
+    commands = [[*serve, "--no-notifier"], served.clo_command("notify")]
+    return served.start(commands if notifier_process else [serve], env, log)
 
 
 def _post_all(
@@ -179,7 +127,7 @@ def _post_all(
                     time.sleep(delay)
                 body = json.dumps({"events": batches[n]}).encode()
                 sent = time.time()
-                resp = _post_signed(client, feed_key, body)
+                resp = served.post_signed(client, feed_key, body)
                 with timings.lock:
                     timings.answered_s.append(time.time() - sent)
                     if resp.status_code != 200:
@@ -244,16 +192,6 @@ def _mails(log: Path) -> list[tuple[float, str]]:
     return mails
 
 
-def _figures(name: str, values: list[float]) -> str:
-    if len(values) < 2:
-        return f"{name:<28} n={len(values)}"
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return (
-        f"{name:<28} n={len(values):>6,}  p50 {cuts[49] * 1000:7.0f} ms  "
-        f"p99 {cuts[98] * 1000:7.0f} ms  max {max(values) * 1000:7.0f} ms"
-    )
-
-
 def run_notify_benchmark(
     *,
     rate: float,
@@ -294,7 +232,7 @@ def run_notify_benchmark(
                 url, port, smtp_port, feed_key, Path(tmp) / "serve.log", notifier_process
             )
             try:
-                _wait_up(base, servers)
+                served.wait_up(base, servers, "clo bench notify")
                 watcher = threading.Thread(target=_watch, args=(url, seen, stop), daemon=True)
                 watcher.start()
                 timings = Timings()
@@ -316,11 +254,9 @@ def run_notify_benchmark(
                 print(f"the server's log ends:\n{tail}", file=sys.stderr)
                 raise
             finally:
-                for server in servers:
-                    server.terminate()
-                    server.wait(timeout=30)
+                served.stop(servers)
             mails = _mails(smtp_log)
-            log_text = (Path(tmp) / "serve.log").read_text(errors="replace")
+            error = served.last_error(Path(tmp) / "serve.log")
         with engine.connect() as conn:
             reward_of_event = dict(
                 conn.execute(
@@ -347,13 +283,11 @@ def run_notify_benchmark(
     print(f"posted     {posted:>7,} in {elapsed:.1f} s ({posted / elapsed:,.0f}/s)")
     for reason, n in timings.refused.most_common(5):
         print(f"  requests refused {n:>5,}: {reason}")
-    if refused and "Traceback" in log_text:
-        trace = log_text[log_text.rindex("Traceback") :].splitlines()
-        error = next((line for line in trace[1:] if line and not line[0].isspace()), "")
-        print(f"the server's last error: {error[:500]}")
+    if refused and error is not None:
+        print(f"the server's last error: {error}")
     print(f"rewarded   {len(posted_at_reward):>7,}")
     print(f"in-app     {len(in_app):>7,}   emails {len(by_email):,}")
-    print(_figures("webhook answer", timings.answered_s))
-    print(_figures("event -> in-app", in_app))
-    print(_figures("event -> email received", by_email))
+    print(served.figures("webhook answer", timings.answered_s))
+    print(served.figures("event -> in-app", in_app))
+    print(served.figures("event -> email received", by_email))
     return 0 if len(in_app) == len(posted_at_reward) else 1

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple
+from functools import cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from matching.match import MemberOfferState as OfferState
 from service.offers.catalog import aware
 from service.tables import Activation, Card, Member, MemberBrandState, MemberOfferState
-from settlement.ledger.bulk import execute_many, one_of
+from settlement.ledger.bulk import KEYS, by_keys, execute_many, keys_param
 
 _card = Card.__table__
 _member = Member.__table__
@@ -28,6 +29,50 @@ def _chunks(values: list, size: int = CHUNK) -> Iterable[list]:
         yield values[start : start + size]
 
 
+@cache
+def _query(dialect: str, name: str) -> Select[Any]:
+    """The statements of the loaders below, built once per dialect (`by_keys` says why)."""
+    match name:
+        case "cards":
+            return by_keys(
+                dialect,
+                select(_card.c.id, _card.c.member_id, _card.c.status, _card.c.unlinked_at),
+                _card.c.id,
+            )
+        case "lock_members":  # locked in the order of the keys (`by_keys`): sorted
+            return by_keys(
+                dialect, select(_member.c.id).with_for_update(key_share=True), _member.c.id
+            )
+        case "members":
+            return by_keys(
+                dialect, select(_member.c.id, _member.c.tier, _member.c.birth_month), _member.c.id
+            )
+        case "activations":
+            return by_keys(
+                dialect,
+                select(_activation.c.member_id, _activation.c.offer_id, _activation.c.activated_at),
+                _activation.c.member_id,
+            )
+        case "brand_history":
+            return by_keys(
+                dialect,
+                select(
+                    _brand_state.c.member_id,
+                    _brand_state.c.merchant_id,
+                    _brand_state.c.first_purchase_at,
+                    _brand_state.c.last_purchase_at,
+                ),
+                _brand_state.c.member_id,
+            )
+        case "offer_states":
+            return by_keys(dialect, select(_offer_state), _offer_state.c.member_id)
+    raise ValueError(name)
+
+
+def _by_keys(conn: Connection, name: str, keys: list[int]) -> Iterable[Any]:
+    return conn.execute(_query(conn.dialect.name, name), {KEYS: keys_param(conn, keys)})
+
+
 class CardStatus(NamedTuple):
     member_id: int
     status: str  # active | unlinked
@@ -37,11 +82,7 @@ class CardStatus(NamedTuple):
 def load_cards(conn: Connection, card_ids: Iterable[int]) -> dict[int, CardStatus]:
     out = {}
     for chunk in _chunks(sorted(set(card_ids))):
-        for cid, member_id, status, unlinked_at in conn.execute(
-            select(_card.c.id, _card.c.member_id, _card.c.status, _card.c.unlinked_at).where(
-                one_of(conn, _card.c.id, chunk)
-            )
-        ):
+        for cid, member_id, status, unlinked_at in _by_keys(conn, "cards", chunk):
             out[cid] = CardStatus(member_id, status, aware(unlinked_at))
     return out
 
@@ -54,23 +95,14 @@ def lock_members(conn: Connection, member_ids: Iterable[int]) -> None:
     if conn.dialect.name != "postgresql":
         return
     for chunk in _chunks(sorted(set(member_ids))):
-        conn.execute(
-            select(_member.c.id)
-            .where(one_of(conn, _member.c.id, chunk))
-            .order_by(_member.c.id)
-            .with_for_update(key_share=True)
-        ).all()
+        conn.execute(_query(conn.dialect.name, "lock_members"), {KEYS: keys_param(conn, chunk)})
 
 
 def load_members(conn: Connection, member_ids: Iterable[int]) -> dict[int, tuple[int, int | None]]:
     """member id -> (tier, birth month)."""
     out = {}
     for chunk in _chunks(sorted(set(member_ids))):
-        for mid, tier, birth_month in conn.execute(
-            select(_member.c.id, _member.c.tier, _member.c.birth_month).where(
-                one_of(conn, _member.c.id, chunk)
-            )
-        ):
+        for mid, tier, birth_month in _by_keys(conn, "members", chunk):
             out[mid] = (tier, birth_month)
     return out
 
@@ -82,11 +114,7 @@ def load_activations(
     if not offer_ids:
         return out
     for chunk in _chunks(sorted(set(member_ids))):
-        for member_id, offer_id, at in conn.execute(
-            select(
-                _activation.c.member_id, _activation.c.offer_id, _activation.c.activated_at
-            ).where(one_of(conn, _activation.c.member_id, chunk))
-        ):
+        for member_id, offer_id, at in _by_keys(conn, "activations", chunk):
             if offer_id in offer_ids:
                 out.setdefault(member_id, {})[offer_id] = aware(at)
     return out
@@ -98,16 +126,7 @@ def load_brand_history(
     """(member, merchant) -> (first purchase, last purchase)."""
     out = {}
     for chunk in _chunks(sorted({member for member, _ in pairs})):
-        for member_id, merchant_id, first, last in conn.execute(
-            select(
-                _brand_state.c.member_id,
-                _brand_state.c.merchant_id,
-                _brand_state.c.first_purchase_at,
-                _brand_state.c.last_purchase_at,
-            ).where(
-                one_of(conn, _brand_state.c.member_id, chunk),
-            )
-        ):
+        for member_id, merchant_id, first, last in _by_keys(conn, "brand_history", chunk):
             if (member_id, merchant_id) in pairs:
                 out[(member_id, merchant_id)] = (aware(first), aware(last))
     return out
@@ -119,11 +138,7 @@ def load_offer_states(
     """member -> offer -> counters."""
     out: dict[int, dict[int, OfferState]] = {}
     for chunk in _chunks(sorted({member for member, _ in pairs})):
-        for row in conn.execute(
-            select(_offer_state).where(
-                one_of(conn, _offer_state.c.member_id, chunk),
-            )
-        ):
+        for row in _by_keys(conn, "offer_states", chunk):
             if (row.member_id, row.offer_id) not in pairs:
                 continue
             out.setdefault(row.member_id, {})[row.offer_id] = OfferState(

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, or_, select, update
 
 from matching.events import CardEvent, Channel, EventKind, Source
 from matching.linking import OpenAuth, link_clearing_to_auth
@@ -21,7 +23,7 @@ from service.feeds import context as ctx
 from service.feeds.batch import Linked, Row
 from service.offers.catalog import aware
 from service.tables import CardEventRow
-from settlement.ledger.bulk import execute_many, one_of
+from settlement.ledger.bulk import KEYS, by_keys, execute_many, keys_param
 from settlement.tables import Reward
 
 _events = CardEventRow.__table__
@@ -40,22 +42,84 @@ class StoredResult:
     reward_amount: int
 
 
+# The statements of the reads below, built once per dialect (`by_keys` says why).
+@cache
+def _stored_results_query(dialect: str) -> Select[Any]:
+    rw = _rewards
+    return by_keys(
+        dialect,
+        select(
+            _events.c.external_id,
+            _events.c.id,
+            _events.c.outcome,
+            _events.c.reason,
+            rw.c.reward_amount,
+        )
+        .select_from(_events.outerjoin(rw, rw.c.id == _events.c.reward_id))
+        .where(_events.c.source == bindparam("source")),
+        _events.c.external_id,
+    )
+
+
+@cache
+def _events_by_external_id_query(dialect: str) -> Select[Any]:
+    return by_keys(
+        dialect,
+        select(_events).where(_events.c.source == bindparam("source")),
+        _events.c.external_id,
+    )
+
+
+@cache
+def _auths_by_card_query(dialect: str) -> Select[Any]:
+    return by_keys(
+        dialect,
+        select(_events).where(
+            _events.c.kind == EventKind.AUTH.value, _events.c.occurred_at >= bindparam("since")
+        ),
+        _events.c.card_id,
+    )
+
+
+@cache
+def _clearings_by_linked_query(dialect: str) -> Select[Any]:
+    query = by_keys(
+        dialect,
+        select(_events.c.linked_event_id, _events.c.amount, _events.c.id).where(
+            and_(
+                _events.c.kind == EventKind.CLEARING.value,
+                or_(_events.c.reason.is_(None), _events.c.reason != DUPLICATE_PRESENTMENT),
+            )
+        ),
+        _events.c.linked_event_id,
+    )
+    return query.order_by(query.selected_columns.id)
+
+
+@cache
+def _waiting_query(dialect: str) -> Select[Any]:
+    query = by_keys(
+        dialect,
+        select(_events).where(
+            _events.c.source == bindparam("source"),
+            or_(_events.c.kind == EventKind.CLEARING.value, _events.c.outcome == UNLINKED),
+            # The terms of the partial index `ix_card_event_waiting`, so both planners use it.
+            _events.c.linked_event_id.is_(None),
+            _events.c.original_external_id.is_not(None),
+        ),
+        _events.c.original_external_id,
+    )
+    return query.order_by(query.selected_columns.id)
+
+
 def stored_results(
     conn: Connection, source: Source, external_ids: list[str]
 ) -> dict[str, StoredResult]:
-    rw = _rewards
     out = {}
+    query = _stored_results_query(conn.dialect.name)
     for chunk in ctx._chunks(external_ids):
         for ext, eid, outcome, reason, reward_amount in conn.execute(
-            select(
-                _events.c.external_id,
-                _events.c.id,
-                _events.c.outcome,
-                _events.c.reason,
-                rw.c.reward_amount,
-            )
-            .select_from(_events.outerjoin(rw, rw.c.id == _events.c.reward_id))
-            .where(_events.c.source == source.value, one_of(conn, _events.c.external_id, chunk))
+            query, {KEYS: keys_param(conn, chunk), "source": source.value}
         ):
             paid = (reward_amount or 0) if outcome == "rewarded" else 0
             out[ext] = StoredResult(eid, outcome, reason, paid)
@@ -68,9 +132,8 @@ def load_originals(conn: Connection, source: Source, rows: Sequence[Row]) -> dic
     out: dict[str, Linked] = {}
     for chunk in ctx._chunks(wanted):
         for r in conn.execute(
-            select(_events).where(
-                _events.c.source == source.value, one_of(conn, _events.c.external_id, chunk)
-            )
+            _events_by_external_id_query(conn.dialect.name),
+            {KEYS: keys_param(conn, chunk), "source": source.value},
         ):
             out[r.external_id] = linked_from_row(r)
     add_clearings(conn, out.values())
@@ -95,11 +158,7 @@ def load_open_auths(
     found: list[Linked] = []
     for chunk in ctx._chunks(cards):
         for r in conn.execute(
-            select(_events).where(
-                one_of(conn, _events.c.card_id, chunk),
-                _events.c.kind == EventKind.AUTH.value,
-                _events.c.occurred_at >= since,
-            )
+            _auths_by_card_query(conn.dialect.name), {KEYS: keys_param(conn, chunk), "since": since}
         ):
             found.append(linked_from_row(r))
     add_clearings(conn, found)
@@ -160,16 +219,8 @@ def add_clearings(conn: Connection, events: Iterable[Linked], *, kind: str = "au
     an early clearing (`kind="clearing"`), the later clearings linked to it."""
     by_id = {a.id: a for a in events if a.kind == kind}
     for chunk in ctx._chunks(sorted(by_id)):
-        for auth_id, amount in conn.execute(
-            select(_events.c.linked_event_id, _events.c.amount)
-            .where(
-                and_(
-                    one_of(conn, _events.c.linked_event_id, chunk),
-                    _events.c.kind == EventKind.CLEARING.value,
-                    or_(_events.c.reason.is_(None), _events.c.reason != DUPLICATE_PRESENTMENT),
-                )
-            )
-            .order_by(_events.c.id)
+        for auth_id, amount, _ in conn.execute(
+            _clearings_by_linked_query(conn.dialect.name), {KEYS: keys_param(conn, chunk)}
         ):
             by_id[auth_id].clearing_amounts.append(amount)
 
@@ -214,16 +265,8 @@ def load_waiting(conn: Connection, source: Source, rows: Sequence[Row]) -> Waiti
     early: list[Linked] = []
     for chunk in ctx._chunks(wanted):
         for r in conn.execute(
-            select(_events)
-            .where(
-                _events.c.source == source.value,
-                one_of(conn, _events.c.original_external_id, chunk),
-                or_(_events.c.kind == EventKind.CLEARING.value, _events.c.outcome == UNLINKED),
-                # The terms of the partial index `ix_card_event_waiting`, so both planners use it.
-                _events.c.linked_event_id.is_(None),
-                _events.c.original_external_id.is_not(None),
-            )
-            .order_by(_events.c.id)
+            _waiting_query(conn.dialect.name),
+            {KEYS: keys_param(conn, chunk), "source": source.value},
         ):
             if r.kind == EventKind.CLEARING.value:
                 clearing = linked_from_row(r)

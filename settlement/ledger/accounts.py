@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, Select, event, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from settlement.ledger.bulk import one_of
+from settlement.ledger.bulk import KEYS, by_keys, keys_param
 from settlement.tables import LedgerAccount
 
 _accounts = LedgerAccount.__table__
@@ -53,6 +55,12 @@ def account_code(kind: AccountKind, owner_id: int | None, currency: str) -> str:
     if owner_id is None:
         raise ValueError(f"{kind.value} accounts belong to an owner")
     return f"{owner_type}:{owner_id}:{suffix}:{currency}"
+
+
+@cache
+def _ids_by_code_query(dialect: str) -> Select[Any]:
+    """Built once per dialect (`by_keys` says why)."""
+    return by_keys(dialect, select(_accounts.c.id, _accounts.c.code), _accounts.c.code)
 
 
 class AccountDirectory:
@@ -118,9 +126,7 @@ class AccountDirectory:
         for start in range(0, len(codes), 2000):
             chunk = codes[start : start + 2000]
             for account_id, code in conn.execute(
-                select(_accounts.c.id, _accounts.c.code).where(
-                    one_of(conn, _accounts.c.code, chunk)
-                )
+                _ids_by_code_query(conn.dialect.name), {KEYS: keys_param(conn, chunk)}
             ):
                 found[by_code[code]] = account_id
         return found

@@ -19,11 +19,14 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     CursorResult,
+    Select,
     Table,
     any_,
     bindparam,
     func,
+    literal_column,
     select,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -144,3 +147,47 @@ def one_of(
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     members = func.json_each(bindparam(None, json.dumps(values))).table_valued("value")
     return column.in_(select(members.c.value))
+
+
+KEYS = "keys"  # the parameter of a `by_keys` statement: its keys, from `keys_param`
+
+
+def by_keys(dialect: str, query: Select[Any], column: ColumnElement[Any]) -> Select[Any]:
+    """`query` narrowed to the rows whose `column` is one of the keys, looked up key by key;
+    the keys are the statement's parameter `KEYS` (`keys_param` gives its value).
+
+    On PostgreSQL `column = ANY(:keys)` leaves the choice to the planner, and on a table it
+    has no statistics for (never analysed yet) or a small one it may read every row, or
+    walk an index on a leading column and filter the rest (`source = ...`, then every
+    external id stored). Here each key of `unnest(:keys)` drives a lateral subquery whose
+    `OFFSET 0` keeps the planner from flattening it into a join: the subquery runs once
+    per key with the key as its condition, an index lookup whatever the statistics. The
+    rows come back in the order of the keys (a nested loop keeps the outer order), so
+    sorted keys lock rows in key order under `FOR UPDATE`. The result's columns are the
+    query's, by the same names.
+
+    SQLite searches its index per key for `IN (SELECT value FROM json_each(:keys))`,
+    statistics or none.
+
+    Building the statement costs more than running it for a batch (a lateral subquery
+    proxies every column): callers build theirs once per dialect and cache it, with their
+    other values as bind parameters too.
+    """
+    if dialect != "postgresql":
+        members = func.json_each(bindparam(KEYS)).table_valued("value")
+        return query.where(column.in_(select(members.c.value)))
+    keys = (
+        func.unnest(bindparam(KEYS, type_=ARRAY(column.type)))
+        .table_valued("key")
+        .render_derived(name="wanted")
+    )
+    found = query.where(column == keys.c.key).offset(literal_column("0")).lateral("found")
+    return select(*found.c).select_from(keys).join(found, true())
+
+
+def keys_param(conn: Connection, values: Sequence[int | str]) -> list[int | str] | str:
+    """The value of a `by_keys` statement's `KEYS` parameter: an array on PostgreSQL, a
+    JSON array (read by `json_each`) on SQLite. A key given twice is looked up once, as
+    `IN` does (a lateral lookup would return its rows twice)."""
+    keys = list(dict.fromkeys(values))
+    return keys if conn.dialect.name == "postgresql" else json.dumps(keys)

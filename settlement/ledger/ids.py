@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Table, func, select, text
 
+# table name -> its id sequence (PostgreSQL), fixed by the schema: asking on every batch
+# cost a round trip per table per batch.
+_sequences: dict[str, str] = {}
+
 
 def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
     if count <= 0:
         return []
     if conn.dialect.name == "postgresql":
-        seq = conn.execute(
-            text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
-        ).scalar_one()
+        seq = _sequences.get(table.name)
+        if seq is None:
+            seq = conn.execute(
+                text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}
+            ).scalar_one()
+            _sequences[table.name] = seq
         return list(
             conn.execute(
                 text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)"),

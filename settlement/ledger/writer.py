@@ -12,12 +12,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Select, bindparam, select, update
 
 from settlement.ledger.accounts import MEMBER_KINDS, AccountDirectory, AccountKind, AccountRef
 from settlement.ledger.bookings import DailyBookings
-from settlement.ledger.bulk import execute_many, insert_rows, one_of
+from settlement.ledger.bulk import KEYS, by_keys, execute_many, insert_rows, keys_param
 from settlement.ledger.ids import allocate_ids
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
 
@@ -225,38 +227,27 @@ class LedgerBatch:
         in_batch = {e.id for e, _, _ in self.new_resolutions}
         entry_ids = sorted(set(self.resolutions) - in_batch)
         pending_ids: set[int] = set()
+        dialect = conn.dialect.name
         for start in range(0, len(entry_ids), 5000):
-            chunk = entry_ids[start : start + 5000]
-            pending_ids.update(
-                conn.execute(
-                    select(_entries.c.id).where(
-                        one_of(conn, _entries.c.id, chunk),
-                        _entries.c.initial_status == EntryStatus.PENDING.value,
-                    )
-                ).scalars()
-            )
-            for entry_id, account_id, amount, kind, offer_id, merchant_id, owner in conn.execute(
-                select(
-                    _postings.c.entry_id,
-                    _postings.c.account_id,
-                    _postings.c.amount,
-                    _entries.c.kind,
-                    _entries.c.offer_id,
-                    _entries.c.merchant_id,
-                    _accounts.c.owner_type,
+            keys = {KEYS: keys_param(conn, entry_ids[start : start + 5000])}
+            entries = {
+                entry_id: (kind, offer_id, merchant_id)
+                for entry_id, kind, offer_id, merchant_id in conn.execute(
+                    _pending_entries_query(dialect), keys
                 )
-                .select_from(
-                    _postings.join(_entries, _entries.c.id == _postings.c.entry_id).join(
-                        _accounts, _accounts.c.id == _postings.c.account_id
-                    )
-                )
-                .where(one_of(conn, _postings.c.entry_id, chunk))
+            }
+            pending_ids.update(entries)
+            for entry_id, account_id, amount, owner_type in conn.execute(
+                _postings_query(dialect), keys
             ):
+                if entry_id not in entries:
+                    continue  # not pending: refused below
+                kind, offer_id, merchant_id = entries[entry_id]
                 status = self.resolutions[entry_id][0]
                 pending_delta[account_id] -= amount
                 if status is EntryStatus.POSTED:
                     posted_delta[account_id] += amount
-                    if owner != "member":
+                    if owner_type != "member":
                         booked.add(account_id, kind, offer_id, merchant_id, amount)
         not_pending = set(entry_ids) - pending_ids
         if not_pending:
@@ -284,6 +275,36 @@ class TotalsChange:
         # Balances before bookings, each in key order: every writer locks rows in one order.
         _apply_balance_deltas(conn, self.posted, self.pending)
         self.booked.write(conn, now)
+
+
+# The statements of `_write_resolutions`, built once per dialect (`by_keys` says why).
+@cache
+def _pending_entries_query(dialect: str) -> Select[Any]:
+    return by_keys(
+        dialect,
+        select(_entries.c.id, _entries.c.kind, _entries.c.offer_id, _entries.c.merchant_id).where(
+            _entries.c.initial_status == EntryStatus.PENDING.value
+        ),
+        _entries.c.id,
+    )
+
+
+@cache
+def _postings_query(dialect: str) -> Select[Any]:
+    """Each entry's postings with the owner of their account: a subquery per posting (an
+    index lookup) rather than a join, which a planner may answer by reading every account
+    into a hash; the entries' own columns come from the pending check."""
+    owner = (
+        select(_accounts.c.owner_type)
+        .where(_accounts.c.id == _postings.c.account_id)
+        .scalar_subquery()
+        .label("owner_type")
+    )
+    return by_keys(
+        dialect,
+        select(_postings.c.entry_id, _postings.c.account_id, _postings.c.amount, owner),
+        _postings.c.entry_id,
+    )
 
 
 def _apply_balance_deltas(

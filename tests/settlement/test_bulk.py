@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.sql.sqltypes import UTCDateTime
 
-from settlement.ledger.bulk import bulk_insert, execute_many
+from settlement.ledger.bulk import KEYS, bulk_insert, by_keys, execute_many, keys_param
 
 probe = Table(
     "bulk_probe",
@@ -111,3 +111,24 @@ def test_a_driver_error_arrives_as_sqlalchemys(engine, table):
         execute_many(conn, table.insert(), [{"id": 1, "at": AT, "flag": True, "n": 1}])
     with pytest.raises(IntegrityError), engine.begin() as conn:
         execute_many(conn, table.insert(), [{"id": 1, "at": AT, "flag": True, "n": 1}])
+
+
+def test_by_keys_finds_each_key_and_keeps_the_querys_columns_and_conditions(engine, table):
+    with engine.begin() as conn:
+        bulk_insert(
+            conn,
+            table,
+            ["id", "at", "flag", "n"],
+            [(i, AT, i % 2 == 0, i * 10) for i in range(1, 21)],
+        )
+    query = by_keys(
+        engine.dialect.name,
+        select(table.c.n, table.c.id).where(table.c.flag == bindparam("flag")),
+        table.c.id,
+    )
+    query = query.order_by(query.selected_columns.id)
+    with engine.connect() as conn:
+        found = conn.execute(query, {KEYS: keys_param(conn, [2, 3, 4, 99, 2]), "flag": True}).all()
+    # 3 is filtered out by the query's own condition, 99 is absent, 2 is found once.
+    assert [tuple(r) for r in found] == [(20, 2), (40, 4)]
+    assert list(found[0]._fields) == ["n", "id"]
