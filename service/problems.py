@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -111,7 +113,41 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+# PostgreSQL states that mean "busy, try again": a lock or statement timeout, too many clients.
+_BUSY_SQLSTATES = frozenset({"55P03", "57014", "53300"})
+RETRY_BUSY_AFTER_S = 1
+
+
+def database_busy(exc: Exception) -> bool:
+    """The database could not take this request in time (overload), not a fault in it: no
+    pooled connection came free, SQLite's write lock stayed taken past the busy timeout, or a
+    PostgreSQL lock or statement timeout or connection limit was hit."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    return "database is locked" in str(orig) or "database table is locked" in str(orig)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _busy(_request: Request, exc: Exception) -> JSONResponse:
+        # Overload is the client's cue to send again later (every input is keyed, so a retry
+        # is safe); anything else is a fault and stays a 500.
+        if not database_busy(exc):
+            raise exc
+        return problem_response(
+            503,
+            "Database busy",
+            "The database could not take this request in time; send it again shortly.",
+            "database-busy",
+            headers={"Retry-After": str(RETRY_BUSY_AFTER_S)},
+        )
+
     @app.exception_handler(Problem)
     async def _problem(_request: Request, exc: Problem) -> JSONResponse:
         errors = [{"field": exc.field, "reason": exc.reason}] if exc.field else None
