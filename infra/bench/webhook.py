@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -256,8 +257,8 @@ def run_webhook_benchmark(
                 f"posting {live:,} events at {rate:g}/s, {batch} per signed request, for "
                 f"{seconds:g} s to {base} (gunicorn, {workers} uvicorn workers), open loop"
             )
-            asyncio.run(_warm_up(base, feed_key, warmup_bodies, workers))
-            answers, elapsed = asyncio.run(_post_all(base, feed_key, bodies, rate, batch))
+            _run_async(_warm_up(base, feed_key, warmup_bodies, workers))
+            answers, elapsed = _run_async(_post_all(base, feed_key, bodies, rate, batch))
         except BaseException:
             tail = log.read_text(errors="replace")[-3000:]
             print(f"the server's log ends:\n{tail}", file=sys.stderr)
@@ -295,3 +296,10 @@ def run_webhook_benchmark(
         engine.dispose()
         drop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_async(coroutine):
+    """Run the client's event loop on a thread of its own: the caller's thread may already
+    run one (a test process that drove a browser, say), where `asyncio.run` refuses."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-client") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
