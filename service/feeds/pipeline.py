@@ -1,14 +1,16 @@
 """The ingest pipeline: one path for webhooks, feed files, Plaid pages and replays.
 
 A batch is one transaction, in stages: parse each input into a `CardEvent` (or a `Rejection`
-with its reason); drop duplicates by (source, external_id); load, in bulk and locked, what
-deciding the batch may need (`loading.load_context`: the originals its events name, open
-auths, events that were waiting for them, stored rewards, counters, budgets); decide each
-event in the order it came without touching the database (`batch.BatchState`, with the money
-rules of `matching`); write events, rewards, ledger entries, counters and budgets; commit. A
-crash loses at most the batch in flight, and replaying it changes nothing because every event
-is keyed; a batch that loses a race for an event key to a concurrent one retries and reports
-that event as a duplicate.
+with its reason); drop duplicates by (source, external_id); load, in bulk, what deciding the
+batch may need (`loading.load_context`: the originals its events name, open auths, events
+that were waiting for them, its members and stored rewards, locked; counters; budgets, read
+without a lock); decide each event in the order it came without touching the database
+(`batch.BatchState`, with the money rules of `matching`); write events, rewards, ledger
+entries and counters, then the rows every batch shares (budget reservations within their
+limits, shared balances, daily bookings); commit. A crash loses at most the batch in flight,
+and replaying it changes nothing because every event is keyed; a batch that loses a race for
+an event key to a concurrent one retries and reports that event as a duplicate, and one whose
+budget reservation is refused is decided again with those budgets locked.
 """
 
 from __future__ import annotations
