@@ -57,44 +57,58 @@ def test_reserve_refuses_an_increase_past_the_budget_and_changes_nothing(engine)
     assert _budget(engine) == (3_000, 3)
 
 
-def test_a_batch_whose_budget_moved_is_decided_again_within_it(engine, db_url):
-    if db_url.startswith("sqlite"):
-        pytest.skip("SQLite: a batch holds the write lock from its start, no one can move it")
+def test_a_reservation_made_while_a_batch_decides_is_never_overspent(engine):
+    """Another batch tries to reserve 4,000 (within the limit) while ours decides.
+
+    PostgreSQL reads budgets unlocked, so it gets them at once; ours is then refused at its
+    reservation and decided again with the budget locked: 1,000 / 0 / 0, reserved exactly
+    5,000. On SQLite our batch holds the write lock from its start: the other waits, then
+    finds 2,000 left and takes nothing; ours pays 1,000 three times, reserved 3,000.
+    """
     world = PipelineWorld(engine)
     world.member(member_id=1)
     world.offer(offer_id=10, rate_bps=1_000, budget_amount=5_000)
-    moved = threading.Event()
+    postgres = engine.dialect.name == "postgresql"
+    other: dict[str, object] = {}
 
     def take_4000_elsewhere() -> None:
-        # Another batch's reservation, committed while ours decides. Were our batch holding the
-        # budget row locked, this would wait for it: the lock timeout makes that a failure.
-        with engine.connect() as other:
-            other.execute(text("SET lock_timeout = '2s'"))
-            other.execute(
+        with engine.connect() as conn:
+            if postgres:  # were our batch holding the budget row, this would time out
+                conn.execute(text("SET lock_timeout = '2s'"))
+            other["taken"] = conn.execute(
                 text(
                     "UPDATE offer_budget SET reserved_amount = reserved_amount + 4000, "
-                    "redemption_count = redemption_count + 4 WHERE offer_id = 10"
+                    "redemption_count = redemption_count + 4 "
+                    "WHERE offer_id = 10 AND reserved_amount + 4000 <= budget_amount"
                 )
-            )
-            other.commit()
-        moved.set()
+            ).rowcount
+            conn.commit()
 
     def once_budgets_are_read(conn, cursor, statement, *args) -> None:
-        if not moved.is_set() and statement.startswith("SELECT offer_budget.offer_id"):
+        if "thread" not in other and statement.startswith("SELECT offer_budget.offer_id"):
             worker = threading.Thread(target=take_4000_elsewhere)
+            other["thread"] = worker
             worker.start()
-            worker.join(10)
-            assert moved.is_set(), "the other reservation could not get the budget row"
+            worker.join(1)  # PostgreSQL: done; SQLite: still waiting for our write lock
 
     event.listen(engine, "after_cursor_execute", once_budgets_are_read)
     try:
         outcomes = world.ingest(*(world.event(card=1, amount=10_000) for _ in range(3)))
     finally:
         event.remove(engine, "after_cursor_execute", once_budgets_are_read)
-    assert moved.is_set()
-    assert [o.reward_amount for o in outcomes] == [1_000, 0, 0]
-    assert [o.reason for o in outcomes[1:]] == ["budget_exhausted", "budget_exhausted"]
-    assert _budget(engine) == (5_000, 5)
+    worker = other["thread"]
+    assert isinstance(worker, threading.Thread)
+    worker.join(30)
+    rewards = [o.reward_amount for o in outcomes]
+    if postgres:
+        assert other["taken"] == 1
+        assert rewards == [1_000, 0, 0]
+        assert [o.reason for o in outcomes[1:]] == ["budget_exhausted", "budget_exhausted"]
+        assert _budget(engine) == (5_000, 5)
+    else:
+        assert other["taken"] == 0
+        assert rewards == [1_000, 1_000, 1_000]
+        assert _budget(engine) == (3_000, 3)
     world.assert_balanced()
 
 
