@@ -132,6 +132,15 @@ class IngestSummary:
             self.rejected += 1
             self.rejected_reasons[o.reason or "?"] += 1
 
+    def merge(self, other: IngestSummary) -> None:
+        """Add another process's summary (`clo ingest --workers`)."""
+        for name in ("received", "accepted", "duplicates", "rejected", "rewarded", "reward_amount"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, n in other.rejected_reasons.items():
+            self.rejected_reasons[reason] += n
+        for outcome, n in other.outcomes.items():
+            self.outcomes[outcome] += n
+
 
 class IngestPipeline:
     def __init__(

@@ -107,7 +107,7 @@ def ingest_sharded(
         result = ShardedResult()
         for _ in processes:
             summary, clock, peak = _receive(results, processes)
-            _add_summary(result.summary, summary)
+            result.summary.merge(summary)
             result.clock.merge(clock)
             result.peak_rss_mib.append(peak)
         for p in processes:
@@ -141,15 +141,6 @@ def _receive(results, processes):
             if dead:
                 stopped = f"{dead[0].name} stopped (exit code {dead[0].exitcode})"
                 raise WorkerFailed(stopped) from None
-
-
-def _add_summary(total: IngestSummary, part: IngestSummary) -> None:
-    for name in ("received", "accepted", "duplicates", "rejected", "rewarded", "reward_amount"):
-        setattr(total, name, getattr(total, name) + getattr(part, name))
-    for reason, n in part.rejected_reasons.items():
-        total.rejected_reasons[reason] += n
-    for outcome, n in part.outcomes.items():
-        total.outcomes[outcome] += n
 
 
 def _worker(database_url, source_value, now, batch_events, inbox, results) -> None:
