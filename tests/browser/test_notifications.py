@@ -100,7 +100,7 @@ def test_f_notifications_unread_count_mark_read_and_a_push(live, phone, push_key
     shown = page.evaluate(
         """async () => {
             const registration = await navigator.serviceWorker.ready;
-            for (let i = 0; i < 50; i++) {
+            for (let i = 0; i < 200; i++) {  // up to 20 s on a busy machine
                 const found = await registration.getNotifications();
                 if (found.length) return found.map((n) => [n.title, n.body, n.data.url]);
                 await new Promise((resolve) => setTimeout(resolve, 100));
