@@ -191,11 +191,8 @@ def _decide(event: CardEvent, offer: OfferRules, ctx: MatchContext, clock: _Loca
     count_cap = offer.member_max_rewards
     amount_cap = offer.member_max_reward_amount
     kind = offer.kind
-    # Plain cashback without member caps never reads the counters; most offers are that.
-    if count_cap is None and amount_cap is None and kind is OfferKind.CASHBACK:
-        state = _NO_STATE
-    else:
-        state = ctx.offer_states.get(offer_id, _NO_STATE)
+    # Plain cashback without member caps keeps no counters; most offers are that.
+    state = ctx.offer_states.get(offer_id, _NO_STATE) if offer.keeps_counters else _NO_STATE
     if count_cap is not None and state.reward_count >= count_cap:
         return Decision(offer_id, Reason.MEMBER_CAP_REACHED)
     if amount_cap is not None and state.reward_amount >= amount_cap:

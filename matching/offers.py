@@ -157,6 +157,22 @@ class OfferRules:
             raise ValueError(f"offer {self.offer_id}: a spend threshold needs threshold_amount")
         zone(self.timezone)
 
+    @property
+    def keeps_counters(self) -> bool:
+        """Whether matching reads the member's counters on this offer (caps, stamps, spend
+        towards a threshold). None of these fields can change once an offer is published, so
+        an offer that keeps no counters never needs the ones it did not write."""
+        return (
+            self.member_max_rewards is not None
+            or self.member_max_reward_amount is not None
+            or self.kind is not OfferKind.CASHBACK
+        )
+
+    @property
+    def reads_brand_history(self) -> bool:
+        """Whether matching asks when the member last bought at the brand (an audience)."""
+        return self.audience is not Audience.EVERYONE
+
 
 def reward_for_local(
     offer: OfferRules, amount: int, local: datetime | None, birth_month: int | None

@@ -109,7 +109,12 @@ class BatchState:
     def purchase(self, row: Row, *, cleared: bool) -> None:
         event = row.event
         candidates = self.candidates.get(row.id, ())
-        last_purchase_at = self._last_purchase_before(row)
+        # Only an audience asks about earlier purchases (its histories alone were loaded).
+        last_purchase_at = (
+            self._last_purchase_before(row)
+            if any(o.reads_brand_history for o in candidates)
+            else None
+        )
         if row.merchant_id is not None:
             self._record_purchase(row.member_id, row.merchant_id, event.occurred_at)
         if self._paid_by_claim(row):
@@ -315,6 +320,9 @@ class BatchState:
         spend: int = 0,
         paid: bool = False,
     ) -> None:
+        offer = self.rules.get(offer_id)
+        if offer is None or not offer.keeps_counters:
+            return  # nothing reads them: neither kept in the batch nor written
         s = self._state(member_id, offer_id)
         self.states.setdefault(member_id, {})[offer_id] = OfferState(
             reward_count=s.reward_count + rewards,

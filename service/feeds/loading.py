@@ -52,8 +52,10 @@ class BatchContext:
     rules: Mapping[int, OfferRules]  # offers of stored rewards, whatever their status
     members: Mapping[int, MemberProfile]
     activations: Mapping[int, Mapping[int, datetime]]  # member -> offer -> activated at
-    brand_history: Mapping[tuple[int, int], tuple[datetime, datetime]]  # first, last purchase
-    offer_states: Mapping[int, Mapping[int, OfferState]]  # member -> offer -> counters
+    # First and last purchase, for the (member, brand) pairs an offer's audience asks about.
+    brand_history: Mapping[tuple[int, int], tuple[datetime, datetime]]
+    # member -> offer -> counters, for offers that keep them (`OfferRules.keeps_counters`).
+    offer_states: Mapping[int, Mapping[int, OfferState]]
     loaded_pairs: frozenset[tuple[int, int]]  # (member, offer) read: absent counters are zero
     remaining: Mapping[int, Remaining]  # offers with a budget or a redemption limit
     rewards: Mapping[int, RewardRecord]  # stored rewards the batch may change (locked)
@@ -93,8 +95,9 @@ def load_context(
     candidates: dict[int, tuple[OfferRules, ...]] = {}
     offer_ids: set[int] = set()
     members: set[int] = set()
-    brand_pairs: set[tuple[int, int]] = set()
-    pairs: set[tuple[int, int]] = set()
+    purchasers: set[int] = set()  # members of purchases at a known brand: claims may cover
+    brand_pairs: set[tuple[int, int]] = set()  # histories an offer's audience asks about
+    pairs: set[tuple[int, int]] = set()  # counters an offer's rules read
     for r in rows:
         if r.event.kind in (EventKind.AUTH, EventKind.CLEARING):
             found = index.candidates(r.event)
@@ -103,9 +106,12 @@ def load_context(
                 members.add(r.member_id)
                 for o in found:
                     offer_ids.add(o.offer_id)
-                    pairs.add((r.member_id, o.offer_id))
+                    if o.keeps_counters:
+                        pairs.add((r.member_id, o.offer_id))
             if r.merchant_id is not None:
-                brand_pairs.add((r.member_id, r.merchant_id))
+                purchasers.add(r.member_id)
+                if any(o.reads_brand_history for o in found):
+                    brand_pairs.add((r.member_id, r.merchant_id))
     # Members first (then rewards, budgets, balances): every writer takes locks in this order.
     ctx.lock_members(conn, (r.member_id for r in rows))
     rewards = book.load(conn, set(stored_reward_ids))
@@ -113,11 +119,12 @@ def load_context(
     for record in rewards.values():
         offer_ids.add(record.offer_id)
         members.add(record.member_id)
-        pairs.add((record.member_id, record.offer_id))
         if record.offer_id not in rules:
             found_rules = catalog.rules_for(conn, record.offer_id)
             if found_rules is not None:
                 rules[record.offer_id] = found_rules
+        if record.offer_id in rules and rules[record.offer_id].keeps_counters:
+            pairs.add((record.member_id, record.offer_id))
     states = ctx.load_offer_states(conn, pairs)
     # At most one new reward per purchase that has an offer to earn.
     openers = sum(1 for found in candidates.values() if found)
@@ -136,5 +143,5 @@ def load_context(
         rewards=MappingProxyType(rewards),
         reward_ids=tuple(allocate_ids(conn, _rewards, openers)),
         auth_expiry_days=auth_expiry_days,
-        open_claims=MappingProxyType(load_open_claims(conn, {m for m, _ in brand_pairs})),
+        open_claims=MappingProxyType(load_open_claims(conn, purchasers)),
     )

@@ -1,7 +1,8 @@
 """The decide stage runs on its loaded context alone: no database, no connection.
 
-A hand-made `BatchContext` (one 5% offer with 20% commission on the reward, a budget of 300)
-and a few events: what each event earns, what the budget and counters become, and the ledger
+A hand-made `BatchContext` (one 5% offer with 20% commission on the reward, a budget of 300,
+and a cap of 100 rewards per member that no test reaches, so that it keeps counters) and a
+few events: what each event earns, what the budget and counters become, and the ledger
 entries the book would write, with the numbers written out.
 """
 
@@ -23,7 +24,7 @@ from settlement.rewards import RewardBook, RewardRecord, RewardState
 from tests.matching.factories import BRAND, MID_TO_BRAND, MONDAY_NOON_NY, make_event, make_offer
 
 MEMBER = 7
-OFFER = make_offer(offer_id=1, budget_amount=300)
+OFFER = make_offer(offer_id=1, budget_amount=300, member_max_rewards=100)
 
 
 def context(**overrides) -> BatchContext:

@@ -2,7 +2,8 @@
 
 Every test runs on SQLite and PostgreSQL. The offer is 5% cashback with 20% commission on the
 reward unless a test says otherwise: a $40.00 purchase earns the member 200, the merchant owes
-250 and the platform keeps 50.
+250 and the platform keeps 50. It caps each member at 100 rewards, a cap no test reaches, so
+that it keeps the member counters these tests check (a plain offer keeps none).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def world(engine) -> PipelineWorld:
     w = PipelineWorld(engine)
     w.member(member_id=1)
     w.member(member_id=2)
-    w.offer(offer_id=10)
+    w.offer(offer_id=10, member_max_rewards=100)
     return w
 
 

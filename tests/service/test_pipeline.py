@@ -210,3 +210,26 @@ def test_new_customer_offer_counts_earlier_purchases_at_the_brand(world):
     )
     assert (first.outcome, first.reward_amount) == ("rewarded", 100)
     assert (second.outcome, second.reason) == ("no_reward", "not_new_customer")
+
+
+def test_a_plain_offer_keeps_no_counters_yet_its_purchases_count_for_a_later_audience(world):
+    # A plain 5% offer reads no counters, so it writes none; the purchase still enters the
+    # member's history at the brand. An offer for new customers published afterwards (10%)
+    # sees it: the next $10.00 purchase is not a new customer's, and the plain offer pays 50.
+    world.offer(offer_id=10)
+    [first] = world.ingest(world.event(card=1, amount=4_000, ext="a1"))
+    assert first.reward_amount == 200
+    with world.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM member_offer_state")).scalar_one() == 0
+        history = conn.execute(
+            text("SELECT member_id, merchant_id, purchase_count FROM member_brand_state")
+        ).all()
+    assert [tuple(r) for r in history] == [(1, 1, 1)]
+    world.offer(offer_id=11, audience="new", lookback_days=90, rate_bps=1000)
+    [second] = world.ingest(world.event(card=1, amount=1_000, at=T0 + timedelta(days=1)))
+    assert (second.outcome, second.reward_amount) == ("rewarded", 50)
+    with world.engine.connect() as conn:
+        decisions = conn.execute(
+            text("SELECT decisions_json FROM card_event WHERE id = :i"), {"i": second.event_id}
+        ).scalar_one()
+    assert [11, "not_new_customer", 0] in json.loads(decisions)
