@@ -61,11 +61,22 @@ def _stored_results_query(dialect: str) -> Select[Any]:
     )
 
 
+# What `Linked` holds, and no more: an auth's whole row (descriptor, decisions) is several
+# times its size, and a card's auths in the link window are read for each of its clearings.
+_LINKED_COLUMNS = tuple(
+    _events.c[name]
+    for name in (
+        "id", "external_id", "kind", "card_id", "merchant_id", "amount", "currency",
+        "occurred_at", "reward_id", "outcome", "reason",
+    )
+)  # fmt: skip
+
+
 @cache
 def _events_by_external_id_query(dialect: str) -> Select[Any]:
     return by_keys(
         dialect,
-        select(_events).where(_events.c.source == bindparam("source")),
+        select(*_LINKED_COLUMNS).where(_events.c.source == bindparam("source")),
         _events.c.external_id,
     )
 
@@ -74,7 +85,7 @@ def _events_by_external_id_query(dialect: str) -> Select[Any]:
 def _auths_by_card_query(dialect: str) -> Select[Any]:
     return by_keys(
         dialect,
-        select(_events).where(
+        select(*_LINKED_COLUMNS).where(
             _events.c.kind == EventKind.AUTH.value, _events.c.occurred_at >= bindparam("since")
         ),
         _events.c.card_id,
