@@ -20,8 +20,7 @@ from service.claims.tables import Claim
 from service.tables import Activation, Card, CardEventRow, MemberBrandState, Offer
 from settlement.attribution import ActivationTotals, OfferFacts, RefundTotals, RewardTotals
 from settlement.ledger.bulk import one_of
-from settlement.runs.statements import ACCRUAL_KINDS
-from settlement.tables import LedgerEntry, LedgerEntryResolution, Reward
+from settlement.tables import Reward
 
 _offers = Offer.__table__
 _activations = Activation.__table__
@@ -30,8 +29,6 @@ _cards = Card.__table__
 _rewards = Reward.__table__
 _claims = Claim.__table__
 _brand_state = MemberBrandState.__table__
-_entries = LedgerEntry.__table__
-_resolutions = LedgerEntryResolution.__table__
 
 # What the report says it counts purchases by (a field of the API response and the CSV).
 BOOKED_BY: Final = "booking_time"
@@ -71,41 +68,16 @@ def offers_for_period(
     return [OfferFacts(*row) for row in rows]
 
 
-def _accruals_booked(*, start: datetime | None, end: datetime):
-    """Reward ids with an accrual booked as posted in [start, end) (from the beginning when
-    `start` is None): written posted then, or written pending and resolved as posted then."""
-    e, res = _entries.c, _resolutions.c
-    written = [e.kind.in_(ACCRUAL_KINDS), e.initial_status == "posted", e.created_at < end]
-    resolved = [e.kind.in_(ACCRUAL_KINDS), res.status == "posted", res.resolved_at < end]
-    if start is not None:
-        written.append(e.created_at >= start)
-        resolved.append(res.resolved_at >= start)
-    return (
-        select(e.reward_id).where(*written),
-        select(e.reward_id)
-        .select_from(_resolutions.join(_entries, e.id == res.entry_id))
-        .where(*resolved),
-    )
-
-
 def _qualified(conn: Connection, offer_ids: Sequence[int], start: datetime, end: datetime):
-    """The offers' rewards first booked in the period: an accrual booked in it and none
-    before it (a repricing or an incremental clearing books again, in a later period)."""
-    # Probes of each of the offers' rewards (by the entries' reward index), not a list of
-    # every reward booked in the period: that is all offers' bookings, a scan that grows with
-    # the feed, while an offer's rewards are a range of the reward index.
+    """The offers' rewards first booked in the period: their first accrual booked as posted
+    in it (a repricing or an incremental clearing books again, later, and does not move the
+    purchase). `reward.booked_at` is that first booking, kept by the booking code; per offer
+    it is a range of `ix_reward_offer_booked`, which also covers the report's sums."""
     r = _rewards.c
-
-    def booked(*, start: datetime | None, end: datetime):
-        return [
-            exists(query.where(_entries.c.reward_id == r.id))
-            for query in _accruals_booked(start=start, end=end)
-        ]
-
     return and_(
         one_of(conn, r.offer_id, list(offer_ids)),
-        or_(*booked(start=start, end=end)),
-        *(~found for found in booked(start=None, end=start)),
+        r.booked_at >= start,
+        r.booked_at < end,
         r.state != VOIDED,
     )
 
@@ -145,8 +117,7 @@ def reward_totals(
     # Rewards booked by accepted missing-cashback claims: flagged as manual adjustments.
     claimed = select(_claims.c.reward_id).where(_claims.c.status == "accepted")
     manual_reward = case((r.id.in_(claimed), r.id), else_=None)
-    # One statement: finding the rewards booked in the period is the costly part (a look-up
-    # of each booked entry's reward), so it is done once for every figure.
+    # One statement for every figure: one pass over the offers' rewards booked in the period.
     rows = conn.execute(
         select(
             r.offer_id,
