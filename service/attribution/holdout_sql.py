@@ -32,8 +32,13 @@ def with_holdout_bucket(dialect: str, rows: Subquery, offer_id: int) -> Subquery
     key = func.convert_to(
         literal(f"{offer_id}:", Text) + cast(member, Text), literal_column("'UTF8'")
     )
-    first_16_hex = func.substr(func.encode(func.sha256(key), literal_column("'hex'")), 1, 16)
-    signed = cast(cast(literal("x", Text) + first_16_hex, BIT(64)), BigInteger)
+    # The first 8 bytes cut before hex encoding (a quarter of the text to build and parse):
+    # about a quarter of the cost per member, most of the rest being sha256 itself.
+    first_8 = func.substring(func.sha256(key), 1, 8)
+    signed = cast(
+        cast(literal("x", Text) + func.encode(first_8, literal_column("'hex'")), BIT(64)),
+        BigInteger,
+    )
     # OFFSET 0 keeps the planner from pulling the subquery up into the expression below,
     # which names the hash three times: it would then be computed three times a member.
     hashed = select(*rows.c, signed.label("h")).offset(literal_column("0")).subquery("hashed")
