@@ -58,7 +58,7 @@ def _world(rng: random.Random):
             currency = "USD" if rng.random() < 0.9 else "EUR"
             amount = rng.randrange(100, 20_000)
             clearing_id = next_id
-            kinds = [("clearing", amount, None)]
+            kinds: list[tuple[str, int, int | None]] = [("clearing", amount, None)]
             if rng.random() < 0.2:
                 kinds.append(("refund", rng.randrange(1, amount + 1), clearing_id))
             elif rng.random() < 0.1:
