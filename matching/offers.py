@@ -231,13 +231,20 @@ def commission_for(offer: OfferRules, spend_amount: int, reward_amount: int) -> 
     )
 
 
+def holdout_bucket(offer_id: int, member_id: int) -> int:
+    """The member's bucket for the offer, 0 to 9,999: the first 8 bytes of
+    sha256("{offer_id}:{member_id}") as an unsigned big-endian integer, modulo 10,000.
+    Databases compute the same (`service.attribution.holdout_sql`)."""
+    digest = hashlib.sha256(f"{offer_id}:{member_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % BPS_DENOMINATOR
+
+
 def in_holdout(offer_id: int, member_id: int, holdout_bps: int) -> bool:
-    """Whether the member is in the offer's control group.
+    """Whether the member is in the offer's control group: a bucket below `holdout_bps`.
 
     A hash of offer and member rather than a random draw: the same member is always in the
     same group, in every process and every Python version, so the split is auditable.
     """
     if holdout_bps <= 0:
         return False
-    digest = hashlib.sha256(f"{offer_id}:{member_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % BPS_DENOMINATOR < holdout_bps
+    return holdout_bucket(offer_id, member_id) < holdout_bps

@@ -9,6 +9,13 @@ from sqlalchemy import Engine, event
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
+from matching.offers import holdout_bucket
+
+# A holdout bucket (`matching.offers.holdout_bucket`) as a function of SQLite connections:
+# the attribution report splits the population in the database (PostgreSQL computes the same
+# with its own sha256; `service.attribution.holdout_sql`).
+SQLITE_HOLDOUT_BUCKET = "clo_holdout_bucket"
+
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
@@ -47,6 +54,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+    dbapi_conn.create_function(SQLITE_HOLDOUT_BUCKET, 2, holdout_bucket, deterministic=True)
 
 
 @contextmanager

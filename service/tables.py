@@ -208,7 +208,7 @@ class CardEventRow(TableModel, table=True):
     # `clo ledger check` reports any event whose card, member or merchant is missing.
     card_id: int
     member_id: int
-    # Index: a brand's spend by member (attribution.repository.brand_spend_by_member).
+    # Index: a brand's spend by member (attribution.repository._brand_spend).
     merchant_id: int | None = Field(default=None, index=True)
     amount: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)

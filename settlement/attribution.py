@@ -1,7 +1,8 @@
 """Offer attribution per offer and period: the report model and its assembly.
 
 Pure: the inputs are totals already aggregated in the database (by the service layer, which
-owns the queries) and, for offers with a holdout, one spend figure per member of each group.
+owns the queries) and, for offers with a holdout, the moments of each group's spend per member
+(or, from tests and tools, one spend figure per member of each group).
 Nothing here reads a clock or a database, so settlement runs and the API build the same report.
 
 Definitions, for an offer and a period [start, end):
@@ -33,7 +34,7 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from matching.money import round_half_even
-from settlement.lift import LiftEstimate, cuped_lift, round_amount, to_bps
+from settlement.lift import GroupMoments, LiftEstimate, cuped_lift_of_moments, round_amount, to_bps
 
 BPS = 10_000
 
@@ -77,6 +78,17 @@ class RefundTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldoutMoments:
+    """Per group, the moments of member spend in the period (y) and in the pre-period (x):
+    all the comparison needs, summed by the database over the whole population."""
+
+    treatment: GroupMoments
+    control: GroupMoments
+    pre_period_start: datetime
+    pre_period_end: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class HoldoutSample:
     """Per member spend in the period (y) and in the pre-period (x), by group."""
 
@@ -86,6 +98,14 @@ class HoldoutSample:
     control_pre_spend: Sequence[int]
     pre_period_start: datetime
     pre_period_end: datetime
+
+    def moments(self) -> HoldoutMoments:
+        return HoldoutMoments(
+            GroupMoments.of(self.treatment_spend, self.treatment_pre_spend),
+            GroupMoments.of(self.control_spend, self.control_pre_spend),
+            self.pre_period_start,
+            self.pre_period_end,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,27 +180,27 @@ def pre_period(
     return offer_starts_at - (end - start), offer_starts_at
 
 
-def group_spend(values: Sequence[int]) -> GroupSpend:
-    total = sum(values)
-    per_member = round_half_even(total, len(values)) if values else 0
-    return GroupSpend(len(values), total, per_member)
+def group_spend(group: GroupMoments | Sequence[int]) -> GroupSpend:
+    """Members, their total spend and spend per member of a group (moments or a vector)."""
+    if not isinstance(group, GroupMoments):
+        group = GroupMoments.of(group)
+    total = int(group.sum_y)  # spend amounts: an int sum
+    per_member = round_half_even(total, group.n) if group.n else 0
+    return GroupSpend(group.n, total, per_member)
 
 
-def holdout_result(holdout_bps: int, sample: HoldoutSample) -> HoldoutResult:
+def holdout_result(holdout_bps: int, sample: HoldoutMoments | HoldoutSample) -> HoldoutResult:
+    if isinstance(sample, HoldoutSample):
+        sample = sample.moments()
     lift, note = None, None
-    if len(sample.treatment_spend) < 2 or len(sample.control_spend) < 2:
+    if sample.treatment.n < 2 or sample.control.n < 2:
         note = "fewer than two members in a group"
     else:
-        lift = cuped_lift(
-            sample.treatment_spend,
-            sample.control_spend,
-            sample.treatment_pre_spend,
-            sample.control_pre_spend,
-        )
+        lift = cuped_lift_of_moments(sample.treatment, sample.control)
     return HoldoutResult(
         holdout_bps=holdout_bps,
-        treatment=group_spend(sample.treatment_spend),
-        control=group_spend(sample.control_spend),
+        treatment=group_spend(sample.treatment),
+        control=group_spend(sample.control),
         pre_period_start=sample.pre_period_start,
         pre_period_end=sample.pre_period_end,
         lift=lift,
@@ -196,7 +216,7 @@ def assemble(
     rewards: RewardTotals,
     activations: ActivationTotals,
     refunds: RefundTotals,
-    holdout: HoldoutSample | None,
+    holdout: HoldoutMoments | HoldoutSample | None,
 ) -> OfferAttribution:
     """One offer's attribution from its aggregated inputs."""
     net_spend = rewards.spend_amount - rewards.refunded_spend_amount

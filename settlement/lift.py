@@ -2,7 +2,7 @@
 
 Pure statistics, no database. The estimate is a difference in means with a Welch interval
 (unequal variances; Welch-Satterthwaite degrees of freedom, the Student t quantile and the
-test's t and p from scipy.stats), optionally
+test's p from scipy.stats), optionally
 CUPED-adjusted: each member's outcome Y is corrected by a pre-period covariate X (their spend at
 the brand in an equally long period before the offer started) with one pooled
 theta = cov(Y, X) / var(X), Y_adj = Y - theta (X - mean X). Assignment is random with respect
@@ -10,7 +10,10 @@ to X, so the adjustment keeps the estimate unbiased and narrows the interval by 
 variance X explains.
 
 Inputs are spend amounts in minor units (ints); floats appear only in the statistics. Callers
-that show money round the float results with `round_amount`.
+that show money round the float results with `round_amount`. Both estimates need of each
+group only its size and six sums (`GroupMoments`): the attribution report has the database
+compute those over the whole population, and the functions on per-member vectors compute
+their moments first, so both ways give the same estimate to the last bit.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from scipy import stats
 
@@ -73,69 +77,140 @@ class LiftEstimate:
         return self.absolute_ci_low <= value <= self.absolute_ci_high
 
 
-def _mean_var(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample variance (n - 1), two-pass for accuracy."""
-    n = len(values)
-    mean = math.fsum(values) / n
-    var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
-    return mean, var
+# -- moments -------------------------------------------------------------------------------
+Exact = int | Fraction  # sums kept exact: amounts are ints, and a float converts exactly
+
+
+def _exact(value: float | Fraction) -> Exact:
+    return value if isinstance(value, int | Fraction) else Fraction(value)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMoments:
+    """What a Welch or CUPED estimate needs of one group: its size n and the sums of the
+    outcome y (Σy, Σy²), of the covariate x (Σx, Σx²) and of their product (Σxy).
+
+    The sums are exact (ints for amounts), so a database can compute them for a million
+    members and send six numbers; members with no spend add nothing to a sum but count in n.
+    Without a covariate the x sums are zero.
+    """
+
+    n: int
+    sum_y: Exact
+    sum_y2: Exact
+    sum_x: Exact = 0
+    sum_x2: Exact = 0
+    sum_xy: Exact = 0
+
+    @classmethod
+    def of(
+        cls, outcomes: Sequence[float], covariates: Sequence[float] | None = None
+    ) -> GroupMoments:
+        """The moments of per-member vectors (`covariates[i]` belongs to `outcomes[i]`)."""
+        ys = [_exact(v) for v in outcomes]
+        xs = [_exact(v) for v in covariates] if covariates is not None else [0] * len(ys)
+        if len(xs) != len(ys):
+            raise ValueError("outcomes and covariates differ in length")
+        return cls(
+            n=len(ys),
+            sum_y=sum(ys),
+            sum_y2=sum(y * y for y in ys),
+            sum_x=sum(xs),
+            sum_x2=sum(x * x for x in xs),
+            sum_xy=sum(x * y for x, y in zip(xs, ys, strict=True)),
+        )
+
+    def __add__(self, other: GroupMoments) -> GroupMoments:
+        """Both groups pooled."""
+        return GroupMoments(
+            self.n + other.n,
+            self.sum_y + other.sum_y,
+            self.sum_y2 + other.sum_y2,
+            self.sum_x + other.sum_x,
+            self.sum_x2 + other.sum_x2,
+            self.sum_xy + other.sum_xy,
+        )
+
+    # Sums of squares and products about the group's means, exact.
+    @property
+    def centered_yy(self) -> Fraction:
+        return Fraction(self.sum_y2) - Fraction(self.sum_y) ** 2 / self.n
+
+    @property
+    def centered_xx(self) -> Fraction:
+        return Fraction(self.sum_x2) - Fraction(self.sum_x) ** 2 / self.n
+
+    @property
+    def centered_xy(self) -> Fraction:
+        return Fraction(self.sum_xy) - Fraction(self.sum_x) * Fraction(self.sum_y) / self.n
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupStats:
+    n: int
+    mean: float
+    var: float  # sample variance (n - 1)
+
+
+def _moments_theta(pooled: GroupMoments) -> Fraction:
+    """theta = cov(Y, X) / var(X) over the pooled sample, exact; 0 when X does not vary."""
+    if pooled.n < 2:
+        return Fraction(0)
+    var = pooled.centered_xx
+    return pooled.centered_xy / var if var > 0 else Fraction(0)
+
+
+def _adjusted(group: GroupMoments, theta: Fraction, mean_x: Fraction) -> _GroupStats:
+    """Mean and variance of Y - theta (X - mean_x) over the group, from its moments."""
+    if group.n < 2:
+        raise ValueError("each group needs at least two members")
+    mean = (Fraction(group.sum_y) - theta * (Fraction(group.sum_x) - group.n * mean_x)) / group.n
+    squares = group.centered_yy - 2 * theta * group.centered_xy + theta**2 * group.centered_xx
+    return _GroupStats(group.n, float(mean), float(squares / (group.n - 1)))
 
 
 def cuped_theta(outcomes: Sequence[float], covariates: Sequence[float]) -> float:
     """theta = cov(Y, X) / var(X) over the pooled sample; 0 when X does not vary."""
     if len(outcomes) != len(covariates):
         raise ValueError("outcomes and covariates differ in length")
-    n = len(outcomes)
-    if n < 2:
-        return 0.0
-    mean_y = math.fsum(outcomes) / n
-    mean_x = math.fsum(covariates) / n
-    cov = math.fsum((y - mean_y) * (x - mean_x) for y, x in zip(outcomes, covariates, strict=True))
-    var = math.fsum((x - mean_x) ** 2 for x in covariates)
-    return cov / var if var > 0 else 0.0
+    return float(_moments_theta(GroupMoments.of(outcomes, covariates)))
 
 
 def _estimate(
-    treatment: Sequence[float],
-    control: Sequence[float],
-    *,
-    method: str,
-    confidence: float,
-    theta: float | None,
+    t: _GroupStats, c: _GroupStats, *, method: str, confidence: float, theta: float | None
 ) -> LiftEstimate:
-    n_t, n_c = len(treatment), len(control)
-    if n_t < 2 or n_c < 2:
+    if t.n < 2 or c.n < 2:
         raise ValueError("each group needs at least two members")
     if not 0.0 < confidence < 1.0:
         raise ValueError("confidence must be in (0, 1)")
-    mean_t, var_t = _mean_var(treatment)
-    mean_c, var_c = _mean_var(control)
-    se_t2, se_c2 = var_t / n_t, var_c / n_c
+    se_t2, se_c2 = t.var / t.n, c.var / c.n
     se = math.sqrt(se_t2 + se_c2)
+    diff = t.mean - c.mean
     t_statistic = p_value = None
     if se_t2 + se_c2 == 0.0:
-        # Neither group varies: scipy warns and gives no meaningful df; the interval is a
-        # point whatever the quantile, so take the pooled df.
-        df = float(n_t + n_c - 2)
+        # Neither group varies: no meaningful df; the interval is a point whatever the
+        # quantile, so take the pooled df.
+        df = float(t.n + c.n - 2)
     else:
-        welch = stats.ttest_ind(treatment, control, equal_var=False)
-        df = float(welch.df)
-        t_statistic, p_value = float(welch.statistic), float(welch.pvalue)
+        # Welch's t test (as scipy's ttest_ind with equal_var=False): Welch-Satterthwaite
+        # degrees of freedom, two-sided p from Student's t.
+        df = (se_t2 + se_c2) ** 2 / (se_t2**2 / (t.n - 1) + se_c2**2 / (c.n - 1))
+        t_statistic = diff / se
+        p_value = float(2.0 * stats.t.sf(abs(t_statistic), df))
     q = t_quantile(0.5 + confidence / 2.0, df)
-    diff = mean_t - mean_c
     rel = rel_low = rel_high = None
-    if mean_c > 0:
-        rel = mean_t / mean_c - 1.0
+    if c.mean > 0:
+        rel = t.mean / c.mean - 1.0
         # Delta method for the ratio of two independent means.
-        rel_se = math.sqrt(se_t2 / mean_c**2 + mean_t**2 * se_c2 / mean_c**4)
+        rel_se = math.sqrt(se_t2 / c.mean**2 + t.mean**2 * se_c2 / c.mean**4)
         rel_low, rel_high = rel - q * rel_se, rel + q * rel_se
     return LiftEstimate(
         method=method,
         confidence=confidence,
-        treatment_n=n_t,
-        control_n=n_c,
-        treatment_mean=mean_t,
-        control_mean=mean_c,
+        treatment_n=t.n,
+        control_n=c.n,
+        treatment_mean=t.mean,
+        control_mean=c.mean,
         absolute_lift=diff,
         absolute_ci_low=diff - q * se,
         absolute_ci_high=diff + q * se,
@@ -150,21 +225,53 @@ def _estimate(
     )
 
 
-def welch_lift(
-    treatment: Sequence[float], control: Sequence[float], *, confidence: float = CONFIDENCE
+def welch_lift_of_moments(
+    treatment: GroupMoments, control: GroupMoments, *, confidence: float = CONFIDENCE
 ) -> LiftEstimate:
-    """Difference in means with a Welch interval, no covariate adjustment."""
+    """Difference in means with a Welch interval, no covariate adjustment, from each group's
+    n, Σy and Σy² (the x sums are ignored)."""
     method = (
         METHOD_WELCH
         if confidence == CONFIDENCE
         else f"difference in means, Welch {confidence:.0%} CI"
     )
+    none = Fraction(0)
     return _estimate(
-        [float(v) for v in treatment],
-        [float(v) for v in control],
+        _adjusted(treatment, none, none),
+        _adjusted(control, none, none),
         method=method,
         confidence=confidence,
         theta=None,
+    )
+
+
+def cuped_lift_of_moments(
+    treatment: GroupMoments, control: GroupMoments, *, confidence: float = CONFIDENCE
+) -> LiftEstimate:
+    """Difference in CUPED-adjusted means with a Welch interval, from each group's moments.
+
+    theta is pooled over both groups; each member's Y - theta (X - pooled mean X) has, per
+    group, the mean and the variance that the group's sums give exactly."""
+    pooled = treatment + control
+    theta = _moments_theta(pooled)
+    mean_x = Fraction(pooled.sum_x) / pooled.n if pooled.n else Fraction(0)
+    method = METHOD_CUPED if confidence == CONFIDENCE else f"{METHOD_CUPED} ({confidence:.0%})"
+    return _estimate(
+        _adjusted(treatment, theta, mean_x),
+        _adjusted(control, theta, mean_x),
+        method=method,
+        confidence=confidence,
+        theta=float(theta),
+    )
+
+
+# -- per-member vectors --------------------------------------------------------------------
+def welch_lift(
+    treatment: Sequence[float], control: Sequence[float], *, confidence: float = CONFIDENCE
+) -> LiftEstimate:
+    """Difference in means with a Welch interval, no covariate adjustment."""
+    return welch_lift_of_moments(
+        GroupMoments.of(treatment), GroupMoments.of(control), confidence=confidence
     )
 
 
@@ -179,19 +286,15 @@ def cuped_lift(
     """Difference in CUPED-adjusted means with a Welch interval.
 
     `treatment_pre[i]` is the pre-period covariate of the member whose outcome is
-    `treatment[i]` (likewise for control). theta is pooled over both groups.
+    `treatment[i]` (likewise for control). theta is pooled over both groups. The same
+    estimate as `cuped_lift_of_moments` on the vectors' moments: it is computed that way.
     """
     if len(treatment) != len(treatment_pre) or len(control) != len(control_pre):
         raise ValueError("each outcome needs its pre-period covariate")
-    ys = [float(v) for v in (*treatment, *control)]
-    xs = [float(v) for v in (*treatment_pre, *control_pre)]
-    theta = cuped_theta(ys, xs)
-    mean_x = math.fsum(xs) / len(xs) if xs else 0.0
-    adjusted = [y - theta * (x - mean_x) for y, x in zip(ys, xs, strict=True)]
-    n_t = len(treatment)
-    method = METHOD_CUPED if confidence == CONFIDENCE else f"{METHOD_CUPED} ({confidence:.0%})"
-    return _estimate(
-        adjusted[:n_t], adjusted[n_t:], method=method, confidence=confidence, theta=theta
+    return cuped_lift_of_moments(
+        GroupMoments.of(treatment, treatment_pre),
+        GroupMoments.of(control, control_pre),
+        confidence=confidence,
     )
 
 

@@ -35,6 +35,7 @@ from settlement.ledger.writer import (
     significant,
 )
 from settlement.outbox import OutboxEventType, OutboxRow, write_outbox
+from settlement.runs.statements import ACCRUAL_KINDS
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, Reward
 
 _rewards = Reward.__table__
@@ -78,6 +79,8 @@ class RewardRecord:
     matured_at: datetime | None = None
     # The part of the net reward already moved to the member's available balance.
     available_reward_amount: int = 0
+    # When its first accrual was booked as posted (`Reward.booked_at`): set by `RewardBook`.
+    booked_at: datetime | None = None
 
     @property
     def net_reward_amount(self) -> int:
@@ -108,7 +111,7 @@ class RewardRecord:
 
 
 _COLUMNS = [f.name for f in fields(RewardRecord)]
-_TIMES = ("occurred_at", "hold_until", "expires_at", "cleared_at", "matured_at")
+_TIMES = ("occurred_at", "hold_until", "expires_at", "cleared_at", "matured_at", "booked_at")
 
 
 # The statements of `RewardBook.load`, built once per dialect (`by_keys` says why).
@@ -277,6 +280,7 @@ class RewardBook:
         )
         if unchanged and pending_id is not None:
             self.ledger.resolve(pending_id, EntryStatus.POSTED, "cleared")
+            self._booked(record)
         else:
             if pending_id is not None:
                 self.ledger.resolve(pending_id, EntryStatus.VOIDED, "recomputed_on_clearing")
@@ -526,7 +530,7 @@ class RewardBook:
     ) -> Entry | None:
         if len(postings) < 2:
             return None  # a zero reward moves nothing
-        return self.ledger.add(
+        entry = self.ledger.add(
             Entry(
                 idempotency_key=f"reward:{record.id}:{key}",
                 kind=kind,
@@ -541,6 +545,19 @@ class RewardBook:
                 reward_id=record.id,
             )
         )
+        if status is EntryStatus.POSTED and kind in ACCRUAL_KINDS:
+            self._booked(record)
+        return entry
+
+    def _booked(self, record: RewardRecord) -> None:
+        """An accrual of the reward is booked as posted by this book: written posted, or its
+        pending entry resolved posted, both at `now` (the flush's time, the entries' created_at
+        and the resolutions' resolved_at). The first booking is the one the reward keeps: the
+        period its purchase counts in. Every such booking passes here, so `booked_at` agrees
+        with the ledger (`clo ledger check` verifies it). Every caller writes the record (new
+        or touched), so the time goes out with the reward's other changes."""
+        if record.booked_at is None:
+            record.booked_at = self.now
 
     def _tell(
         self, record: RewardRecord, type_: OutboxEventType, amount: int, at: datetime

@@ -159,6 +159,10 @@ class Reward(TableModel, table=True):
             "occurred_at",
             *REPORTED_REWARD_COLUMNS,
         ),
+        # The attribution report's qualified purchases (`service.attribution.repository.
+        # _qualified`): an offer's rewards first booked in the period, a range of this index;
+        # covering, like the one above, so the report's sums never read the rows.
+        Index("ix_reward_offer_booked", "offer_id", "booked_at", *REPORTED_REWARD_COLUMNS),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     member_id: int
@@ -183,6 +187,12 @@ class Reward(TableModel, table=True):
     matured_at: datetime | None = None
     # The part of the net reward already moved to the member's available balance.
     available_reward_amount: int = Field(default=0, sa_type=BigInteger)
+    # When the reward's first accrual was booked as posted in the ledger (written posted: the
+    # entry's created_at; written pending and resolved posted: the resolution's resolved_at);
+    # NULL while none is. The period a purchase counts in, kept here so a report finds an
+    # offer's purchases by an index range instead of probing the ledger for each reward.
+    # Written by `RewardBook` with the entries; `clo ledger check` compares it with the ledger.
+    booked_at: datetime | None = None
 
 
 class OfferBudget(TableModel, table=True):

@@ -99,7 +99,7 @@ _REWARD_COLUMNS = ("id", "member_id", "offer_id", "merchant_id", "currency", "st
                    "clearing_event_id", "spend_amount", "reward_amount", "commission_amount",
                    "refunded_spend_amount", "clawed_reward_amount", "clawed_commission_amount",
                    "occurred_at", "hold_days", "hold_until", "cleared_at", "matured_at",
-                   "available_reward_amount")
+                   "available_reward_amount", "booked_at")
 _ENTRY_COLUMNS = ("id", "idempotency_key", "content_sha256", "kind", "initial_status", "currency",
                   "event_id", "offer_id", "merchant_id", "member_id", "reward_id", "effective_at",
                   "created_at", "memo")
@@ -214,6 +214,7 @@ class _History:
                 outcome, decisions = "rewarded", f'[[{offer.id},"qualified",{reward}]]'
                 hold_until = at + timedelta(days=offer.hold_days)
                 matured = hold_until <= BENCH_NOW
+                booked = at + timedelta(minutes=1)  # when the feed wrote its accrual posted
                 reward_row = [
                     reward_id,
                     member_id,
@@ -234,6 +235,7 @@ class _History:
                     at,
                     hold_until if matured else None,
                     reward if matured else 0,
+                    booked,  # booked_at: its accrual's created_at, as the booking code sets it
                 ]
         mid = f"MID{merchant_id:07d}00"
         self.rows["event"].append(
@@ -245,8 +247,7 @@ class _History:
         if reward_row is None or offer is None:
             return None
         key = tuple(reward_row[:4])
-        booked = at + timedelta(minutes=1)
-        entry = self._entry("accrual", "clearing", key, self.event_id, booked)
+        entry = self._entry("accrual", "clearing", key, self.event_id, reward_row[19])
         reward, commission = reward_row[8], reward_row[9]
         self._post(entry, (a.receivable(merchant_id), -(reward + commission)),
                    (a.pending(member_id), reward), (a.revenue, commission))

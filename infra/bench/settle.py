@@ -116,7 +116,7 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
     reward_cols = ["id", "member_id", "offer_id", "merchant_id", "currency", "state"]
     reward_cols += ["spend_amount", "reward_amount", "commission_amount", "occurred_at"]
     reward_cols += ["hold_days", "cleared_at", "matured_at", "refunded_spend_amount"]
-    reward_cols += ["clawed_reward_amount", "clawed_commission_amount"]
+    reward_cols += ["clawed_reward_amount", "clawed_commission_amount", "booked_at"]
     entry_cols = ["id", "idempotency_key", "content_sha256", "kind", "initial_status"]
     entry_cols += ["currency", "offer_id", "merchant_id", "member_id", "reward_id"]
     entry_cols += ["effective_at", "created_at", "memo"]
@@ -144,25 +144,23 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
                 history[(member, merchant)] = [first, at, 1]
             else:
                 seen[0], seen[1], seen[2] = min(seen[0], at), max(seen[1], at), seen[2] + 1
-            rewards.append(
-                (
-                    rid,
-                    member,
-                    offer,
-                    merchant,
-                    "USD",
-                    "matured",
-                    spend,
-                    reward,
-                    commission,
-                    at,
-                    0,
-                    at,
-                    at,
-                    0,
-                    0,
-                    0,
-                )
+            reward_row = (
+                rid,
+                member,
+                offer,
+                merchant,
+                "USD",
+                "matured",
+                spend,
+                reward,
+                commission,
+                at,
+                0,
+                at,
+                at,
+                0,
+                0,
+                0,
             )
             written = min(at + timedelta(seconds=rng.randint(60, 3_600)), last)
             pending = rng.random() < PENDING_SHARE
@@ -191,6 +189,8 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
                 if is_pending:
                     cleared = min(booked_at + DAY * rng.randint(1, 2), last)
                     resolutions.append((entry_id, "posted", cleared, "cleared"))
+                if kind == "accrual":  # the reward's booking time, as the booking code keeps it
+                    first_booked = cleared if is_pending else booked_at
                 for ref, amount in (
                     ((AccountKind.MERCHANT_RECEIVABLE, merchant, "USD"), -(r_amt + c_amt)),
                     ((AccountKind.MEMBER_AVAILABLE, member, "USD"), r_amt),
@@ -199,6 +199,7 @@ def _seed(url: str, *, events: int, members: int, merchants: int, offers: int, s
                     balances[ids[ref]] += amount
                 postings.append((entry_id, revenue, c_amt, "USD"))
                 balances[revenue] += c_amt
+            rewards.append((*reward_row, first_booked))
         with engine.begin() as conn:
             bulk_insert(conn, Reward.__table__, reward_cols, rewards)
             bulk_insert(conn, LedgerEntry.__table__, entry_cols, entries)

@@ -4,8 +4,9 @@ A purchase belongs to the period in which its reward's money was first booked as
 ledger (`BOOKED_BY`), as in the statements: an auth pending over a period end and cleared
 after it counts in the period of the clearing, in both, and never in two reports.
 
-Only the holdout comparison reads per-member figures, and those are already summed per member
-by the database; the statistics on them are `settlement.lift`'s.
+The holdout comparison too is summed by the database: per group of the offer's split, the
+group's size and the moments of its members' spend (`holdout_moments`); the statistics on
+them are `settlement.lift`'s.
 """
 
 from __future__ import annotations
@@ -14,14 +15,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Connection, and_, case, exists, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 
+from service.attribution.holdout_sql import with_holdout_bucket
 from service.claims.tables import Claim
 from service.tables import Activation, Card, CardEventRow, MemberBrandState, Offer
 from settlement.attribution import ActivationTotals, OfferFacts, RefundTotals, RewardTotals
 from settlement.ledger.bulk import one_of
-from settlement.runs.statements import ACCRUAL_KINDS
-from settlement.tables import LedgerEntry, LedgerEntryResolution, Reward
+from settlement.lift import GroupMoments
+from settlement.tables import Reward
 
 _offers = Offer.__table__
 _activations = Activation.__table__
@@ -30,8 +43,6 @@ _cards = Card.__table__
 _rewards = Reward.__table__
 _claims = Claim.__table__
 _brand_state = MemberBrandState.__table__
-_entries = LedgerEntry.__table__
-_resolutions = LedgerEntryResolution.__table__
 
 # What the report says it counts purchases by (a field of the API response and the CSV).
 BOOKED_BY: Final = "booking_time"
@@ -71,41 +82,16 @@ def offers_for_period(
     return [OfferFacts(*row) for row in rows]
 
 
-def _accruals_booked(*, start: datetime | None, end: datetime):
-    """Reward ids with an accrual booked as posted in [start, end) (from the beginning when
-    `start` is None): written posted then, or written pending and resolved as posted then."""
-    e, res = _entries.c, _resolutions.c
-    written = [e.kind.in_(ACCRUAL_KINDS), e.initial_status == "posted", e.created_at < end]
-    resolved = [e.kind.in_(ACCRUAL_KINDS), res.status == "posted", res.resolved_at < end]
-    if start is not None:
-        written.append(e.created_at >= start)
-        resolved.append(res.resolved_at >= start)
-    return (
-        select(e.reward_id).where(*written),
-        select(e.reward_id)
-        .select_from(_resolutions.join(_entries, e.id == res.entry_id))
-        .where(*resolved),
-    )
-
-
 def _qualified(conn: Connection, offer_ids: Sequence[int], start: datetime, end: datetime):
-    """The offers' rewards first booked in the period: an accrual booked in it and none
-    before it (a repricing or an incremental clearing books again, in a later period)."""
-    # Probes of each of the offers' rewards (by the entries' reward index), not a list of
-    # every reward booked in the period: that is all offers' bookings, a scan that grows with
-    # the feed, while an offer's rewards are a range of the reward index.
+    """The offers' rewards first booked in the period: their first accrual booked as posted
+    in it (a repricing or an incremental clearing books again, later, and does not move the
+    purchase). `reward.booked_at` is that first booking, kept by the booking code; per offer
+    it is a range of `ix_reward_offer_booked`, which also covers the report's sums."""
     r = _rewards.c
-
-    def booked(*, start: datetime | None, end: datetime):
-        return [
-            exists(query.where(_entries.c.reward_id == r.id))
-            for query in _accruals_booked(start=start, end=end)
-        ]
-
     return and_(
         one_of(conn, r.offer_id, list(offer_ids)),
-        or_(*booked(start=start, end=end)),
-        *(~found for found in booked(start=None, end=start)),
+        r.booked_at >= start,
+        r.booked_at < end,
         r.state != VOIDED,
     )
 
@@ -145,8 +131,7 @@ def reward_totals(
     # Rewards booked by accepted missing-cashback claims: flagged as manual adjustments.
     claimed = select(_claims.c.reward_id).where(_claims.c.status == "accepted")
     manual_reward = case((r.id.in_(claimed), r.id), else_=None)
-    # One statement: finding the rewards booked in the period is the costly part (a look-up
-    # of each booked entry's reward), so it is done once for every figure.
+    # One statement for every figure: one pass over the offers' rewards booked in the period.
     rows = conn.execute(
         select(
             r.offer_id,
@@ -234,21 +219,12 @@ def refund_totals(
     return {offer_id: RefundTotals(n, int(amount or 0)) for offer_id, n, amount in rows}
 
 
-def linked_members(conn: Connection, *, before: datetime) -> list[int]:
-    """Every member with a card linked before `before` (the holdout population), ascending."""
-    c = _cards.c
-    query = select(c.member_id).where(c.created_at < before).distinct().order_by(c.member_id)
-    return list(conn.scalars(query))
-
-
-def brand_spend_by_member(
-    conn: Connection, *, merchant_id: int, currency: str, start: datetime, end: datetime
-) -> dict[int, int]:
-    """Per member: cleared spend at the brand in [start, end) less refunds in it.
+def _brand_spend(merchant_id: int, currency: str, start: datetime, end: datetime):
+    """(member_id, amount) of each card event that counts in a member's spend at the brand in
+    [start, end): cleared spend, less refunds.
 
     A refund, or a reversal of a clearing (a full refund), subtracts; reversals of auths do
-    not, since auths are not counted. Members with no such events are absent (spend zero).
-    """
+    not, since auths are not counted."""
     e = _events.c
     original = _events.alias("original")
     reversed_clearing = and_(
@@ -258,15 +234,80 @@ def brand_spend_by_member(
         .correlate(_events),
     )
     signed = case((e.kind == "clearing", e.amount), else_=-e.amount)
-    rows = conn.execute(
-        select(e.member_id, func.sum(signed))
-        .where(
-            e.merchant_id == merchant_id,
-            e.currency == currency,
-            e.occurred_at >= start,
-            e.occurred_at < end,
-            or_(e.kind.in_(("clearing", "refund")), reversed_clearing),
-        )
-        .group_by(e.member_id)
+    return select(e.member_id, signed.label("amount")).where(
+        e.merchant_id == merchant_id,
+        e.currency == currency,
+        e.occurred_at >= start,
+        e.occurred_at < end,
+        or_(e.kind.in_(("clearing", "refund")), reversed_clearing),
     )
-    return {member_id: int(total) for member_id, total in rows}
+
+
+def _linked_before(before: datetime):
+    """Members with a card linked before `before`: the holdout population."""
+    c = _cards.c
+    return select(c.member_id).where(c.created_at < before)
+
+
+def holdout_moments(
+    conn: Connection,
+    offer: OfferFacts,
+    *,
+    start: datetime,
+    end: datetime,
+    pre_start: datetime,
+    pre_end: datetime,
+) -> tuple[GroupMoments, GroupMoments]:
+    """(treatment, control): per group of the offer's holdout split of the population, the
+    moments of member spend at the brand in the period (y) and in the pre-period (x).
+
+    All in the database: the split by each member's holdout bucket (`holdout_sql`), the
+    group sizes from the population, and the sums from the members who spent (a member who
+    did not adds nothing to any sum)."""
+    dialect = conn.dialect.name
+    population = with_holdout_bucket(
+        dialect, _linked_before(end).distinct().subquery("population"), offer.offer_id
+    )
+    in_control = population.c.bucket < offer.holdout_bps
+    members, control_members = conn.execute(
+        select(func.count(), func.coalesce(func.sum(case((in_control, 1), else_=0)), 0))
+    ).one()
+
+    period = _brand_spend(offer.merchant_id, offer.currency, start, end).subquery("period")
+    pre = _brand_spend(offer.merchant_id, offer.currency, pre_start, pre_end).subquery("pre")
+    zero = literal(0, BigInteger)
+    both = union_all(
+        select(period.c.member_id, period.c.amount.label("y"), zero.label("x")),
+        select(pre.c.member_id, zero, pre.c.amount),
+    ).subquery("spend")
+    per_member = (
+        select(both.c.member_id, func.sum(both.c.y).label("y"), func.sum(both.c.x).label("x"))
+        .where(both.c.member_id.in_(_linked_before(end)))
+        .group_by(both.c.member_id)
+        .subquery("per_member")
+    )
+    spenders = with_holdout_bucket(dialect, per_member, offer.offer_id)
+    # The group as a column of a subquery: grouped by an expression with bind parameters,
+    # PostgreSQL would not see the SELECT's expression in the GROUP BY's.
+    flagged = select(
+        spenders.c.y, spenders.c.x, (spenders.c.bucket < offer.holdout_bps).label("control")
+    ).subquery("flagged")
+    y, x, control = flagged.c.y, flagged.c.x, flagged.c.control
+    sums = {
+        bool(row[0]): [int(v or 0) for v in row[1:]]
+        for row in conn.execute(
+            select(
+                control,
+                func.sum(y),
+                func.sum(y * y),
+                func.sum(x),
+                func.sum(x * x),
+                func.sum(x * y),
+            ).group_by(control)
+        )
+    }
+    no_spend = [0, 0, 0, 0, 0]
+    return (
+        GroupMoments(int(members) - int(control_members), *sums.get(False, no_spend)),
+        GroupMoments(int(control_members), *sums.get(True, no_spend)),
+    )

@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from matching.offers import in_holdout
 from service.attribution import repository as repo
 from service.attribution.schemas import (
     AttributionReportOut,
@@ -26,7 +25,7 @@ from service.auth import Principal, Role
 from service.problems import InvalidInput, NotFound
 from settlement.attribution import (
     ActivationTotals,
-    HoldoutSample,
+    HoldoutMoments,
     OfferAttribution,
     OfferFacts,
     RefundTotals,
@@ -80,7 +79,6 @@ def build_report(
     rewards = repo.reward_totals(conn, ids, period_start, period_end)
     activations = repo.activation_totals(conn, ids, period_start, period_end)
     refunds = repo.refund_totals(conn, ids, period_start, period_end)
-    holdouts = _Holdouts(conn, period_start, period_end)
     return [
         assemble(
             offer,
@@ -89,45 +87,21 @@ def build_report(
             rewards=rewards.get(offer.offer_id, RewardTotals()),
             activations=activations.get(offer.offer_id, ActivationTotals()),
             refunds=refunds.get(offer.offer_id, RefundTotals()),
-            holdout=holdouts.sample(offer) if offer.holdout_bps > 0 else None,
+            holdout=(
+                _holdout(conn, offer, period_start, period_end) if offer.holdout_bps > 0 else None
+            ),
         )
         for offer in offers
     ]
 
 
-class _Holdouts:
-    """Per-member spend vectors for holdout offers, sharing queries between offers."""
-
-    def __init__(self, conn: Connection, start: datetime, end: datetime) -> None:
-        self.conn, self.start, self.end = conn, start, end
-        self._population: list[int] | None = None
-        self._spend: dict[tuple, dict[int, int]] = {}
-
-    def _spend_by_member(
-        self, merchant_id: int, currency: str, start: datetime, end: datetime
-    ) -> dict[int, int]:
-        key = (merchant_id, currency, start, end)
-        if key not in self._spend:
-            self._spend[key] = repo.brand_spend_by_member(
-                self.conn, merchant_id=merchant_id, currency=currency, start=start, end=end
-            )
-        return self._spend[key]
-
-    def sample(self, offer: OfferFacts) -> HoldoutSample:
-        if self._population is None:
-            self._population = repo.linked_members(self.conn, before=self.end)
-        pre_start, pre_end = pre_period(offer.starts_at, self.start, self.end)
-        y = self._spend_by_member(offer.merchant_id, offer.currency, self.start, self.end)
-        x = self._spend_by_member(offer.merchant_id, offer.currency, pre_start, pre_end)
-        t_y: list[int] = []
-        t_x: list[int] = []
-        c_y: list[int] = []
-        c_x: list[int] = []
-        for member_id in self._population:
-            control = in_holdout(offer.offer_id, member_id, offer.holdout_bps)
-            (c_y if control else t_y).append(y.get(member_id, 0))
-            (c_x if control else t_x).append(x.get(member_id, 0))
-        return HoldoutSample(t_y, c_y, t_x, c_x, pre_start, pre_end)
+def _holdout(conn: Connection, offer: OfferFacts, start: datetime, end: datetime) -> HoldoutMoments:
+    """The offer's treatment and control groups, as moments the database summed."""
+    pre_start, pre_end = pre_period(offer.starts_at, start, end)
+    treatment, control = repo.holdout_moments(
+        conn, offer, start=start, end=end, pre_start=pre_start, pre_end=pre_end
+    )
+    return HoldoutMoments(treatment, control, pre_start, pre_end)
 
 
 # -- the API's view ----------------------------------------------------------------------------

@@ -1,19 +1,28 @@
 """Recompute every balance and daily booking from postings and compare with the cached
-totals."""
+totals; and every reward's booking time (`reward.booked_at`) from its accrual entries."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, Subquery, and_, case, func, select, union_all
 
-from settlement.ledger.bookings import booking_mismatches
-from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
+from settlement.ledger.bookings import BOOKING_WAYS, booking_mismatches, with_entry
+from settlement.runs.statements import ACCRUAL_KINDS
+from settlement.tables import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerEntryResolution,
+    LedgerPosting,
+    Reward,
+)
 
 _a = LedgerAccount.__table__
 _e = LedgerEntry.__table__
 _r = LedgerEntryResolution.__table__
 _p = LedgerPosting.__table__
+_rw = Reward.__table__
+MAX_LISTED = 100  # differences listed per check (the report shows the first 20)
 
 
 @dataclass
@@ -26,6 +35,7 @@ class LedgerReport:
     currency_totals: dict[str, int] = field(default_factory=dict)
     negative_accounts: list[str] = field(default_factory=list)
     booking_mismatches: list[str] = field(default_factory=list)
+    reward_booking_mismatches: list[str] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
@@ -34,6 +44,7 @@ class LedgerReport:
             or self.unbalanced_entries
             or self.negative_accounts
             or self.booking_mismatches
+            or self.reward_booking_mismatches
             or any(self.currency_totals.values())
         )
 
@@ -45,6 +56,7 @@ class LedgerReport:
         out += [f"UNBALANCED entry {e}" for e in self.unbalanced_entries[:20]]
         out += [f"NEGATIVE {a}" for a in self.negative_accounts[:20]]
         out += [f"MISMATCH {m}" for m in self.booking_mismatches[:20]]
+        out += [f"MISMATCH {m}" for m in self.reward_booking_mismatches[:20]]
         out.append("ledger balanced: " + ("yes" if self.balanced else "NO"))
         return out
 
@@ -110,4 +122,40 @@ def check_ledger(conn: Connection) -> LedgerReport:
         ).scalars()
     )
     report.booking_mismatches = booking_mismatches(conn)
+    report.reward_booking_mismatches = reward_booking_mismatches(conn)
     return report
+
+
+def first_accrual_bookings() -> Subquery:
+    """(reward_id, first_booked_at) per reward with an accrual booked as posted: the earliest
+    booking of its accruals, written posted or resolved posted (`BOOKING_WAYS`)."""
+    branches = [
+        select(_e.c.reward_id.label("reward_id"), booked_at.label("booked_at"))
+        .select_from(with_entry(table, entry_id))
+        .where(booked, _e.c.kind.in_(ACCRUAL_KINDS), _e.c.reward_id.is_not(None))
+        for table, entry_id, booked_at, booked in BOOKING_WAYS
+    ]
+    both = union_all(*branches).subquery("booked")
+    return (
+        select(both.c.reward_id, func.min(both.c.booked_at).label("first_booked_at"))
+        .group_by(both.c.reward_id)
+        .subquery("first_booked")
+    )
+
+
+def reward_booking_mismatches(conn: Connection) -> list[str]:
+    """Rewards whose `booked_at` disagrees with the ledger: set with no accrual booked as
+    posted, missing with one, or another time than the first booking. The attribution report
+    counts a purchase in the period of `booked_at`, so a wrong one moves it between reports."""
+    first = first_accrual_bookings()
+    rows = conn.execute(
+        select(_rw.c.id, _rw.c.booked_at, first.c.first_booked_at)
+        .select_from(_rw.outerjoin(first, first.c.reward_id == _rw.c.id))
+        .where(_rw.c.booked_at.is_distinct_from(first.c.first_booked_at))
+        .order_by(_rw.c.id)
+        .limit(MAX_LISTED)
+    )
+    return [
+        f"reward {reward_id}: booked_at {stored}, its first posted accrual {derived}"
+        for reward_id, stored, derived in rows
+    ]
