@@ -15,17 +15,14 @@ cannot write twice.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from functools import cache
-from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, select, update
+from sqlalchemy import Connection, bindparam, update
 
 from matching.lifecycle import RewardTerms, after_refund
 from settlement.ledger.accounts import AccountDirectory, AccountKind, account_code
-from settlement.ledger.bulk import KEYS, bulk_insert, by_keys, execute_many, keys_param
+from settlement.ledger.bulk import KEYS, bulk_insert, execute_many, keys_param
 from settlement.ledger.writer import (
     Entry,
     EntryStatus,
@@ -35,119 +32,31 @@ from settlement.ledger.writer import (
     significant,
 )
 from settlement.outbox import OutboxEventType, OutboxRow, write_outbox
+from settlement.reward_records import (
+    REWARD_COLUMNS,
+    REWARD_TIMES,
+    RewardRecord,
+    RewardState,
+    RewardStateError,
+    balances_query,
+    pending_entries_query,
+    rewards_query,
+    stored_value,
+)
 from settlement.runs.statements import ACCRUAL_KINDS
-from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, Reward
+from settlement.tables import LedgerEntry, Reward
 
 _rewards = Reward.__table__
 _entries = LedgerEntry.__table__
-_resolutions = LedgerEntryResolution.__table__
-_accounts = LedgerAccount.__table__
 
-
-class RewardState(StrEnum):
-    AUTHORIZED = "authorized"
-    CLEARED = "cleared"
-    MATURED = "matured"
-    VOIDED = "voided"
-
-
-class RewardStateError(Exception):
-    """A transition asked of a reward in a state that does not allow it: a bug in the caller."""
-
-
-@dataclass(slots=True)
-class RewardRecord:
-    id: int
-    member_id: int
-    offer_id: int
-    merchant_id: int
-    currency: str
-    state: RewardState
-    auth_event_id: int | None
-    clearing_event_id: int | None
-    spend_amount: int
-    reward_amount: int
-    commission_amount: int
-    occurred_at: datetime
-    hold_days: int
-    refunded_spend_amount: int = 0
-    clawed_reward_amount: int = 0
-    clawed_commission_amount: int = 0
-    hold_until: datetime | None = None
-    expires_at: datetime | None = None
-    cleared_at: datetime | None = None
-    matured_at: datetime | None = None
-    # The part of the net reward already moved to the member's available balance.
-    available_reward_amount: int = 0
-    # When its first accrual was booked as posted (`Reward.booked_at`): set by `RewardBook`.
-    booked_at: datetime | None = None
-
-    @property
-    def net_reward_amount(self) -> int:
-        return self.reward_amount - self.clawed_reward_amount
-
-    @property
-    def net_commission_amount(self) -> int:
-        return self.commission_amount - self.clawed_commission_amount
-
-    @property
-    def terms(self) -> RewardTerms:
-        return RewardTerms(
-            self.spend_amount,
-            self.reward_amount,
-            self.commission_amount,
-            self.refunded_spend_amount,
-            self.clawed_reward_amount,
-            self.clawed_commission_amount,
-        )
-
-    def take_terms(self, terms: RewardTerms) -> None:
-        self.spend_amount = terms.spend_amount
-        self.reward_amount = terms.reward_amount
-        self.commission_amount = terms.commission_amount
-        self.refunded_spend_amount = terms.refunded_spend_amount
-        self.clawed_reward_amount = terms.clawed_reward_amount
-        self.clawed_commission_amount = terms.clawed_commission_amount
-
-
-_COLUMNS = [f.name for f in fields(RewardRecord)]
-_TIMES = ("occurred_at", "hold_until", "expires_at", "cleared_at", "matured_at", "booked_at")
-
-
-# The statements of `RewardBook.load`, built once per dialect (`by_keys` says why).
-@cache
-def _rewards_query(dialect: str) -> Select[Any]:
-    query = select(*(_rewards.c[name] for name in _COLUMNS))
-    if dialect == "postgresql":
-        # Ingest, maturation and expiry all read a reward, change it and write it back
-        # whole: the row lock (taken in id order: `by_keys` locks in the order of the
-        # sorted ids) makes them wait for each other instead of one overwriting the other.
-        # SQLite's write lock does the same.
-        query = query.with_for_update()
-    query = by_keys(dialect, query, _rewards.c.id)
-    return query.order_by(query.selected_columns.id)
-
-
-@cache
-def _pending_entries_query(dialect: str) -> Select[Any]:
-    """The one unresolved pending entry of each authorized reward."""
-    return by_keys(
-        dialect,
-        select(_entries.c.reward_id, _entries.c.id)
-        .select_from(_entries.outerjoin(_resolutions, _resolutions.c.entry_id == _entries.c.id))
-        .where(
-            and_(
-                _entries.c.initial_status == EntryStatus.PENDING.value,
-                _resolutions.c.entry_id.is_(None),
-            )
-        ),
-        _entries.c.reward_id,
-    )
-
-
-@cache
-def _balances_query(dialect: str) -> Select[Any]:
-    return by_keys(dialect, select(_accounts.c.code, _accounts.c.posted_amount), _accounts.c.code)
+__all__ = [
+    "Clawback",
+    "RewardBook",
+    "RewardRecord",
+    "RewardState",
+    "RewardStateError",
+    "accrual_postings",
+]
 
 
 def accrual_postings(
@@ -169,11 +78,6 @@ def accrual_postings(
 class Clawback:
     reward_amount: int  # clawed by this refund
     commission_amount: int
-
-
-def _stored(record: RewardRecord, name: str) -> object:
-    # States go in as their plain values: COPY would write an enum member's name.
-    return record.state.value if name == "state" else getattr(record, name)
 
 
 def _require(record: RewardRecord, transition: str, *allowed: RewardState) -> None:
@@ -205,16 +109,16 @@ class RewardBook:
         dialect = conn.dialect.name
         for start in range(0, len(wanted), 5000):
             keys = {KEYS: keys_param(conn, wanted[start : start + 5000])}
-            for row in conn.execute(_rewards_query(dialect), keys):
+            for row in conn.execute(rewards_query(dialect), keys):
                 rec = RewardRecord(*row)
                 rec.state = RewardState(rec.state)
-                for name in _TIMES:
+                for name in REWARD_TIMES:
                     value = getattr(rec, name)
                     if value is not None and value.tzinfo is None:  # SQLite: stored as UTC
                         setattr(rec, name, value.replace(tzinfo=UTC))
                 out[rec.id] = rec
             # The one unresolved pending entry of each authorized reward.
-            for reward_id, entry_id in conn.execute(_pending_entries_query(dialect), keys):
+            for reward_id, entry_id in conn.execute(pending_entries_query(dialect), keys):
                 self.pending_entries[reward_id] = entry_id
         self._load_available(conn, out.values())
         return out
@@ -502,7 +406,7 @@ class RewardBook:
         codes = sorted(wanted)
         for start in range(0, len(codes), 5000):
             for code, amount in conn.execute(
-                _balances_query(conn.dialect.name),
+                balances_query(conn.dialect.name),
                 {KEYS: keys_param(conn, codes[start : start + 5000])},
             ):
                 self.available_cache[wanted[code]] = amount
@@ -595,13 +499,16 @@ class RewardBook:
             bulk_insert(
                 conn,
                 _rewards,
-                _COLUMNS,
-                [tuple(_stored(r, name) for name in _COLUMNS) for r in self.new.values()],
+                REWARD_COLUMNS,
+                [
+                    tuple(stored_value(r, name) for name in REWARD_COLUMNS)
+                    for r in self.new.values()
+                ],
             )
         if self.dirty:
             mutable = [
                 c
-                for c in _COLUMNS
+                for c in REWARD_COLUMNS
                 if c not in ("id", "member_id", "offer_id", "merchant_id", "currency")
             ]
             execute_many(
@@ -610,7 +517,7 @@ class RewardBook:
                 .where(_rewards.c.id == bindparam("r_id"))
                 .values({c: bindparam(f"r_{c}") for c in mutable}),
                 [
-                    {"r_id": r.id, **{f"r_{c}": _stored(r, c) for c in mutable}}
+                    {"r_id": r.id, **{f"r_{c}": stored_value(r, c) for c in mutable}}
                     for r in self.dirty.values()
                 ],
             )
