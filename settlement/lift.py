@@ -2,7 +2,7 @@
 
 Pure statistics, no database. The estimate is a difference in means with a Welch interval
 (unequal variances; Welch-Satterthwaite degrees of freedom, the Student t quantile and the
-test's p from scipy.stats), optionally
+test's t and p from scipy.stats), optionally
 CUPED-adjusted: each member's outcome Y is corrected by a pre-period covariate X (their spend at
 the brand in an equally long period before the offer started) with one pooled
 theta = cov(Y, X) / var(X), Y_adj = Y - theta (X - mean X). Assignment is random with respect
@@ -192,11 +192,13 @@ def _estimate(
         # quantile, so take the pooled df.
         df = float(t.n + c.n - 2)
     else:
-        # Welch's t test (as scipy's ttest_ind with equal_var=False): Welch-Satterthwaite
-        # degrees of freedom, two-sided p from Student's t.
+        # Welch's test from the groups' summaries; scipy gives t and p but not the
+        # Welch-Satterthwaite degrees of freedom the interval needs.
+        welch = stats.ttest_ind_from_stats(
+            t.mean, math.sqrt(t.var), t.n, c.mean, math.sqrt(c.var), c.n, equal_var=False
+        )
+        t_statistic, p_value = float(welch.statistic), float(welch.pvalue)
         df = (se_t2 + se_c2) ** 2 / (se_t2**2 / (t.n - 1) + se_c2**2 / (c.n - 1))
-        t_statistic = diff / se
-        p_value = float(2.0 * stats.t.sf(abs(t_statistic), df))
     q = t_quantile(0.5 + confidence / 2.0, df)
     rel = rel_low = rel_high = None
     if c.mean > 0:
