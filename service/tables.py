@@ -188,7 +188,14 @@ class CardEventRow(TableModel, table=True):
         # A member's activity (members.repository) and purchases at a brand (attribution).
         Index("ix_card_event_member_occurred", "member_id", "occurred_at"),
         # What refers to an event (feeds.originals: reversals of a clearing; plaid.rematch).
-        Index("ix_card_event_linked", "linked_event_id"),
+        # Partial: most events follow none, and SQLite would take `IS NULL` (the waiting
+        # lookup below) as an equality on a full index and walk every such event.
+        Index(
+            "ix_card_event_linked",
+            "linked_event_id",
+            sqlite_where=text("linked_event_id IS NOT NULL"),
+            postgresql_where=text("linked_event_id IS NOT NULL"),
+        ),
         # Events that name an original not linked yet (waiting refunds, early clearings): few
         # rows, so a partial index, found by the batch that brings their original.
         Index(

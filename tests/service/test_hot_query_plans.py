@@ -184,19 +184,53 @@ def _nodes(plan: dict) -> Iterator[dict]:
         yield from _nodes(child)
 
 
+# What SQLite's virtual machine may spend on a statement: a lookup costs a few dozen steps per
+# key and per row it returns (about 30 in this batch), the catalogue reads a few hundred in
+# all. A statement that visits rows only to drop them, whether by a scan or by searching an
+# index on a value most rows share (`linked_event_id IS NULL` on a plain index of that column
+# is a walk over nearly every event), spends steps per stored row and goes over.
+SQLITE_STEPS_PER_KEY_OR_ROW = 60
+SQLITE_STEPS_FIXED = 2_000
+
+
 def _sqlite_scans(engine: Engine, statement: Statement) -> list[str]:
     raw = engine.raw_connection()
+    steps = 0
+
+    def count_step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # go on
+
     try:
         cur = raw.cursor()
-        rows = cur.execute("EXPLAIN QUERY PLAN " + statement.sql, statement.parameters).fetchall()
+        plan = cur.execute("EXPLAIN QUERY PLAN " + statement.sql, statement.parameters).fetchall()
+        raw.driver_connection.set_progress_handler(count_step, 1)
+        returned = len(cur.execute(statement.sql, statement.parameters).fetchall())
+        raw.driver_connection.set_progress_handler(None, 1)
     finally:
+        raw.rollback()
         raw.close()
     found = []
-    for *_, detail in rows:
+    for *_, detail in plan:
         scanned = re.match(r"SCAN (\w+)", detail)
         if scanned and scanned.group(1) in GROWING:
             found.append(detail)
+    keys = sum(len(json.loads(p)) for p in _parameters(statement) if _is_json_array(p))
+    budget = SQLITE_STEPS_FIXED + SQLITE_STEPS_PER_KEY_OR_ROW * (keys + returned)
+    if steps > budget:
+        how = "; ".join(detail for *_, detail in plan)
+        found.append(f"{steps:,} steps for {keys} keys and {returned} rows ({how})")
     return found
+
+
+def _parameters(statement: Statement) -> list[Any]:
+    p = statement.parameters
+    return list(p.values()) if isinstance(p, dict) else list(p or ())
+
+
+def _is_json_array(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("[")
 
 
 def _scans(engine: Engine, statements: list[Statement]) -> list[str]:
