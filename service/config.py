@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # The scheduler (`clo scheduler`): cron expressions, UTC.
     maturation_cron: str = "0 2 * * *"
     settlement_cron: str = "0 3 * * mon"
+    # Holdout populations counted up to the last settled midnight (attribution.population).
+    holdout_population_cron: str = "30 1 * * *"
     resume_runs_cron: str = "*/15 * * * *"
     # The ledger check (cached balances against postings), its result on /metrics.
     ledger_check_cron: str = "45 * * * *"

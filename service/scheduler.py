@@ -1,5 +1,5 @@
-"""`clo scheduler`: the one process that runs maturation, settlement and partner webhooks
-on a schedule.
+"""`clo scheduler`: the one process that runs maturation, settlement, holdout population
+counts and partner webhooks on a schedule.
 
 APScheduler 3.11 BlockingScheduler, UTC cron triggers from settings; `coalesce` (a backlog
 of missed runs fires once), `max_instances=1` (a slow run is never overlapped by itself) and
@@ -18,7 +18,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
+from service.attribution.population import count_populations
 from service.config import Settings
 from service.notifications.runner import Notifier
 from service.webhooks.delivery import Deliverer
@@ -44,6 +46,19 @@ def maturation_job(engine: Engine, now: datetime | None = None) -> None:
         "maturation",
         extra={"matured": result.matured_count, "expired": result.expired_count},
     )
+
+
+def holdout_population_job(engine: Engine, now: datetime | None = None) -> int:
+    """Count each holdout offer's population up to the last settled midnight."""
+    now = now or datetime.now(UTC)
+    try:
+        with engine.begin() as conn:
+            counted = count_populations(conn, now)
+    except IntegrityError:  # another scheduler process counted the same day first
+        log.info("holdout populations: already counted")
+        return 0
+    log.info("holdout populations", extra={"offers": counted})
+    return counted
 
 
 def settlement_job(
@@ -106,6 +121,14 @@ def build_scheduler(
         maturation_job,
         CronTrigger.from_crontab(settings.maturation_cron, timezone=UTC),
         id="maturation",
+        args=[engine],
+        replace_existing=True,
+        **options,
+    )
+    scheduler.add_job(
+        holdout_population_job,
+        CronTrigger.from_crontab(settings.holdout_population_cron, timezone=UTC),
+        id="holdout_population",
         args=[engine],
         replace_existing=True,
         **options,

@@ -151,6 +151,8 @@ class Member(TableModel, table=True):
 
 class Card(TableModel, table=True):
     __tablename__ = "card"
+    # Members who linked their first card in a span of days (attribution.population).
+    __table_args__ = (Index("ix_card_created_at", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id", index=True)
     provider: str = Field(max_length=32)  # publisher | stripe | plaid
@@ -279,3 +281,19 @@ class MemberOfferState(TableModel, table=True):
     stamp_count: int = 0
     threshold_spend_amount: int = Field(default=0, sa_type=BigInteger)
     threshold_paid: bool = False
+
+
+class HoldoutPopulation(TableModel, table=True):
+    """An offer's holdout population counted up to a midnight (UTC): the members whose first
+    card was linked before it, and how many of them the offer's split puts in control.
+
+    Written by the daily job (`attribution.population.count_populations`) once the day can no
+    longer change; a report counts only the members who linked since the snapshot before its
+    end. Kept: the latest per offer and those at the start of an ISO week (settlement periods).
+    """
+
+    __tablename__ = "holdout_population"
+    offer_id: int = Field(foreign_key="offer.id", primary_key=True)
+    counted_before: datetime = Field(primary_key=True)
+    members: int = Field(sa_type=BigInteger)
+    control_members: int = Field(sa_type=BigInteger)

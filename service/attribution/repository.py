@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from service.attribution.holdout_sql import with_holdout_bucket
+from service.attribution.population import population_split
 from service.claims.tables import Claim
 from service.tables import Activation, Card, CardEventRow, MemberBrandState, Offer
 from settlement.attribution import ActivationTotals, OfferFacts, RefundTotals, RewardTotals
@@ -262,16 +263,12 @@ def holdout_moments(
     moments of member spend at the brand in the period (y) and in the pre-period (x).
 
     All in the database: the split by each member's holdout bucket (`holdout_sql`), the
-    group sizes from the population, and the sums from the members who spent (a member who
-    did not adds nothing to any sum)."""
+    group sizes from the population (`population.population_split`: the daily count, plus the
+    members linked since), and the sums from the members who spent (a member who did not
+    adds nothing to any sum)."""
     dialect = conn.dialect.name
-    population = with_holdout_bucket(
-        dialect, _linked_before(end).distinct().subquery("population"), offer.offer_id
-    )
-    in_control = population.c.bucket < offer.holdout_bps
-    members, control_members = conn.execute(
-        select(func.count(), func.coalesce(func.sum(case((in_control, 1), else_=0)), 0))
-    ).one()
+    population = population_split(conn, offer.offer_id, offer.holdout_bps, end)
+    members, control_members = population.members, population.control_members
 
     period = _brand_spend(offer.merchant_id, offer.currency, start, end).subquery("period")
     pre = _brand_spend(offer.merchant_id, offer.currency, pre_start, pre_end).subquery("pre")

@@ -30,6 +30,7 @@ def test_the_scheduler_registers_its_jobs_with_explicit_options():
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {
         "maturation",
+        "holdout_population",
         "settlement",
         "resume_runs",
         "ledger_check",
@@ -47,6 +48,10 @@ def test_the_scheduler_registers_its_jobs_with_explicit_options():
         )
         assert jobs["settlement"].trigger.get_next_fire_time(None, now) == datetime(
             2026, 11, 23, 3, 0, tzinfo=UTC
+        )
+        # Daily, once the night's cards are settled (an hour after midnight).
+        assert jobs["holdout_population"].trigger.get_next_fire_time(None, now) == datetime(
+            2026, 11, 19, 1, 30, tzinfo=UTC
         )
 
 
