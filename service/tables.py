@@ -189,6 +189,9 @@ class CardEventRow(TableModel, table=True):
         Index("ix_card_event_card_occurred", "card_id", "occurred_at"),
         # A member's activity (members.repository) and purchases at a brand (attribution).
         Index("ix_card_event_member_occurred", "member_id", "occurred_at"),
+        # A brand's spend in a period (attribution.repository._brand_spend): by brand alone,
+        # a planner sure that a period lies beyond its statistics walked another index.
+        Index("ix_card_event_merchant_occurred", "merchant_id", "occurred_at"),
         # What refers to an event (feeds.originals: reversals of a clearing; plaid.rematch).
         # Partial: most events follow none, and SQLite would take `IS NULL` (the waiting
         # lookup below) as an equality on a full index and walk every such event.
@@ -217,8 +220,7 @@ class CardEventRow(TableModel, table=True):
     # `clo ledger check` reports any event whose card, member or merchant is missing.
     card_id: int
     member_id: int
-    # Index: a brand's spend by member (attribution.repository._brand_spend).
-    merchant_id: int | None = Field(default=None, index=True)
+    merchant_id: int | None = None  # indexed with occurred_at, above
     amount: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
     occurred_at: datetime
