@@ -223,6 +223,15 @@ def cmd_mature(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_holdout_count(args: argparse.Namespace) -> int:
+    from service.scheduler import holdout_population_job
+
+    now = _now(args.now)
+    counted = holdout_population_job(_engine(args.database), now)
+    print(f"holdout populations counted for {counted:,} offers (up to the last settled midnight)")
+    return 0
+
+
 def cmd_ledger_check(args: argparse.Namespace) -> int:
     from service.ledger.checks import run_ledger_check
 
@@ -403,6 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, default=1, help="processes, split by member")
 
     p = add("mature", cmd_mature, "expire stale auths and mature rewards past their hold")
+    p.add_argument("--now", help="as of (ISO 8601, default: now)")
+
+    p = add(
+        "holdout-count",
+        cmd_holdout_count,
+        "count holdout offers' populations up to the last settled midnight (the daily job)",
+    )
     p.add_argument("--now", help="as of (ISO 8601, default: now)")
 
     ledger = sub.add_parser("ledger", help="ledger tools").add_subparsers(

@@ -1,4 +1,5 @@
-"""The command line: streaming ingest of CSV and NDJSON, ledger check, maturation."""
+"""The command line: streaming ingest of CSV and NDJSON, ledger check, maturation, holdout
+counts."""
 
 from __future__ import annotations
 
@@ -170,3 +171,15 @@ def test_ingest_with_workers_splits_by_member_and_keeps_each_members_rules(
     assert figure(capsys.readouterr().out, "duplicates") == 16
     assert w.balances() == balances
     w.assert_balanced()
+
+
+def test_holdout_count_counts_each_holdout_offer_once_a_day(world, db_url, capsys):
+    world.offer(offer_id=11, holdout_bps=2_000)
+    at = (T0 + timedelta(days=1, hours=2)).isoformat()
+    assert run_cli("holdout-count", "--database", db_url, "--now", at) == 0
+    assert "counted for 1 offers" in capsys.readouterr().out
+    assert run_cli("holdout-count", "--database", db_url, "--now", at) == 0
+    assert "counted for 0 offers" in capsys.readouterr().out
+    with world.engine.connect() as conn:
+        members = conn.execute(text("SELECT members FROM holdout_population")).scalar_one()
+    assert members == 1  # the one member, linked 400 days before
