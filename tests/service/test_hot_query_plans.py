@@ -202,12 +202,14 @@ def _sqlite_scans(engine: Engine, statement: Statement) -> list[str]:
         steps += 1
         return 0  # go on
 
+    sqlite = raw.driver_connection
+    assert sqlite is not None
     try:
         cur = raw.cursor()
         plan = cur.execute("EXPLAIN QUERY PLAN " + statement.sql, statement.parameters).fetchall()
-        raw.driver_connection.set_progress_handler(count_step, 1)
+        sqlite.set_progress_handler(count_step, 1)
         returned = len(cur.execute(statement.sql, statement.parameters).fetchall())
-        raw.driver_connection.set_progress_handler(None, 1)
+        sqlite.set_progress_handler(None, 1)
     finally:
         raw.rollback()
         raw.close()
