@@ -33,6 +33,10 @@ MEANINGS: dict[str, str] = {
     "payout_minimum_amount": "members are paid out from this available balance (minor units)",
     "maturation_cron": "scheduler: maturing rewards (cron, UTC)",
     "settlement_cron": "scheduler: settling the previous ISO week (cron, UTC)",
+    "holdout_population_cron": (
+        "scheduler: counting each holdout offer's population up to the last settled midnight, "
+        "so an attribution report hashes only the members linked since (cron, UTC)"
+    ),
     "resume_runs_cron": "scheduler: resuming approved or interrupted runs (cron, UTC)",
     "ledger_check_cron": "scheduler: the ledger check, its result on /metrics (cron, UTC)",
     "scheduler_misfire_grace_seconds": "a job missed by less than this still runs",
