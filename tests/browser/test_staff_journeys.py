@@ -10,6 +10,7 @@ desktop size (and the offer form at a tablet size) under tests/browser/screensho
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -205,5 +206,6 @@ def test_merchant_and_finance_journeys(live, staff_world, chromium, tmp_path) ->
         assert_accessible(approver)
         if path.endswith("attribution"):
             expect(approver.locator("[data-counted-by]")).to_contain_text("booked in the ledger")
+            expect(approver.locator("#report-h")).to_have_text(re.compile(r": 1 offer$"))
         shots(approver, f"finance {path.rsplit('/', 1)[1] or 'runs'}")
     approver.context.close()
