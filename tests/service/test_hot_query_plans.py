@@ -149,6 +149,7 @@ def _pg_scans(engine: Engine, statement: Statement, sizes: dict[str, int]) -> li
     """What the plan of `statement` reads of a growing table beyond its keys: a sequential
     scan, a whole index, or rows fetched only to be filtered out."""
     raw = engine.raw_connection()
+    leading = _leading_columns(engine)
     try:
         cur = raw.cursor()
         # ANALYZE runs the statement (inside a transaction rolled back below), so the plan
@@ -161,7 +162,8 @@ def _pg_scans(engine: Engine, statement: Statement, sizes: dict[str, int]) -> li
         raw.close()
     found = []
     for node in _nodes(plan):
-        table = node.get("Relation Name")
+        # A bitmap index scan names its index only; the table is the index's.
+        table = node.get("Relation Name") or leading.get(node.get("Index Name", ""), ("", ""))[0]
         if table not in GROWING:
             continue
         kind = node["Node Type"]
@@ -173,9 +175,35 @@ def _pg_scans(engine: Engine, statement: Statement, sizes: dict[str, int]) -> li
             found.append(f"Seq Scan on {table}")
         elif kind in ("Index Scan", "Index Only Scan") and "Index Cond" not in node:
             found.append(f"{kind} on {table} without a condition (the whole index)")
+        elif _walks_whole_index(node, leading):
+            found.append(
+                f"{kind} on {table} by {node['Index Name']} with no condition on its leading "
+                f"column {leading[node['Index Name']][1]} (the whole index)"
+            )
         elif removed > max(50, sizes.get(table, 0) // 10):
             found.append(f"{kind} on {table} dropped {removed:,} rows by filter")
     return found
+
+
+def _leading_columns(engine: Engine) -> dict[str, tuple[str, str]]:
+    """Each index's table and first column, by index name."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT i.relname, t.relname, a.attname FROM pg_index x"
+            " JOIN pg_class i ON i.oid = x.indexrelid"
+            " JOIN pg_class t ON t.oid = x.indrelid"
+            " JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]"
+        )
+        return {index: (table, column) for index, table, column in rows}
+
+
+def _walks_whole_index(node: dict, leading: dict[str, tuple[str, str]]) -> bool:
+    """An index scan whose condition names only later columns reads the index end to end (a
+    planner sure a range holds nothing may still choose it)."""
+    index, cond = node.get("Index Name"), node.get("Index Cond")
+    if not index or not cond or index not in leading:
+        return False
+    return re.search(rf"\b{re.escape(leading[index][1])}\b", cond) is None
 
 
 def _nodes(plan: dict) -> Iterator[dict]:
