@@ -108,9 +108,15 @@ def db_url(request, tmp_path) -> Iterator[str]:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    template = request.getfixturevalue("pg_template")
+    yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def pg_url(pg_template) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database URL, for what only PostgreSQL has (mark the test
+    `postgres`)."""
     name = f"clo_t_{uuid.uuid4().hex[:12]}"
-    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
     try:
         yield _pg_conninfo(name)
     finally:

@@ -12,9 +12,12 @@ plans a scan. SQLite has no such trigger (the writer refuses an unbalanced entry
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import text
+from collections.abc import Iterator
 
+import pytest
+from sqlalchemy import Engine, text
+
+from service.db import make_engine
 from settlement.ledger.accounts import AccountDirectory
 from settlement.ledger.writer import LedgerBatch, post_entry
 from tests.settlement.test_ledger import NOW, accrual
@@ -32,9 +35,16 @@ def _posting_rows_scanned(conn) -> int:
     ).scalar_one()
 
 
+@pytest.fixture
+def engine(pg_url) -> Iterator[Engine]:
+    """PostgreSQL only: SQLite has no such trigger."""
+    eng = make_engine(pg_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.mark.postgres
 def test_the_balance_check_at_commit_reads_only_the_entrys_postings_after_the_ledger_grew(engine):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the balance check at commit is a PostgreSQL trigger")
     directory = AccountDirectory()
     with engine.connect() as session:  # one session throughout, as a pooled connection lives
         for i in range(8):  # past the five custom plans: the session keeps a generic one
