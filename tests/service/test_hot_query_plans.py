@@ -145,11 +145,15 @@ def _captured_batch(engine: Engine, batch: list[dict[str, object]]) -> list[Stat
     return [s for s in statements if re.match(r"\s*(SELECT|UPDATE|WITH)\b", s.sql, re.I)]
 
 
-def _pg_scans(engine: Engine, statement: Statement, sizes: dict[str, int]) -> list[str]:
+def _pg_scans(
+    engine: Engine,
+    statement: Statement,
+    sizes: dict[str, int],
+    leading: dict[str, tuple[str, str]],
+) -> list[str]:
     """What the plan of `statement` reads of a growing table beyond its keys: a sequential
     scan, a whole index, or rows fetched only to be filtered out."""
     raw = engine.raw_connection()
-    leading = _leading_columns(engine)
     try:
         cur = raw.cursor()
         # ANALYZE runs the statement (inside a transaction rolled back below), so the plan
@@ -265,14 +269,16 @@ def _is_json_array(value: Any) -> bool:
 
 def _scans(engine: Engine, statements: list[Statement]) -> list[str]:
     sizes: dict[str, int] = {}
+    leading: dict[str, tuple[str, str]] = {}
     if engine.dialect.name == "postgresql":
+        leading = _leading_columns(engine)
         with engine.connect() as conn:
             for table in GROWING:
                 sizes[table] = conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
     problems = []
     for statement in statements:
         if engine.dialect.name == "postgresql":
-            found = _pg_scans(engine, statement, sizes)
+            found = _pg_scans(engine, statement, sizes, leading)
         else:
             found = _sqlite_scans(engine, statement)
         problems += [f"{f}\n    in: {' '.join(statement.sql.split())[:300]}" for f in found]
