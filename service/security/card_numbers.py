@@ -18,6 +18,14 @@ from typing import Any
 _SEPARATOR = r"[\s.\-/\u2010-\u2015\u2212\ufe58\ufe63\uff0d\uff0e\uff0f]"
 _CHAIN = re.compile(rf"\d++(?:{_SEPARATOR}++\d++)*+")
 _GROUP = re.compile(r"\d+")
+# A UUID (8-4-4-4-12 hex digits) is an identifier: provider tokens and idempotency keys carry
+# random ones, and about one in a few thousand has all-digit leading groups that spell a
+# Luhn-valid number. Its 32 digits are never a card number's 13-19, so digits inside one
+# are not looked at.
+_UUID = re.compile(
+    r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12}(?![0-9A-Za-z])"
+)
 MIN_DIGITS, MAX_DIGITS = 13, 19
 _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a Luhn-doubled digit's contribution
 
@@ -43,9 +51,14 @@ def _card_spans(text: str) -> Iterator[tuple[int, int, str]]:
     one regular expression, Luhn sums come from running totals per index parity (O(1) per
     candidate), and from each group only the lengths its issuer prefix allows are tried.
     """
+    uuids: list[tuple[int, int]] | None = None  # found once a chain is long enough to ask
     for chain in _CHAIN.finditer(text):
         chain_text = chain.group()
         if len(chain_text) < MIN_DIGITS:
+            continue
+        if uuids is None:
+            uuids = [m.span() for m in _UUID.finditer(text)]
+        if any(a <= chain.start() and chain.end() <= b for a, b in uuids):
             continue
         run: list[tuple[int, int]] = []
         for m in _GROUP.finditer(chain_text):
