@@ -171,7 +171,10 @@ class Activation(TableModel, table=True):
     __tablename__ = "activation"
     # An offer's activations in a period (attribution.activation_totals; migration 0020): the
     # key leads with the member, so without this the report read every offer's activations.
-    __table_args__ = (Index("ix_activation_offer_activated", "offer_id", "activated_at"),)
+    # With the member (migration 0026), the report reads the index alone, not each row.
+    __table_args__ = (
+        Index("ix_activation_offer_activated", "offer_id", "activated_at", "member_id"),
+    )
     member_id: int = Field(foreign_key="member.id", primary_key=True)
     offer_id: int = Field(foreign_key="offer.id", primary_key=True)
     activated_at: datetime
@@ -188,7 +191,9 @@ class CardEventRow(TableModel, table=True):
         # Open auths of a card that a clearing may link to (feeds.originals.load_open_auths).
         Index("ix_card_event_card_occurred", "card_id", "occurred_at"),
         # A member's activity (members.repository) and purchases at a brand (attribution).
-        Index("ix_card_event_member_occurred", "member_id", "occurred_at"),
+        # The brand and kind ride along (migration 0026) so that the report's "purchased
+        # after activating" probe reads the index alone, not one row per activation.
+        Index("ix_card_event_member_occurred", "member_id", "occurred_at", "merchant_id", "kind"),
         # A brand's spend in a period (attribution.repository._brand_spend): by brand alone,
         # a planner sure that a period lies beyond its statistics walked another index.
         Index("ix_card_event_merchant_occurred", "merchant_id", "occurred_at"),
@@ -238,8 +243,9 @@ class CardEventRow(TableModel, table=True):
     # What happened to the event: rewarded, no_reward, no_offer, linked, unlinked_refund, ...
     outcome: str = Field(max_length=32)
     reason: str | None = Field(default=None, max_length=64)
-    # Index: refunds that clawed back an offer's rewards (attribution.refund_totals).
-    reward_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    # Not indexed (migration 0026): every reader comes from the event; the attribution
+    # report counts refunds from the reward's own tally (`Reward.clawback_refund_count`).
+    reward_id: int | None = Field(default=None, sa_type=BigInteger)
     # Compact per-candidate decisions: [[offer_id, reason, reward_amount], ...]
     decisions_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     ingested_at: datetime
@@ -265,6 +271,13 @@ class MemberBrandState(TableModel, table=True):
     """A member's purchase history at a brand, for new / lapsed / existing audiences."""
 
     __tablename__ = "member_brand_state"
+    # The attribution report's returning members: for each member an offer rewarded in a
+    # period, "bought at the brand before it". By brand first, the probes of one report fall
+    # in the brand's few pages of this index, read alone, instead of each in another part of
+    # the key's (member-first) b-tree.
+    __table_args__ = (
+        Index("ix_member_brand_state_brand", "merchant_id", "member_id", "first_purchase_at"),
+    )
     member_id: int = Field(foreign_key="member.id", primary_key=True)
     merchant_id: int = Field(foreign_key="merchant.id", primary_key=True)
     first_purchase_at: datetime

@@ -62,6 +62,9 @@ class RewardRecord:
     available_reward_amount: int = 0
     # When its first accrual was booked as posted (`Reward.booked_at`): set by `RewardBook`.
     booked_at: datetime | None = None
+    # Refund events that clawed it back, and their amounts (`Reward.clawback_refund_count`).
+    clawback_refund_count: int = 0
+    clawback_refund_amount: int = 0
 
     @property
     def net_reward_amount(self) -> int:

@@ -118,6 +118,10 @@ REPORTED_REWARD_COLUMNS = (
 )
 
 
+# The refunds that clawed a reward back, as its attribution report counts them.
+REPORTED_REFUND_COLUMNS = ("clawback_refund_count", "clawback_refund_amount")
+
+
 class LedgerDailyBooking(TableModel, table=True):
     """What was booked as posted to each non-member account, per UTC day, entry kind and
     offer: a rollup kept by the ledger writer in the transaction that books the postings.
@@ -162,7 +166,13 @@ class Reward(TableModel, table=True):
         # The attribution report's qualified purchases (`service.attribution.repository.
         # _qualified`): an offer's rewards first booked in the period, a range of this index;
         # covering, like the one above, so the report's sums never read the rows.
-        Index("ix_reward_offer_booked", "offer_id", "booked_at", *REPORTED_REWARD_COLUMNS),
+        Index(
+            "ix_reward_offer_booked",
+            "offer_id",
+            "booked_at",
+            *REPORTED_REWARD_COLUMNS,
+            *REPORTED_REFUND_COLUMNS,
+        ),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     member_id: int
@@ -193,6 +203,12 @@ class Reward(TableModel, table=True):
     # offer's purchases by an index range instead of probing the ledger for each reward.
     # Written by `RewardBook` with the entries; `clo ledger check` compares it with the ledger.
     booked_at: datetime | None = None
+    # The refund (and full-reversal) events that clawed this reward back, and the sum of
+    # their amounts: the attribution report's refunds, read from the offer's index range
+    # instead of a probe of the events for each reward. Tallied by the feed with the event's
+    # outcome; `clo ledger check` recounts them from the events.
+    clawback_refund_count: int = 0
+    clawback_refund_amount: int = Field(default=0, sa_type=BigInteger)
 
 
 class OfferBudget(TableModel, table=True):

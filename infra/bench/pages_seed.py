@@ -99,7 +99,8 @@ _REWARD_COLUMNS = ("id", "member_id", "offer_id", "merchant_id", "currency", "st
                    "clearing_event_id", "spend_amount", "reward_amount", "commission_amount",
                    "refunded_spend_amount", "clawed_reward_amount", "clawed_commission_amount",
                    "occurred_at", "hold_days", "hold_until", "cleared_at", "matured_at",
-                   "available_reward_amount", "booked_at")
+                   "available_reward_amount", "booked_at", "clawback_refund_count",
+                   "clawback_refund_amount")
 _ENTRY_COLUMNS = ("id", "idempotency_key", "content_sha256", "kind", "initial_status", "currency",
                   "event_id", "offer_id", "merchant_id", "member_id", "reward_id", "effective_at",
                   "created_at", "memo")
@@ -236,6 +237,8 @@ class _History:
                     hold_until if matured else None,
                     reward if matured else 0,
                     booked,  # booked_at: its accrual's created_at, as the booking code sets it
+                    0,
+                    0,
                 ]
         mid = f"MID{merchant_id:07d}00"
         self.rows["event"].append(
@@ -271,6 +274,7 @@ class _History:
         reward, commission = reward_row[8], reward_row[9]
         clawed, clawed_commission = reward * refunded // spend, commission * refunded // spend
         reward_row[10:13] = [refunded, clawed, clawed_commission]
+        reward_row[20:22] = [1, refunded]  # the clawback refund tally: this one event
         member_id, reward_id = reward_row[1], reward_row[0]
         self.rows["event"].append(
             (self.event_id, "file", f"pages-{self.event_id}", "refund", member_id, member_id,

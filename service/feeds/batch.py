@@ -267,6 +267,9 @@ class BatchState:
         self._reserve(record.offer_id, -claw.reward_amount, -voided)
         self._count(record.member_id, record.offer_id, rewards=-voided, amount=-claw.reward_amount)
         row.outcome, row.reward_amount = "clawback", -claw.reward_amount
+        # Tallied on the reward, which `refund` has marked to be written: the report's refunds.
+        record.clawback_refund_count += 1
+        record.clawback_refund_amount += event.amount
 
     def _paid_by_claim(self, row: Row) -> bool:
         """A purchase already paid through an accepted claim earns nothing again."""

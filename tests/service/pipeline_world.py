@@ -12,6 +12,7 @@ from sqlalchemy import Engine, insert, select
 
 from matching.events import Source
 from service.config import Settings
+from service.feeds.integrity import refund_tally_mismatches
 from service.feeds.pipeline import IngestOutcome, IngestPipeline
 from service.feeds.records import RawRecord
 from service.tables import Activation, Card, Location, Member, Merchant, Offer, OfferLocation
@@ -208,4 +209,6 @@ class PipelineWorld:
     def assert_balanced(self) -> None:
         with self.engine.connect() as conn:
             report = check_ledger(conn)
+            tallies = refund_tally_mismatches(conn)
         assert report.balanced, report.lines()
+        assert not tallies, tallies  # each reward's clawback refunds, as its events say
