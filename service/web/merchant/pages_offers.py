@@ -150,7 +150,9 @@ def _unchanged(single: dict, lists: dict, shown: dict) -> set[str]:
 def _parse(single, lists, merchant, model, *, blanks_clear: bool, gettext, unchanged=()):
     """(validated model or None, errors) for the offer form."""
     for name, value in single.items():
-        if find_card_number_field(value) is not None:
+        # Only what a person types: the form's CSRF and form tokens are random, and a hex
+        # one often holds a digit run that passes for a card number.
+        if name in offer_form.FORM_FIELDS and find_card_number_field(value) is not None:
             single[name] = ""
             return None, FormErrors(fields={name: gettext(CARD_NUMBER)})
     api, errors = offer_form.to_api(

@@ -142,6 +142,19 @@ def test_a_card_number_in_a_form_is_refused_and_not_echoed(app, engine) -> None:
     assert "4242 4242 4242 4242" not in resp.text and "card number" in resp.text
 
 
+def test_a_form_token_that_spells_a_card_number_is_not_refused(app, engine) -> None:
+    """The form's own tokens are not typed by anyone: a random one whose digits happen to
+    spell a Luhn-valid card number (a hex CSRF token holds a 13-digit run about one time in
+    ten) was refused as one, with an error next to no input."""
+    tenant = add_merchant(engine)
+    client, token = signed_in(app, "merchant", tenant.owner)
+    resp = client.post(
+        "/merchant/offers",
+        data={**OFFER, "csrf_token": token, "form_token": "a4242424242424242f"},
+    )
+    assert resp.status_code == 303, resp.text[:300]
+
+
 def test_another_merchants_offer_is_not_found_and_an_analyst_cannot_publish(app, engine):
     ours, theirs = add_merchant(engine), add_merchant(engine, name="Corner Books", mid="MID-CB")
     owner, token = signed_in(app, "merchant", ours.owner)
