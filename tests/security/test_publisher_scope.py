@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alembic import command
 from sqlalchemy import Engine, insert, select
 from sqlmodel import col
 
 from service.auth import Role
-from service.schema import alembic_config, upgrade
+from service.schema import upgrade
 from service.settlements.tables import MemberPayoutAccount
 from service.tables import ApiCredential, Member, Publisher
+from tests.migrations import downgrade_to
 from tests.service.api_client import (
     Api,
     api_for,
@@ -143,10 +143,7 @@ def test_keys_of_one_publisher_share_its_members(engine: Engine) -> None:
 def test_existing_members_and_publisher_keys_get_their_owner_in_the_migration(
     engine: Engine,
 ) -> None:
-    with engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0006")
+    downgrade_to(engine, "0006")
     now = datetime(2026, 11, 1, tzinfo=UTC)
     members = Member.__table__
     credentials = ApiCredential.__table__

@@ -16,15 +16,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, select, update
 
 from service.attribution.service import build_report
 from service.feeds.integrity import refund_tally_mismatches
 from service.ledger.checks import run_ledger_check
-from service.schema import alembic_config, upgrade
+from service.schema import upgrade
 from service.tables import CardEventRow
 from settlement.tables import Reward
+from tests.migrations import downgrade_to
 from tests.service.pipeline_world import PipelineWorld
 
 OFFER = 11
@@ -97,10 +97,7 @@ def test_the_migration_backfill_matches_what_the_feed_tallies(world, engine) -> 
     """Downgraded to before the columns, then upgraded: migration 0026 counts the tallies
     from the events, and gets exactly what the feed wrote."""
     written = tallies(engine)
-    with engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0025")
+    downgrade_to(engine, "0025")
     upgrade(engine)
     assert tallies(engine) == written == EXPECTED
     world.assert_balanced()

@@ -31,6 +31,7 @@ from settlement.ledger.accounts import AccountDirectory, AccountKind
 from settlement.ledger.check import check_ledger
 from settlement.ledger.writer import Entry, EntryStatus, Posting, post_entry, resolve_entry
 from settlement.tables import LedgerDailyBooking
+from tests.migrations import downgrade_to
 
 
 def test_migrated_database_matches_the_table_models(engine):
@@ -81,10 +82,7 @@ def test_daily_booking_migration_derives_the_rollup_of_an_existing_ledger(engine
         (date(2026, 11, 14), 11, 1, 50),
     ]
 
-    with engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0005")
+    downgrade_to(engine, "0005")
     upgrade(engine)
     with engine.connect() as conn:
         assert list(conn.execute(booked)) == kept_by_writer

@@ -18,12 +18,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from alembic import command
 from sqlalchemy import Engine, select, update
 
-from service.schema import alembic_config, upgrade
+from service.schema import upgrade
 from settlement.ledger.check import check_ledger
 from settlement.tables import Reward
+from tests.migrations import downgrade_to
 from tests.service.pipeline_world import PipelineWorld
 
 OFFER = 11
@@ -83,10 +83,7 @@ def test_the_migration_backfill_matches_what_the_booking_code_writes(world, engi
     """Downgraded to before the column, then upgraded: migration 0021 derives booked_at from
     the ledger, and gets exactly what the booking code wrote."""
     written = booked_by_purchase(engine)
-    with engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0020")
+    downgrade_to(engine, "0020")
     upgrade(engine)
     assert booked_by_purchase(engine) == written == EXPECTED
     with engine.connect() as conn:
