@@ -106,7 +106,8 @@ class Offer(TableModel, table=True):
     min_spend_amount: int = Field(default=0, sa_type=BigInteger)
     brand_wide: bool = True
     starts_at: datetime
-    ends_at: datetime | None = None
+    # Indexed for the member's "Expiring soon": the open offers that end first (0027).
+    ends_at: datetime | None = Field(default=None, index=True)
     dayparts_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     bonus_windows_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     channel: str | None = Field(default=None, max_length=16)

@@ -9,11 +9,11 @@ per brand, activations and reserved budgets. PostgreSQL is written with COPY, SQ
 big executemany transactions, and the rows stream from a generator, so ten million events
 never sit in memory.
 
-Then the same domain functions the pages call are timed, with a session as a request has
-one: per random member the balance, the activity list and the offer feed; per random offer
-the performance figures (daily series and budget) and the attribution report, after the
-daily job has counted the holdout offers' populations (untimed, as the scheduler leaves
-it). Prints p50 and p99 per read; asserts nothing about time.
+Then the same domain functions the pages call are timed, each read in a session of its own
+as a request has one: per random member the balance, the activity list and the offer feed;
+per random offer the performance figures (daily series and budget) and the attribution
+report, after the daily job has counted the holdout offers' populations (untimed, as the
+scheduler leaves it). Prints p50 and p99 per read; asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -60,31 +60,39 @@ def _timed(reads: list[Callable[[], object]]) -> list[float]:
     return out
 
 
-def _member_reads(session: Session, member_ids: list[int]) -> dict[str, list[float]]:
+def _member_reads(engine: Engine, member_ids: list[int]) -> dict[str, list[float]]:
+    """Each read in its own session, as each request has one: it loads the member, then
+    reads (nothing is left in an identity map from the read before)."""
     fmt = Formatter("en")
-    loaded: dict[int, Member] = {}
-    for m in member_ids:
-        member = session.get(Member, m)
-        assert member is not None, f"member {m} was seeded"
-        loaded[m] = member
 
-    def principal(member_id: int) -> Principal:
-        return Principal(credential_id=0, role=Role.MEMBER, member_id=member_id)
+    def member(session: Session, member_id: int) -> Member:
+        found = session.get(Member, member_id)
+        assert found is not None, f"member {member_id} was seeded"
+        return found
 
     def balance(m: int) -> Callable[[], object]:
-        return lambda: members_service.balances(session, loaded[m])
+        def read() -> object:
+            with Session(engine) as session:
+                return members_service.balances(session, member(session, m))
+
+        return read
 
     def activity(m: int) -> Callable[[], object]:
-        return lambda: members_service.activity(
-            session,
-            principal(m),
-            loaded[m],
-            before_id=None,
-            limit=ACTIVITY_PAGE,
-        )
+        def read() -> object:
+            with Session(engine) as session:
+                who = Principal(credential_id=0, role=Role.MEMBER, member_id=m)
+                return members_service.activity(
+                    session, who, member(session, m), before_id=None, limit=ACTIVITY_PAGE
+                )
+
+        return read
 
     def offers(m: int) -> Callable[[], object]:
-        return lambda: build_feed(session, m, fmt, now=BENCH_NOW)
+        def read() -> object:
+            with Session(engine) as session:
+                return build_feed(session, member(session, m).id or m, fmt, now=BENCH_NOW)
+
+        return read
 
     return {
         "member balance": _timed([balance(m) for m in member_ids]),
@@ -93,26 +101,36 @@ def _member_reads(session: Session, member_ids: list[int]) -> dict[str, list[flo
     }
 
 
-def _merchant_reads(session: Session, offer_ids: list[int]) -> dict[str, list[float]]:
-    loaded = {o: session.get(Offer, o) for o in offer_ids}
+def _merchant_reads(engine: Engine, offer_ids: list[int]) -> dict[str, list[float]]:
+    """Each read in its own session, loading its offer first, as a request does."""
+
+    def offer(session: Session, offer_id: int) -> Offer:
+        found = session.get(Offer, offer_id)
+        assert found is not None
+        return found
 
     def figures(offer_id: int) -> Callable[[], object]:
         def read() -> object:
-            offer = loaded[offer_id]
-            assert offer is not None
-            start, end = performance.period_of(offer, BENCH_NOW)
-            days = performance.daily(session, offer_id, min(start, end - timedelta(days=14)), end)
-            return performance.budget(session, offer, days, BENCH_NOW.date())
+            with Session(engine) as session:
+                loaded = offer(session, offer_id)
+                start, end = performance.period_of(loaded, BENCH_NOW)
+                since = min(start, end - timedelta(days=14))
+                days = performance.daily(session, offer_id, since, end)
+                return performance.budget(session, loaded, days, BENCH_NOW.date())
 
         return read
 
     def attribution(offer_id: int) -> Callable[[], object]:
-        offer = loaded[offer_id]
-        assert offer is not None
-        who = Principal(credential_id=0, role=Role.MERCHANT, merchant_id=offer.merchant_id)
-        return lambda: performance.attribution(session, who, offer, BENCH_NOW)
+        def read() -> object:
+            with Session(engine) as session:
+                loaded = offer(session, offer_id)
+                who = Principal(credential_id=0, role=Role.MERCHANT, merchant_id=loaded.merchant_id)
+                return performance.attribution(session, who, loaded, BENCH_NOW)
 
-    holdout = [o for o in offer_ids if (loaded[o].holdout_bps or 0) > 0]  # type: ignore[union-attr]
+        return read
+
+    with Session(engine) as session:
+        holdout = [o for o in offer_ids if offer(session, o).holdout_bps > 0]
     plain = [o for o in offer_ids if o not in holdout]
     out = {
         "merchant performance (daily, budget)": _timed([figures(o) for o in offer_ids]),
@@ -193,9 +211,8 @@ def run_pages_benchmark(
             )
         offer_ids = rng.sample(live, min(offer_reads, len(live)))
         _count_holdout_populations(engine, offer_ids)
-        with Session(engine) as session:
-            timings = _member_reads(session, member_ids)
-            timings.update(_merchant_reads(session, offer_ids))
+        timings = _member_reads(engine, member_ids)
+        timings.update(_merchant_reads(engine, offer_ids))
         summary_table(
             [
                 (

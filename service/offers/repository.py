@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, insert, or_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from service.offers.catalog import MATCHABLE_STATUSES
-from service.tables import Activation, Merchant, Offer, OfferLocation
+from service.tables import Activation, MemberOfferState, Merchant, Offer, OfferLocation
 from settlement.tables import OfferBudget
+
+
+@dataclass(frozen=True)
+class OfferFilter:
+    """What a member narrowed the offer feed to: a merchant category, words of a merchant's
+    name or an offer's title (case-insensitive)."""
+
+    category: str | None = None
+    search: str | None = None
 
 
 def get_offer(session: Session, offer_id: int) -> Offer | None:
@@ -61,19 +72,75 @@ def budget_usage(session: Session, offer_ids: Iterable[int]) -> dict[int, tuple[
     return {offer_id: (amount, count) for offer_id, amount, count in session.exec(query)}
 
 
-def open_offers(session: Session, *, now: datetime, after_id: int, limit: int) -> list[Offer]:
-    """Scheduled and live offers whose window has not closed, by id."""
-    query = (
-        select(Offer)
-        .where(
-            col(Offer.status).in_(MATCHABLE_STATUSES),
-            or_(col(Offer.ends_at).is_(None), col(Offer.ends_at) > now),
-            col(Offer.id) > after_id,
-        )
-        .order_by(col(Offer.id))
-        .limit(limit)
+def _open(now: datetime, within: OfferFilter | None = None) -> SelectOfScalar[Offer]:
+    """Scheduled and live offers whose window has not closed, narrowed to the filter."""
+    query = select(Offer).where(
+        col(Offer.status).in_(MATCHABLE_STATUSES),
+        or_(col(Offer.ends_at).is_(None), col(Offer.ends_at) > now),
     )
-    return list(session.exec(query))
+    if within is None or (within.category is None and not within.search):
+        return query
+    query = query.join(Merchant, col(Merchant.id) == Offer.merchant_id)
+    if within.category is not None:
+        query = query.where(Merchant.category == within.category)
+    if within.search:
+        query = query.where(
+            or_(
+                col(Merchant.brand_name).icontains(within.search, autoescape=True),
+                col(Offer.title).icontains(within.search, autoescape=True),
+            )
+        )
+    return query
+
+
+def open_offers(
+    session: Session,
+    *,
+    now: datetime,
+    after_id: int,
+    limit: int,
+    within: OfferFilter | None = None,
+) -> list[Offer]:
+    """Open offers by id, a page after `after_id`."""
+    query = _open(now, within).where(col(Offer.id) > after_id)
+    return list(session.exec(query.order_by(col(Offer.id)).limit(limit)))
+
+
+def open_offers_ending(
+    session: Session, *, now: datetime, before: datetime, limit: int, within: OfferFilter
+) -> list[Offer]:
+    """Open offers whose window closes before `before`, the soonest first."""
+    # Both bounds on the column itself: an index range that skips the offers already ended.
+    query = _open(now, within).where(col(Offer.ends_at) > now, col(Offer.ends_at) <= before)
+    return list(session.exec(query.order_by(col(Offer.ends_at), col(Offer.id)).limit(limit)))
+
+
+def open_offers_of(
+    session: Session, offer_ids: Iterable[int], *, now: datetime, within: OfferFilter
+) -> list[Offer]:
+    """The open offers among `offer_ids`, by id."""
+    ids = sorted(set(offer_ids))
+    if not ids:
+        return []
+    query = _open(now, within).where(col(Offer.id).in_(ids))
+    return list(session.exec(query.order_by(col(Offer.id))))
+
+
+def member_activated_offer_ids(session: Session, member_id: int) -> set[int]:
+    """Every offer the member has activated (the key's member-first prefix)."""
+    return set(session.exec(select(Activation.offer_id).where(Activation.member_id == member_id)))
+
+
+def member_progress(session: Session, member_id: int) -> dict[int, MemberOfferState]:
+    """The member's counters that show progress: stamps collected, spend toward a goal."""
+    query = select(MemberOfferState).where(
+        MemberOfferState.member_id == member_id,
+        or_(
+            col(MemberOfferState.stamp_count) > 0,
+            col(MemberOfferState.threshold_spend_amount) > 0,
+        ),
+    )
+    return {state.offer_id: state for state in session.exec(query)}
 
 
 def merchant_names(session: Session, merchant_ids: Iterable[int]) -> dict[int, str]:

@@ -23,23 +23,13 @@ from tests.browser.world import (
     donations_of,
     push_event,
     settle_now,
+    sign_up,
 )
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="module")
 def world(live):
     return build_world(live)
-
-
-def sign_up(page: Page, live, email: str, name: str = "Ada") -> None:
-    page.goto(f"{live.url}/app/sign-up")
-    page.get_by_label("Your name").fill(name)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/app/cards?welcome=1")
 
 
 def link_test_card(page: Page, number: str = "4242 4242 4242 4242") -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from playwright.sync_api import Page
 from sqlmodel import Session, select
 
 from service.auth import Role
@@ -24,6 +27,7 @@ from tests.browser.harness import LiveApp
 from tests.service.api_client import FEED_KEYS, bearer, iso, issue_key
 
 MID = "MID-BB-1"
+PASSWORD = "correct horse battery"
 HOLD_DAYS = 7
 
 
@@ -35,7 +39,9 @@ class World:
     charity_id: int
 
 
-def build_world(live: LiveApp) -> World:
+@contextmanager
+def admin_api(live: LiveApp) -> Iterator[Callable[..., dict]]:
+    """`post(path, body)` to the live API as an admin; anything but 200 or 201 fails."""
     admin = bearer(issue_key(live.engine, role=Role.ADMIN))
     with httpx.Client(base_url=live.url, headers=admin) as api:
 
@@ -44,6 +50,20 @@ def build_world(live: LiveApp) -> World:
             assert resp.status_code in (200, 201), resp.text
             return resp.json()
 
+        yield post
+
+
+def sign_up(page: Page, live: LiveApp, email: str, name: str = "Ada") -> None:
+    page.goto(f"{live.url}/app/sign-up")
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/app/cards?welcome=1")
+
+
+def build_world(live: LiveApp) -> World:
+    with admin_api(live) as post:
         merchant = post(
             "/v1/merchants",
             {

@@ -14,14 +14,16 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from service.offers import repository as repo
 from service.offers.catalog import aware
-from service.offers.repository import activated_offer_ids
-from service.offers.service import visible_offers
+from service.offers.repository import OfferFilter
+from service.offers.service import visible_to_member
 from service.tables import Location, MemberOfferState, Merchant, Offer, OfferLocation
 from service.web.app.offer_terms import card_texts
 from service.web.i18n import N_, Formatter
 
-MAX_FEED_OFFERS = 300
+FEED_PAGE_OFFERS = 30  # offers to activate per page; "Show more offers" reads the next
+EXPIRING_SHOWN = 10  # the soonest to end, above the rest
 EXPIRING_WITHIN = timedelta(days=7)
 SHOWN_LOCATIONS = 3
 # Category codes (merchants.schemas.Category) and their names on the page.
@@ -67,6 +69,7 @@ class Feed:
     expiring: list[OfferCard] = field(default_factory=list)
     activated: list[OfferCard] = field(default_factory=list)
     available: list[OfferCard] = field(default_factory=list)
+    more_after: int | None = None  # the cursor of the next page of available offers
 
     @property
     def count(self) -> int:
@@ -105,23 +108,38 @@ def _locations(session: Session, offers: list[Offer]) -> dict[int, list[str]]:
     return out
 
 
-def _progress(offer: Offer, state: MemberOfferState | None, fmt: Formatter) -> Progress | None:
+def _steps(offer: Offer, state: MemberOfferState | None) -> tuple[int, int] | None:
+    """(done, goal) of a stamp card or a spend goal; None for offers without one."""
     if offer.kind == "stamp_card" and offer.stamp_every_n:
-        done = (state.stamp_count if state else 0) % offer.stamp_every_n
-        n = offer.stamp_every_n
-        return Progress(done, n, fmt.gettext("%(done)s of %(n)s visits", done=done, n=n))
+        return (state.stamp_count if state else 0) % offer.stamp_every_n, offer.stamp_every_n
     if offer.kind == "spend_threshold" and offer.threshold_amount:
         goal = offer.threshold_amount
         if state is not None and state.threshold_paid:
-            return Progress(goal, goal, fmt.gettext("Goal reached"))
-        spent = min(state.threshold_spend_amount if state else 0, goal)
-        label = fmt.gettext(
-            "%(spent)s of %(goal)s",
-            spent=fmt.money(spent, offer.currency),
-            goal=fmt.money(goal, offer.currency),
-        )
-        return Progress(spent, goal, label)
+            return goal, goal
+        return min(state.threshold_spend_amount if state else 0, goal), goal
     return None
+
+
+def _near_goal(offer: Offer, state: MemberOfferState | None) -> bool:
+    steps = _steps(offer, state)
+    return steps is not None and 0 < steps[0] < steps[1]
+
+
+def _progress(offer: Offer, state: MemberOfferState | None, fmt: Formatter) -> Progress | None:
+    steps = _steps(offer, state)
+    if steps is None:
+        return None
+    done, goal = steps
+    if offer.kind == "stamp_card":
+        return Progress(done, goal, fmt.gettext("%(done)s of %(n)s visits", done=done, n=goal))
+    if done == goal and state is not None and state.threshold_paid:
+        return Progress(goal, goal, fmt.gettext("Goal reached"))
+    label = fmt.gettext(
+        "%(spent)s of %(goal)s",
+        spent=fmt.money(done, offer.currency),
+        goal=fmt.money(goal, offer.currency),
+    )
+    return Progress(done, goal, label)
 
 
 def offer_cards(
@@ -132,22 +150,18 @@ def offer_cards(
     fmt: Formatter,
     *,
     now: datetime,
+    progress: dict[int, MemberOfferState] | None = None,
 ) -> list[OfferCard]:
+    """Cards for `offers`; `progress` is the member's counters when the caller has them."""
+    if not offers:
+        return []
     merchants = {
         m.id: m
         for m in session.exec(
             select(Merchant).where(col(Merchant.id).in_(sorted({o.merchant_id for o in offers})))
         )
     }
-    states = {
-        s.offer_id: s
-        for s in session.exec(
-            select(MemberOfferState).where(
-                MemberOfferState.member_id == member_id,
-                col(MemberOfferState.offer_id).in_([o.id for o in offers]),
-            )
-        )
-    }
+    states = progress if progress is not None else _states(session, member_id, offers)
     locations = _locations(session, offers)
     cards = []
     for o in offers:
@@ -176,6 +190,43 @@ def offer_cards(
     return cards
 
 
+def _states(session: Session, member_id: int, offers: list[Offer]) -> dict[int, MemberOfferState]:
+    query = select(MemberOfferState).where(
+        MemberOfferState.member_id == member_id,
+        col(MemberOfferState.offer_id).in_([o.id for o in offers]),
+    )
+    return {s.offer_id: s for s in session.exec(query)}
+
+
+def _visible(member_id: int, offers: list[Offer], hidden: set[int]) -> list[Offer]:
+    return [o for o in offers if o.id not in hidden and visible_to_member(o, member_id)]
+
+
+def _page_of_the_rest(
+    session: Session,
+    member_id: int,
+    *,
+    now: datetime,
+    within: OfferFilter,
+    after_id: int,
+    shown_above: set[int],
+) -> tuple[list[Offer], int | None]:
+    """Up to a page of open offers after `after_id` that the sections above do not show, and
+    the cursor of the next page (None at the end)."""
+    found: list[Offer] = []
+    cursor = after_id
+    batch = FEED_PAGE_OFFERS + 1 + len(shown_above)  # one read, unless holdouts hide many
+    while True:
+        rows = repo.open_offers(session, now=now, after_id=cursor, limit=batch, within=within)
+        found.extend(_visible(member_id, rows, shown_above))
+        if len(found) > FEED_PAGE_OFFERS:
+            found = found[:FEED_PAGE_OFFERS]
+            return found, found[-1].id
+        if len(rows) < batch:
+            return found, None
+        cursor = rows[-1].id or cursor
+
+
 def build_feed(
     session: Session,
     member_id: int,
@@ -184,33 +235,49 @@ def build_feed(
     now: datetime,
     category: str | None = None,
     search: str | None = None,
+    after_id: int = 0,
 ) -> Feed:
-    found, _ = visible_offers(session, member_id, now=now, after_id=0, limit=MAX_FEED_OFFERS)
-    activated = activated_offer_ids(session, member_id, [o.id for o in found if o.id])
-    cards = offer_cards(session, member_id, found, activated, fmt, now=now)
-    needle = (search or "").strip().casefold()
-    feed = Feed()
-    for card in cards:
-        if category and card.category != category:
-            continue
-        if (
-            needle
-            and needle not in card.merchant.casefold()
-            and needle not in card.title.casefold()
-        ):
-            continue
-        if (
-            card.progress is not None
-            and card.progress.value > 0
-            and card.progress.value < card.progress.goal
-        ):
-            feed.near_goal.append(card)
-        elif card.expiring:
-            feed.expiring.append(card)
-        elif card.activated:
-            feed.activated.append(card)
-        else:
-            feed.available.append(card)
+    """The member's own offers first, wherever they sit among the thousands open: those near a
+    goal, the soonest to end, the activated ones; then a page of the rest by id. A later
+    page (`after_id`, the cursor the one before gave) holds only more of the rest."""
+    within = OfferFilter(category=category, search=(search or "").strip() or None)
+    activated = repo.member_activated_offer_ids(session, member_id)
+    progress = repo.member_progress(session, member_id)
+    own = _visible(
+        member_id,
+        repo.open_offers_of(session, activated | set(progress), now=now, within=within),
+        set(),
+    )
+    near_goal = [o for o in own if _near_goal(o, progress.get(o.id or 0))]
+    near_goal_ids = {o.id for o in near_goal if o.id}
+    soonest = repo.open_offers_ending(
+        session, now=now, before=now + EXPIRING_WITHIN, limit=EXPIRING_SHOWN, within=within
+    )
+    ending = _visible(member_id, soonest, near_goal_ids)
+    ending_ids = {o.id for o in ending if o.id}
+    # On every page, so that no card shows twice: an offer ending later, or a goal met but
+    # not activated, waits in the rest by id.
+    shown_above = near_goal_ids | ending_ids | activated
+    rest, more_after = _page_of_the_rest(
+        session, member_id, now=now, within=within, after_id=after_id, shown_above=shown_above
+    )
+    first_page = [] if after_id else [*near_goal, *ending, *own]
+    offers = list({o.id: o for o in [*first_page, *rest]}.values())
+    cards = {
+        card.id: card
+        for card in offer_cards(
+            session, member_id, offers, activated, fmt, now=now, progress=progress
+        )
+    }
+    feed = Feed(available=[cards[o.id] for o in rest if o.id], more_after=more_after)
+    if not after_id:
+        feed.near_goal = [cards[i] for i in sorted(near_goal_ids)]
+        feed.expiring = [cards[o.id] for o in ending if o.id]
+        feed.activated = [
+            cards[o.id]
+            for o in own
+            if o.id in activated and o.id not in near_goal_ids and o.id not in ending_ids
+        ]
     return feed
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -26,6 +27,7 @@ def offers(
     request: Request,
     category: Annotated[str | None, Query(max_length=32)] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     session: Session = db_session,
     who: SignedIn = Depends(current_member),
 ) -> Response:
@@ -37,17 +39,25 @@ def offers(
         now=datetime.now(UTC),
         category=chosen,
         search=q,
+        after_id=after,
     )
+    more = {"after": feed.more_after, "category": chosen or "", "q": q or ""}
     context = {
         "who": who,
         "feed": feed,
+        "more_url": "/app/offers?" + urlencode({k: v for k, v in more.items() if v})
+        if feed.more_after
+        else None,
         "category": chosen,
         "q": q or "",
         "categories": CATEGORIES,
         "category_names": CATEGORIES,
     }
-    if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "offer-results":
+    target = request.headers.get("HX-Target") if request.headers.get("HX-Request") else None
+    if target == "offer-results":
         return render(request, "app/_offer_results.html", context)
+    if target == "more-offers":  # the next page of available offers, in place of its link
+        return render(request, "app/_more_offers.html", context)
     return render(request, "app/offers.html", context)
 
 
