@@ -152,10 +152,15 @@ class Member(TableModel, table=True):
 
 class Card(TableModel, table=True):
     __tablename__ = "card"
-    # Members who linked their first card in a span of days (attribution.population).
-    __table_args__ = (Index("ix_card_created_at", "created_at"),)
+    __table_args__ = (
+        # Members who linked their first card in a span of days (attribution.population).
+        Index("ix_card_created_at", "created_at"),
+        # A member's cards; with the time, "linked before the end" of a holdout report is
+        # one probe of this index per spender, not a row read each (migration 0028).
+        Index("ix_card_member_created", "member_id", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    member_id: int = Field(foreign_key="member.id", index=True)
+    member_id: int = Field(foreign_key="member.id")
     provider: str = Field(max_length=32)  # publisher | stripe | plaid
     provider_token: str = Field(max_length=255, unique=True)
     fingerprint: str = Field(max_length=128, unique=True)
@@ -181,6 +186,10 @@ class Activation(TableModel, table=True):
     activated_at: datetime
 
 
+# What a brand's spend reads of each event beyond its index key (attribution.repository).
+BRAND_SPEND_COLUMNS = ["member_id", "kind", "currency", "amount", "linked_event_id"]
+
+
 class CardEventRow(TableModel, table=True):
     """A recorded card event. Written by the batch pipeline with Core statements."""
 
@@ -196,8 +205,15 @@ class CardEventRow(TableModel, table=True):
         # after activating" probe reads the index alone, not one row per activation.
         Index("ix_card_event_member_occurred", "member_id", "occurred_at", "merchant_id", "kind"),
         # A brand's spend in a period (attribution.repository._brand_spend): by brand alone,
-        # a planner sure that a period lies beyond its statistics walked another index.
-        Index("ix_card_event_merchant_occurred", "merchant_id", "occurred_at"),
+        # a planner sure that a period lies beyond its statistics walked another index. On
+        # PostgreSQL the sum's columns ride in the leaves, so a holdout report reads the
+        # brand's range of the index, not a row per event (migration 0028).
+        Index(
+            "ix_card_event_merchant_occurred",
+            "merchant_id",
+            "occurred_at",
+            postgresql_include=BRAND_SPEND_COLUMNS,
+        ),
         # What refers to an event (feeds.originals: reversals of a clearing; plaid.rematch).
         # Partial: most events follow none, and SQLite would take `IS NULL` (the waiting
         # lookup below) as an equality on a full index and walk every such event.

@@ -282,8 +282,13 @@ def holdout_moments(
     ).subquery("spend")
     # In the population: a card linked before the end. Asked once per spender, by the card's
     # member index, in HAVING: a semi-join in WHERE let PostgreSQL hash every card instead.
+    # Naming a column of that index (not EXISTS (SELECT *)) lets SQLite answer from it too.
     card = _cards.c
-    linked = exists().where(card.member_id == both.c.member_id, card.created_at < end)
+    linked = (
+        select(card.member_id)
+        .where(card.member_id == both.c.member_id, card.created_at < end)
+        .exists()
+    )
     per_member = (
         select(both.c.member_id, func.sum(both.c.y).label("y"), func.sum(both.c.x).label("x"))
         .group_by(both.c.member_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
 from matching.offers import in_holdout
 from service.attribution import repository as repo
@@ -133,3 +133,59 @@ def test_the_database_sums_what_the_per_member_definition_gives(engine) -> None:
     # the world is not degenerate: both groups, spenders and members who spent nothing
     assert control.n > 50 and treatment.n > 200 and treatment.n + control.n < MEMBERS
     assert treatment.sum_y > 0 and control.sum_x > 0
+
+
+def _plan_nodes(plan: dict) -> list[dict]:
+    return [plan, *(n for child in plan.get("Plans", ()) for n in _plan_nodes(child))]
+
+
+def test_the_sums_read_the_brand_and_card_indexes_not_rows(engine) -> None:
+    """At ten million events a row read is a random page read: the brand's events in both
+    periods and each spender's "linked before the end" are answered by indexes alone (on
+    SQLite the card probe; SQLite has no INCLUDE, so its brand range reads rows)."""
+    members, cards, events, _ = _world(random.Random(7))
+    with engine.begin() as conn:
+        conn.execute(insert(Member.__table__), members)
+        conn.execute(insert(Card.__table__), cards)
+        conn.execute(insert(CardEventRow.__table__), events)
+    if engine.dialect.name == "postgresql":  # the visibility map that index-only scans need
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+    sums: list[tuple[str, object]] = []
+
+    def capture(_conn, _cursor, sql, parameters, _context, _many) -> None:
+        if "card_event" in sql:
+            sums.append((sql, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with engine.connect() as conn:
+            repo.holdout_moments(
+                conn, OFFER, start=START, end=END, pre_start=PRE_START, pre_end=PRE_END
+            )
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    [(sql, parameters)] = sums
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            # 400 members fit a page or two, where a bitmap or a scan is as good as any
+            # plan: ask what the indexes can answer alone, as at ten million events.
+            cur.execute("SET LOCAL enable_seqscan = off")
+            cur.execute("SET LOCAL enable_bitmapscan = off")
+            cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, parameters)
+            nodes = _plan_nodes(cur.fetchall()[0][0][0]["Plan"])
+            reads = {(n["Node Type"], n.get("Index Name")) for n in nodes if "Index Name" in n}
+            fetched = sum(n.get("Heap Fetches", 0) for n in nodes)
+            assert ("Index Only Scan", "ix_card_event_merchant_occurred") in reads, reads
+            assert ("Index Only Scan", "ix_card_member_created") in reads, reads
+            assert not any(n["Node Type"] == "Seq Scan" for n in nodes)
+            assert fetched == 0
+        else:
+            plan = "\n".join(r[-1] for r in cur.execute("EXPLAIN QUERY PLAN " + sql, parameters))
+            assert "SEARCH card USING COVERING INDEX ix_card_member_created" in plan, plan
+            assert "SEARCH card_event USING INDEX ix_card_event_merchant_occurred" in plan, plan
+    finally:
+        raw.rollback()
+        raw.close()
