@@ -74,10 +74,10 @@ def test_a_sign_up_link_activate_and_see_cashback_pending(live, world, phone) ->
     expect(stamp).to_contain_text("$5.00 back on every 5th visit")
     assert_accessible(page)
     shots(page, "offers")
-    page.get_by_label("Search by merchant").fill("corner")  # htmx: results update in place
+    page.get_by_label("Search offers").fill("corner")  # htmx: results update in place
     expect(offer).to_have_count(0)
     expect(stamp).to_be_visible()
-    page.get_by_label("Search by merchant").fill("")
+    page.get_by_label("Search offers").fill("")
     page.get_by_label("Category").select_option("dining")
     expect(stamp).to_have_count(0)
     expect(offer).to_be_visible()

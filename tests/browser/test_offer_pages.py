@@ -70,10 +70,10 @@ def test_h_show_more_offers_in_place(live, phone) -> None:
     assert_accessible(page)
     shots(page, "more offers added, the last one activated", show=last)
 
-    page.get_by_label("Search by merchant").fill(f"Loaf {OFFERS - 1}")
+    page.get_by_label("Search offers").fill(f"Loaf {OFFERS - 1}")
     expect(offers).to_have_count(1)
     expect(page.locator(f"#offer-{ids[-2]}")).to_be_visible()
-    page.get_by_label("Search by merchant").fill("")
+    page.get_by_label("Search offers").fill("")
     expect(page.locator("#h-activated")).to_be_visible()  # the activated one now leads
     expect(page.locator(f"#offer-{ids[-1]}")).to_contain_text("Activated")
     shots(page, "the activated offer leads the first page", show=page.locator("#h-activated"))
