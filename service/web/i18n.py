@@ -77,6 +77,13 @@ def supported(language: str | None) -> str | None:
     return language if language in LANGUAGES else None
 
 
+# Per language, the ending of an ordinal number by its CLDR ordinal plural form.
+ORDINAL_SUFFIXES = {
+    "en": {"one": "st", "two": "nd", "few": "rd", "other": "th"},
+    "nb": {"other": "."},
+}
+
+
 class Formatter:
     """Everything a page shows in the reader's language: text, money, numbers, dates."""
 
@@ -96,6 +103,12 @@ class Formatter:
     def ngettext(self, singular: str, plural: str, n: int, **values: object) -> str:
         text = self._t.ngettext(singular, plural, n)
         return text % {"num": n, **values}
+
+    def ordinal(self, n: int) -> str:
+        """n as an ordinal before a noun: "1st", "2nd", "3rd", "11th" in English, "3." in
+        Norwegian. Which form a number takes is the locale's ordinal plural rule (CLDR)."""
+        suffixes = ORDINAL_SUFFIXES.get(self.locale.language, ORDINAL_SUFFIXES["en"])
+        return f"{self.number(n)}{suffixes.get(self.locale.ordinal_form(n), suffixes['other'])}"
 
     def money(self, amount: int, currency: str) -> str:
         """Integer minor units → the locale's way of writing the amount (exact)."""

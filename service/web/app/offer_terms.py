@@ -28,7 +28,8 @@ def headline(offer: Offer, fmt: Formatter) -> str:
     """The reward in a few words: "5% back", "$5.00 back", "$5.00 every 5th visit"."""
     reward = _reward(offer, fmt)
     if offer.kind == "stamp_card" and offer.stamp_every_n:
-        return fmt.gettext("%(reward)s every %(n)sth visit", reward=reward, n=offer.stamp_every_n)
+        nth = fmt.ordinal(offer.stamp_every_n)
+        return fmt.gettext("%(reward)s every %(nth)s visit", reward=reward, nth=nth)
     if offer.kind == "spend_threshold" and offer.threshold_amount:
         return fmt.gettext(
             "%(reward)s when you spend %(goal)s",
@@ -87,9 +88,9 @@ def terms(offer: Offer, fmt: Formatter, *, timezone: str) -> str:
     if offer.kind == "stamp_card" and offer.stamp_every_n:
         parts.append(
             fmt.gettext(
-                "%(reward)s back on every %(n)sth visit",
+                "%(reward)s back on every %(nth)s visit",
                 reward=_reward(offer, fmt),
-                n=offer.stamp_every_n,
+                nth=fmt.ordinal(offer.stamp_every_n),
             )
         )
     elif offer.kind == "spend_threshold" and offer.threshold_amount:

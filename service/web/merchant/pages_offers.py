@@ -316,7 +316,7 @@ async def offer_preview(request: Request, session: Session = db_session, who=Dep
             context["why"] = fmt.gettext(
                 WHY.get(result.reason, result.reason),
                 zone=merchant.timezone,
-                n=data.stamp_every_n or 0,
+                nth=fmt.ordinal(data.stamp_every_n or 0),
             )
             context["sample_amount"] = amount
     return render(request, "merchant/_preview.html", context)

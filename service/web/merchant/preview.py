@@ -36,7 +36,7 @@ WHY = {
     "not_existing_customer": N_("The member has not bought here within the lookback period."),
     "not_lapsed_customer": N_("The member bought here recently (or never): not lapsed."),
     "below_min_spend": N_("The purchase is below the minimum spend."),
-    "stamp_progress": N_("This visit adds a stamp; every %(n)sth visit pays."),
+    "stamp_progress": N_("This visit adds a stamp; every %(nth)s visit pays."),
     "threshold_progress": N_(
         "This spend counts towards the goal; the reward comes when it is reached."
     ),

@@ -60,6 +60,20 @@ def test_stamp_cards_and_spend_thresholds_say_what_earns_the_reward() -> None:
     )
 
 
+def test_a_stamp_card_says_its_visit_as_an_ordinal() -> None:
+    """ "every 3rd visit", not "every 3th visit": English endings by the CLDR ordinal rule,
+    11th-13th included; Norwegian writes "3."."""
+    english = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th",
+               21: "21st", 22: "22nd", 23: "23rd", 101: "101st", 111: "111th",
+               1000: "1,000th"}  # fmt: skip
+    assert {n: Formatter("en").ordinal(n) for n in english} == english
+    assert Formatter("nb").ordinal(3) == "3."
+    stamp = offer(kind="stamp_card", reward_type="fixed", reward_amount=400, stamp_every_n=3)
+    assert headline(stamp, Formatter("en")) == "$4.00 every 3rd visit"
+    assert terms(stamp, Formatter("en"), timezone="UTC") == "$4.00 back on every 3rd visit"
+    assert headline(stamp, Formatter("nb")).endswith("hvert 3. besøk")
+
+
 def test_norwegian_terms_use_norwegian_words_numbers_and_money() -> None:
     o = offer(rate_bps=750, min_spend_amount=10_000, channel="online", member_max_rewards=2)
     text = terms(o, Formatter("nb"), timezone="Europe/Oslo")
