@@ -398,18 +398,29 @@ def member_offers(
 
 
 def visible_offers(
-    session: Session, member_id: int, *, now: datetime, after_id: int, limit: int
+    session: Session,
+    member_id: int,
+    *,
+    now: datetime,
+    after_id: int,
+    limit: int,
+    within: repo.OfferFilter | None = None,
+    hidden: frozenset[int] = frozenset(),
 ) -> tuple[list[Offer], int | None]:
-    """The rows of `member_offers` (the app's offer feed reads them as they are)."""
+    """The rows of `member_offers`, and a page of the app's offer feed: open offers after
+    `after_id` the member is not held out of, within the filter, less the `hidden` ones (those
+    the feed shows in a section of their own), and the cursor of the next page."""
     found: list[Offer] = []
     cursor = after_id
     # A little more than a page: few offers hold a member out, and the loop reads on if
     # they do (twice the page was as many Offer rows again to build for nothing).
-    batch = limit + 1 + max(limit // 4, 20)
+    batch = limit + 1 + max(limit // 4, 20) + len(hidden)
     exhausted = False
     for _ in range(20):  # bounded: holdouts are at most half of an offer's members
-        rows = repo.open_offers(session, now=now, after_id=cursor, limit=batch)
-        found.extend(row for row in rows if visible_to_member(row, member_id))
+        rows = repo.open_offers(session, now=now, after_id=cursor, limit=batch, within=within)
+        found.extend(
+            row for row in rows if row.id not in hidden and visible_to_member(row, member_id)
+        )
         exhausted = len(rows) < batch
         if rows:
             cursor = rows[-1].id or cursor

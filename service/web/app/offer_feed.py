@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from service.offers import repository as repo
 from service.offers.catalog import aware
 from service.offers.repository import OfferFilter
-from service.offers.service import visible_to_member
+from service.offers.service import visible_offers, visible_to_member
 from service.tables import Location, MemberOfferState, Merchant, Offer, OfferLocation
 from service.web.app.offer_terms import card_texts
 from service.web.i18n import N_, Formatter
@@ -132,7 +132,7 @@ def _progress(offer: Offer, state: MemberOfferState | None, fmt: Formatter) -> P
     done, goal = steps
     if offer.kind == "stamp_card":
         return Progress(done, goal, fmt.gettext("%(done)s of %(n)s visits", done=done, n=goal))
-    if done == goal and state is not None and state.threshold_paid:
+    if state is not None and state.threshold_paid:  # steps are then (goal, goal)
         return Progress(goal, goal, fmt.gettext("Goal reached"))
     label = fmt.gettext(
         "%(spent)s of %(goal)s",
@@ -202,31 +202,6 @@ def _visible(member_id: int, offers: list[Offer], hidden: set[int]) -> list[Offe
     return [o for o in offers if o.id not in hidden and visible_to_member(o, member_id)]
 
 
-def _page_of_the_rest(
-    session: Session,
-    member_id: int,
-    *,
-    now: datetime,
-    within: OfferFilter,
-    after_id: int,
-    shown_above: set[int],
-) -> tuple[list[Offer], int | None]:
-    """Up to a page of open offers after `after_id` that the sections above do not show, and
-    the cursor of the next page (None at the end)."""
-    found: list[Offer] = []
-    cursor = after_id
-    batch = FEED_PAGE_OFFERS + 1 + len(shown_above)  # one read, unless holdouts hide many
-    while True:
-        rows = repo.open_offers(session, now=now, after_id=cursor, limit=batch, within=within)
-        found.extend(_visible(member_id, rows, shown_above))
-        if len(found) > FEED_PAGE_OFFERS:
-            found = found[:FEED_PAGE_OFFERS]
-            return found, found[-1].id
-        if len(rows) < batch:
-            return found, None
-        cursor = rows[-1].id or cursor
-
-
 def build_feed(
     session: Session,
     member_id: int,
@@ -258,10 +233,16 @@ def build_feed(
     # On every page, so that no card shows twice: an offer ending later, or a goal met but
     # not activated, waits in the rest by id.
     shown_above = near_goal_ids | ending_ids | activated
-    rest, more_after = _page_of_the_rest(
-        session, member_id, now=now, within=within, after_id=after_id, shown_above=shown_above
+    rest, more_after = visible_offers(
+        session,
+        member_id,
+        now=now,
+        after_id=after_id,
+        limit=FEED_PAGE_OFFERS,
+        within=within,
+        hidden=frozenset(shown_above),
     )
-    first_page = [] if after_id else [*near_goal, *ending, *own]
+    first_page = [] if after_id else [*ending, *own]  # near_goal is among own
     offers = list({o.id: o for o in [*first_page, *rest]}.values())
     cards = {
         card.id: card
