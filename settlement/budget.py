@@ -1,8 +1,8 @@
 """Offer budgets: reserved atomically, so concurrent ingest can never overspend.
 
-A feed batch reads what remains without locking, decides, and reserves last, just before its
-commit: one conditional update per offer (`reserved + d <= budget`), so a budget row is held
-only for the batch's commit, not for the whole batch. If another batch took what this one
+A feed batch reads what remains without locking, decides, and reserves before it writes: one
+conditional update per offer (`reserved + d <= budget`), so a budget row is held for the
+batch's writes and commit, not for its reads and decisions. If another batch took what this one
 counted on, the update refuses and the batch is decided again with the rows locked from its
 start (`read_remaining(lock=True)`, in offer id order, so two batches cannot deadlock).
 On SQLite the write transaction itself is the lock. The table's CHECKs refuse overspending

@@ -14,9 +14,12 @@ import time
 import psycopg
 
 SAMPLE_EVERY_S = 0.005
+# By backend, not by lock: a wait for a row is a wait for the transaction that holds it, and
+# that lock (`transactionid`) names no database, so filtering `pg_locks` by database missed
+# every row-lock wait.
 _WAITING = (
-    "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted "
-    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    "SELECT count(*) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
 )
 
 

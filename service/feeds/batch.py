@@ -392,7 +392,7 @@ def write_batch_state(conn: Connection, state: BatchState) -> None:
 
 
 def reserve_budgets(conn: Connection, state: BatchState) -> None:
-    """The batch's last write: its budget reservations, each within its offer's limits, and
+    """The batch's first write: its budget reservations, each within its offer's limits, and
     the alerts they set off. Raises `BudgetMoved` if another batch got there first."""
     before = reserve(
         conn,

@@ -5,8 +5,8 @@ may touch is here, and a lookup that misses is a bug in this loader, not a query
 Rows are locked in a fixed order so concurrent batches, maturation and expiry never deadlock:
 the batch's members by id (so one member's batches take turns: caps and counters stay exact),
 rewards by id, then (only when a batch is decided again because a budget moved under it)
-budgets by offer id. Budgets are otherwise read unlocked and reserved at the end
-(`settlement.budget.reserve`).
+budgets by offer id. Budgets are otherwise read unlocked and reserved once the batch is
+decided, before it writes (`settlement.budget.reserve`).
 """
 
 from __future__ import annotations

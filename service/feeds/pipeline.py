@@ -5,9 +5,9 @@ with its reason); drop duplicates by (source, external_id); load, in bulk, what 
 batch may need (`loading.load_context`: the originals its events name, open auths, events
 that were waiting for them, its members and stored rewards, locked; counters; budgets, read
 without a lock); decide each event in the order it came without touching the database
-(`batch.BatchState`, with the money rules of `matching`); write events, rewards, ledger
-entries and counters, then the rows every batch shares (budget reservations within their
-limits, shared balances, daily bookings); commit. A crash loses at most the batch in flight,
+(`batch.BatchState`, with the money rules of `matching`); reserve its budgets within their
+limits; write events, rewards, ledger entries and counters, then the rows every batch shares
+(shared balances, daily bookings); commit. A crash loses at most the batch in flight,
 and replaying it changes nothing because every event is keyed; a batch that loses a race for
 an event key to a concurrent one retries and reports that event as a duplicate, and one whose
 budget reservation is refused is decided again with those budgets locked.
@@ -336,7 +336,15 @@ class IngestPipeline:
                 )
 
         clock.lap("decide")
-        # 5. Write everything.
+        # 5. Reserve budgets, each within its limit, before anything is written: a batch that
+        # another took its budget from is refused here, having spent only its reads and its
+        # decisions (reserved last, the refused batches of two ingest processes wrote
+        # everything before rolling back, and 2 workers ran at 0.80x one). The rows stay
+        # locked through the writes, so a batch that needs the same offer waits at this point
+        # for the commit, then reserves within what is left or is refused.
+        reserve_budgets(conn, batch)
+        clock.lap("reserve budgets")
+        # 6. Write everything.
         self._write_events(conn, source, now, rows)
         originals.update_waited_rows(conn, waiting.stored_rows)
         clock.lap("write events")
@@ -346,12 +354,10 @@ class IngestPipeline:
         write_batch_state(conn, batch)
         write_rejections(conn, source, now, rejects)
         clock.lap("counters and history")
-        # Rows every batch shares, last, so each is held only for the commit: budgets, then
-        # cached balances (platform revenue, a merchant's receivable) and daily bookings. Every
-        # writer takes them in that order (a batch decided again locks budgets at its start;
-        # claims and expiry do too), so two batches cannot deadlock on them.
-        reserve_budgets(conn, batch)
-        clock.lap("reserve budgets")
+        # Rows every batch shares, last, so each is held only for the commit: cached balances
+        # (platform revenue, a merchant's receivable) and daily bookings. Every writer takes
+        # budgets before them, and them in that order (a batch decided again locks budgets at
+        # its start; claims and expiry do too), so two batches cannot deadlock on them.
         for change in totals:
             change.write(conn, now)
         clock.lap("balances and bookings")

@@ -20,10 +20,10 @@ STAGES = (
     "originals",
     "load",
     "decide",
+    "reserve budgets",
     "write events",
     "rewards and ledger",
     "counters and history",
-    "reserve budgets",
     "balances and bookings",
     "commit",
 )
