@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
@@ -26,8 +28,14 @@ router = APIRouter(prefix="/feeds", tags=["feeds"], route_class=APIRoute)
 MAX_BODY_BYTES = 4_000_000
 
 
-@router.post("/network/events", summary="Push a signed batch of card events (up to 1,000)")
-async def push_network_events(request: Request) -> dict:
+# The answer is built as JSON here: FastAPI's encoder would walk every result of a batch of a
+# thousand again (1 ms per 100 results); the schema still documents it as an object.
+@router.post(
+    "/network/events",
+    summary="Push a signed batch of card events (up to 1,000)",
+    response_model=dict[str, Any],
+)
+async def push_network_events(request: Request) -> JSONResponse:
     settings = request.app.state.settings
     # A client or key id cut off for failed signatures costs no body read and no HMAC.
     address = request.client.host if request.client else ""
@@ -77,4 +85,4 @@ async def push_network_events(request: Request) -> dict:
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     for o in outcomes:
         counts[o.status] += 1
-    return {**counts, "results": [o.as_dict() for o in outcomes]}
+    return JSONResponse({**counts, "results": [o.as_dict() for o in outcomes]})

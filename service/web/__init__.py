@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.problems import Problem
 from service.web import csrf
@@ -67,6 +69,37 @@ def _wants_html(request: Request) -> bool:
     return is_web_path(request.url.path) and not request.url.path.startswith("/static/")
 
 
+class WebContext(BaseHTTPMiddleware):
+    """The pages' language, security headers and CSRF cookie. The API goes straight through:
+    Starlette's request-and-response middleware copies every body through a stream, which cost
+    a webhook batch's answer about a millisecond."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        super().__init__(app)
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_web_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+            # Forms are small; refuse a large body before anything parses it.
+            return Response("request body too large", status_code=413)
+        request.state.language = supported(request.cookies.get(LANGUAGE_COOKIE)) or negotiate(
+            request.headers.get("accept-language")
+        )
+        response = await call_next(request)
+        for name, value in self.headers.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+            csrf.write_cookie(request, response)
+        return response
+
+
 def mount_web(app: FastAPI) -> None:
     settings = app.state.settings
     if not settings.web_secret_key:
@@ -75,28 +108,9 @@ def mount_web(app: FastAPI) -> None:
             "(`clo secrets generate` prints one)"
         )
     app.state.sign_in_limiter = SignInLimiter.from_settings(settings)
-    headers = security_headers(settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.middleware("http")
-    async def web_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if not is_web_path(request.url.path):
-            return await call_next(request)
-        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-            # Forms are small; refuse a large body before anything parses it.
-            return Response("request body too large", status_code=413)
-        request.state.language = supported(request.cookies.get(LANGUAGE_COOKIE)) or negotiate(
-            request.headers.get("accept-language")
-        )
-        response = await call_next(request)
-        for name, value in headers.items():
-            response.headers.setdefault(name, value)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-            csrf.write_cookie(request, response)
-        return response
+    app.add_middleware(WebContext, headers=security_headers(settings))
 
     _install_html_errors(app)
     for front_end in FRONT_ENDS:
