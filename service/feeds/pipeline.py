@@ -38,7 +38,7 @@ from service.feeds.batch import BatchState, Linked, Row, reserve_budgets, write_
 from service.feeds.collector import collector_paused
 from service.feeds.loading import load_context
 from service.feeds.rejects import Rejection, write_rejections
-from service.feeds.stages import StageClock
+from service.feeds.stages import REFUSED_STAGE, StageClock
 from service.offers.catalog import OfferCatalog
 from service.security.card_numbers import find_card_number
 from service.tables import CardEventRow, RejectedEvent
@@ -227,6 +227,7 @@ class IngestPipeline:
             except BudgetMoved as moved:
                 # Another batch took what this one counted on: decide again with those budgets
                 # locked from the start, so they cannot move again.
+                clock.lap(REFUSED_STAGE)
                 clock.retries["budget_moved"] += 1
                 moved_budgets |= moved.offer_ids
                 if attempt == BATCH_ATTEMPTS:
@@ -236,6 +237,7 @@ class IngestPipeline:
                 # the next attempt reads its result and reports a duplicate.
                 if attempt == BATCH_ATTEMPTS or not lost_a_race(exc):
                     raise
+                clock.lap(REFUSED_STAGE)
                 clock.retries["lost_a_race"] += 1
         raise AssertionError("unreachable")
 

@@ -2,7 +2,8 @@
 
 `clo bench replay` prints them per event; the pipeline keeps one clock and laps it between
 stages (a few calls per batch, so it costs nothing per event). On SQLite the `begin` stage is
-the wait for the write lock; on PostgreSQL row-lock waits fall inside the statements' stages.
+the wait for the write lock; on PostgreSQL row-lock waits fall inside the statements' stages,
+except a wait that ends in a refusal or a lost race, which is its own stage.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ STAGES = (
     "counters and history",
     "balances and bookings",
     "commit",
+    "refused and rolled back",
 )
+# The wait that ended in a refused reservation or a lost race, and the rollback after it; the
+# refused attempt's earlier stages stay in their own rows.
+REFUSED_STAGE = STAGES[-1]
 
 
 class StageClock:

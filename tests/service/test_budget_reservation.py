@@ -100,12 +100,15 @@ def test_a_reservation_made_while_a_batch_decides_is_never_overspent(engine):
     assert isinstance(worker, threading.Thread)
     worker.join(30)
     rewards = [o.reward_amount for o in outcomes]
+    refused_s = world.pipeline.clock.seconds.get("refused and rolled back", 0.0)
     if postgres:
+        assert refused_s > 0  # the refused attempt's rollback has its own row
         assert other["taken"] == 1
         assert rewards == [1_000, 0, 0]
         assert [o.reason for o in outcomes[1:]] == ["budget_exhausted", "budget_exhausted"]
         assert _budget(engine) == (5_000, 5)
     else:
+        assert refused_s == 0
         assert other["taken"] == 0
         assert rewards == [1_000, 1_000, 1_000]
         assert _budget(engine) == (3_000, 3)
