@@ -87,6 +87,24 @@ def test_e_the_app_in_norwegian(live, chromium) -> None:
         context.close()
 
 
+def test_link_a_bank_waits_for_plaid_and_says_so_when_it_cannot_load(live, phone) -> None:
+    """The button comes disabled and is enabled once Plaid's script has loaded (a tap before
+    that did nothing); when the script cannot load, the page says so and the button stays
+    off."""
+    shots = Shots(live.label, "f-plaid-offline")
+    page = phone.new_page()
+    page.route("**/link-initialize.js", lambda route: route.abort())
+    page.goto(f"{live.url}/app/sign-up")
+    page.get_by_label("Email").fill("offline@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.goto(f"{live.url}/app/cards")
+    expect(page.get_by_role("alert")).to_contain_text("Bank linking did not load")
+    expect(page.get_by_role("button", name="Link a bank")).to_be_disabled()
+    shots(page, "bank linking did not load")
+    page.close()
+
+
 def test_a_bank_link_whose_sign_in_expired_is_repaired_with_link_in_update_mode(
     live, phone
 ) -> None:

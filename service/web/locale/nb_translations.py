@@ -167,6 +167,9 @@ NB = {
     "Wallet": "Lommebok",
     "Search offers": "Søk i tilbud",
     "Show more offers": "Vis flere tilbud",
+    "Bank linking did not load. Check your connection and reload the page.": (
+        "Banktilkoblingen ble ikke lastet. Sjekk tilkoblingen og last inn siden på nytt."
+    ),
     "This visit adds a stamp; every %(nth)s visit pays.": "Dette besøket gir et stempel; hvert %(nth)s besøk betaler.",
     "e.g. coffee": "f.eks. kaffe",
     "Category": "Kategori",

@@ -57,12 +57,18 @@
     });
   }
 
-  // Plaid Link: a new bank link, or update mode for a link whose sign-in expired.
+  // Plaid Link: a new bank link, or update mode for a link whose sign-in expired. The
+  // buttons come disabled and are enabled here, once Plaid's script has loaded: a tap before
+  // that would do nothing at all.
   function plaidLink() {
     var start = document.getElementById("plaid-link");
-    if (!start || !window.Plaid) return;
-    var csrf = start.dataset.csrf;
+    if (!start) return;
     var error = document.getElementById("plaid-error");
+    if (!window.Plaid) {
+      showError(error, start.dataset.unavailable);
+      return;
+    }
+    var csrf = start.dataset.csrf;
     function open(itemId) {
       showError(error, "");
       post("/app/cards/plaid/link-token", csrf, itemId ? { item_id: itemId } : {})
@@ -86,8 +92,10 @@
         .catch(function (e) { showError(error, e.message); });
     }
     start.addEventListener("click", function () { open(null); });
+    start.disabled = false;
     document.querySelectorAll("[data-plaid-relink]").forEach(function (button) {
       button.addEventListener("click", function () { open(button.dataset.plaidRelink); });
+      button.disabled = false;
     });
   }
 
