@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from time import perf_counter
 
+# The wait that ended in a refused reservation or a lost race, and the rollback after it; the
+# refused attempt's earlier stages stay in their own rows.
+REFUSED_STAGE = "refused and rolled back"
 # In the order a batch runs them.
 STAGES = (
     "parse",
@@ -27,11 +30,8 @@ STAGES = (
     "counters and history",
     "balances and bookings",
     "commit",
-    "refused and rolled back",
+    REFUSED_STAGE,
 )
-# The wait that ended in a refused reservation or a lost race, and the rollback after it; the
-# refused attempt's earlier stages stay in their own rows.
-REFUSED_STAGE = STAGES[-1]
 
 
 class StageClock:

@@ -118,6 +118,8 @@ def test_merchant_and_finance_journeys(live, staff_world, chromium, tmp_path) ->
     page.get_by_label("Time", exact=True).fill(now_local.strftime("%Y-%m-%dT%H:%M"))
     preview = page.locator("#preview-result")
     page.get_by_label("Purchase amount").fill("25.00")
+    # The preview loads with a sample of its own: wait until it shows the purchase filled in.
+    expect(preview).to_contain_text(f"{now_local:%A} {now_local.day} {now_local:%b %Y, %H:%M}")
     expect(preview).to_contain_text("Earns $1.25")
     expect(preview).to_contain_text("5% back on $10.00 or more")
     assert_accessible(page)
