@@ -149,8 +149,12 @@ def ingest_file(
     from service.feeds.shards import ingest_sharded
     from service.progress import tracked
     from service.runtime import process_pipeline
+    from settlement.budget_holds import give_back_abandoned
 
     settings = get_settings()
+    # A process that died between reserving a batch's budgets and committing the batch left
+    # them held: give them back before taking on new batches.
+    give_back_abandoned(engine)
     stream, fmt = open_feed(path)
     with stream, ExitStack() as stack:
         tracker = None if quiet else stack.enter_context(tracked(path.name, path.stat().st_size))

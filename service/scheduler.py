@@ -25,6 +25,7 @@ from service.config import Settings
 from service.notifications.runner import Notifier
 from service.webhooks.delivery import Deliverer
 from service.webhooks.worker import deliver_pass
+from settlement.budget_holds import give_back_abandoned
 from settlement.maturation import run_maturation
 from settlement.runs.periods import previous_week
 from settlement.runs.runner import RunOutcome, SettlementRunner
@@ -84,7 +85,9 @@ def resume_job(
     now: datetime | None = None,
     runner_factory: RunnerFactory = _default_runner,
 ) -> list[RunOutcome]:
-    """Continue runs finance has approved since, or that stopped on an error."""
+    """Continue runs finance has approved since, or that stopped on an error; give back the
+    budgets held by feed batches whose process died before they committed."""
+    give_back_abandoned(engine)
     return runner_factory(engine, settings).resume_unfinished(now or datetime.now(UTC))
 
 

@@ -1,10 +1,11 @@
 """Offer budgets: reserved atomically, so concurrent ingest can never overspend.
 
 A feed batch reads what remains without locking, decides, and reserves before it writes: one
-conditional update per offer (`reserved + d <= budget`), so a budget row is held for the
-batch's writes and commit, not for its reads and decisions. If another batch took what this one
-counted on, the update refuses and the batch is decided again with the rows locked from its
-start (`read_remaining(lock=True)`, in offer id order, so two batches cannot deadlock).
+conditional update per offer (`reserved + d <= budget`). On PostgreSQL it does so in a short
+transaction of its own, committed ahead of the batch (`settlement.budget_holds`), so a budget
+row is held for a few statements, not for the batch's writes. If another batch took what this
+one counted on, the update refuses and the batch is decided again with the rows locked from
+its start (`read_budgets`, in offer id order, so two batches cannot deadlock).
 On SQLite the write transaction itself is the lock. The table's CHECKs refuse overspending
 even from a caller that forgot to lock.
 """
@@ -106,6 +107,17 @@ class BudgetMoved(Exception):
 def lock_remaining(conn: Connection, offer_ids: Iterable[int]) -> dict[int, Remaining]:
     """What remains of these offers' limits, their rows locked until commit (PostgreSQL)."""
     return read_remaining(conn, offer_ids, lock=True)
+
+
+def read_budgets(
+    conn: Connection, offer_ids: set[int], lock: bool | frozenset[int]
+) -> dict[int, Remaining]:
+    """Budgets read unlocked, except those `lock` names (all if True): the offers whose
+    reservation was refused once, so deciding the batch again cannot be refused twice."""
+    locked = offer_ids if lock is True else offer_ids & (lock or frozenset())
+    remaining = read_remaining(conn, offer_ids - locked, lock=False)
+    remaining.update(read_remaining(conn, locked, lock=True))
+    return remaining
 
 
 def read_remaining(

@@ -237,3 +237,20 @@ class OfferBudget(TableModel, table=True):
     max_redemptions: int | None = None
     reserved_amount: int = Field(default=0, sa_type=BigInteger)
     redemption_count: int = 0
+
+
+class OfferBudgetHold(TableModel, table=True):
+    """What a feed batch reserved ahead of its own transaction (PostgreSQL), until it commits.
+
+    Written with the reservation in a short transaction of its own and deleted by the batch's
+    transaction: the batch's commit makes the reservation final, a batch that did not commit
+    leaves its holds to be given back (`settlement.budget_holds`).
+    """
+
+    __tablename__ = "offer_budget_hold"
+    batch_key: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    offer_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    amount: int = Field(sa_type=BigInteger)
+    redemptions: int

@@ -24,6 +24,7 @@ from service.claims.repository import mark_matched
 from service.feeds import context as ctx
 from service.feeds.loading import NO_PROFILE, BatchContext, MemberProfile
 from settlement.budget import Remaining, budget_alerts, reserve
+from settlement.budget_holds import BudgetHolds
 from settlement.outbox import OutboxRow, outbox_row, write_outbox
 from settlement.rewards import RewardBook, RewardRecord, RewardState
 
@@ -391,14 +392,15 @@ def write_batch_state(conn: Connection, state: BatchState) -> None:
     mark_matched(conn, state.claimed_events)
 
 
-def reserve_budgets(conn: Connection, state: BatchState) -> None:
-    """The batch's first write: its budget reservations, each within its offer's limits, and
-    the alerts they set off. Raises `BudgetMoved` if another batch got there first."""
-    before = reserve(
-        conn,
-        {k: (v[0], v[1]) for k, v in state.budget_deltas.items()},
-        state.context.remaining,
-    )
+def reserve_budgets(conn: Connection, state: BatchState, holds: BudgetHolds | None = None) -> None:
+    """The batch's first write: its budget reservations, each within its offer's limits (held
+    ahead of the batch by `holds`, or in its transaction), and the alerts they set off. Raises
+    `BudgetMoved` if another batch got there first."""
+    deltas = {k: (v[0], v[1]) for k, v in state.budget_deltas.items()}
+    if holds is None:
+        before = reserve(conn, deltas, state.context.remaining)
+    else:
+        before = holds.reserve(deltas, state.context.remaining)
     write_outbox(conn, budget_alert_rows(state, before))
 
 

@@ -5,8 +5,9 @@ may touch is here, and a lookup that misses is a bug in this loader, not a query
 Rows are locked in a fixed order so concurrent batches, maturation and expiry never deadlock:
 the batch's members by id (so one member's batches take turns: caps and counters stay exact),
 rewards by id, then (only when a batch is decided again because a budget moved under it)
-budgets by offer id. Budgets are otherwise read unlocked and reserved once the batch is
-decided, before it writes (`settlement.budget.reserve`).
+budgets by offer id, through the reservation's own transaction on PostgreSQL. Budgets are
+otherwise read unlocked and reserved once the batch is decided, before it writes
+(`settlement.budget_holds`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from matching.offers import OfferRules
 from service.claims.repository import load_open_claims
 from service.feeds import context as ctx
 from service.offers.catalog import OfferCatalog
-from settlement.budget import Remaining, read_remaining
+from settlement.budget import Remaining, read_budgets
+from settlement.budget_holds import BudgetHolds
 from settlement.ledger.ids import allocate_ids
 from settlement.rewards import RewardBook, RewardRecord
 from settlement.tables import Reward
@@ -67,18 +69,6 @@ class BatchContext:
     )
 
 
-def _remaining(
-    conn: Connection, offer_ids: set[int], lock: bool | frozenset[int]
-) -> dict[int, Remaining]:
-    """Budgets read unlocked, except those `lock` names (all if True): the offers whose
-    reservation was refused once, so deciding the batch again cannot be refused twice."""
-    if isinstance(lock, bool):
-        return read_remaining(conn, offer_ids, lock=lock)
-    remaining = read_remaining(conn, offer_ids - lock, lock=False)
-    remaining.update(read_remaining(conn, offer_ids & lock, lock=True))
-    return remaining
-
-
 def load_context(
     conn: Connection,
     rows: Sequence,
@@ -89,6 +79,7 @@ def load_context(
     *,
     auth_expiry_days: int,
     lock_budgets: bool | frozenset[int] = False,
+    budgets: BudgetHolds | None = None,
 ) -> BatchContext:
     """Read, in bulk, what the rows of a batch may need; `book` learns the pending entries and
     available balances of the stored rewards it loads (and locks)."""
@@ -139,7 +130,11 @@ def load_context(
         brand_history=MappingProxyType(ctx.load_brand_history(conn, brand_pairs)),
         offer_states=MappingProxyType(states),
         loaded_pairs=frozenset(pairs),
-        remaining=MappingProxyType(_remaining(conn, offer_ids, lock_budgets)),
+        remaining=MappingProxyType(
+            budgets.read_remaining(offer_ids, lock_budgets)
+            if budgets is not None
+            else read_budgets(conn, offer_ids, lock_budgets)
+        ),
         rewards=MappingProxyType(rewards),
         reward_ids=tuple(allocate_ids(conn, _rewards, openers)),
         auth_expiry_days=auth_expiry_days,

@@ -6,8 +6,9 @@ batch may need (`loading.load_context`: the originals its events name, open auth
 that were waiting for them, its members and stored rewards, locked; counters; budgets, read
 without a lock); decide each event in the order it came without touching the database
 (`batch.BatchState`, with the money rules of `matching`); reserve its budgets within their
-limits; write events, rewards, ledger entries and counters, then the rows every batch shares
-(shared balances, daily bookings); commit. A crash loses at most the batch in flight,
+limits (on PostgreSQL committed ahead of the batch, `settlement.budget_holds`); write events,
+rewards, ledger entries and counters, then the rows every batch shares (shared balances,
+daily bookings); commit. A crash loses at most the batch in flight,
 and replaying it changes nothing because every event is keyed; a batch that loses a race for
 an event key to a concurrent one retries and reports that event as a duplicate, and one whose
 budget reservation is refused is decided again with those budgets locked.
@@ -43,6 +44,7 @@ from service.offers.catalog import OfferCatalog
 from service.security.card_numbers import find_card_number
 from service.tables import CardEventRow, RejectedEvent
 from settlement.budget import BudgetMoved
+from settlement.budget_holds import BudgetHolds
 from settlement.ledger.accounts import AccountDirectory
 from settlement.ledger.bulk import bulk_insert
 from settlement.ledger.ids import allocate_ids
@@ -218,10 +220,22 @@ class IngestPipeline:
                 True if moved_budgets and attempt == BATCH_ATTEMPTS else moved_budgets
             )
             try:
-                with self.engine.begin() as conn:
+                # The holds end after the batch's transaction: one that did not commit gives
+                # back at once what it reserved ahead of it.
+                with BudgetHolds(self.engine) as holds, self.engine.begin() as conn:
                     prepare_ingest_connection(conn)
                     clock.lap("begin")
-                    self._process(conn, source, now, parsed, list(rejects), records, outcomes, lock)
+                    self._process(
+                        conn,
+                        source,
+                        now,
+                        parsed,
+                        list(rejects),
+                        records,
+                        outcomes,
+                        holds.on(conn),
+                        lock,
+                    )
                 clock.lap("commit")
                 return outcomes  # type: ignore[return-value]
             except BudgetMoved as moved:
@@ -251,6 +265,7 @@ class IngestPipeline:
         rejects: list[Rejection],
         records: Sequence,
         outcomes: list,
+        holds: BudgetHolds,
         lock_budgets: bool | frozenset[int] = frozenset(),
     ) -> None:
         # 1. Duplicates: inside the batch, then against what is stored.
@@ -321,6 +336,7 @@ class IngestPipeline:
             (r for r in stored_rewards if r is not None),
             auth_expiry_days=self.auth_expiry_days,
             lock_budgets=lock_budgets,
+            budgets=holds,
         )
 
         clock.lap("load")
@@ -341,10 +357,10 @@ class IngestPipeline:
         # 5. Reserve budgets, each within its limit, before anything is written: a batch that
         # another took its budget from is refused here, having spent only its reads and its
         # decisions (reserved last, the refused batches of two ingest processes wrote
-        # everything before rolling back, and 2 workers ran at 0.80x one). The rows stay
-        # locked through the writes, so a batch that needs the same offer waits at this point
-        # for the commit, then reserves within what is left or is refused.
-        reserve_budgets(conn, batch)
+        # everything before rolling back, and 2 workers ran at 0.80x one). On PostgreSQL the
+        # reservation commits at once, ahead of the batch, so no budget row is held through
+        # the writes (held there, 2 workers waited 1.3 s per batch for each other).
+        reserve_budgets(conn, batch, holds)
         clock.lap("reserve budgets")
         # 6. Write everything.
         self._write_events(conn, source, now, rows)
@@ -356,10 +372,12 @@ class IngestPipeline:
         write_batch_state(conn, batch)
         write_rejections(conn, source, now, rejects)
         clock.lap("counters and history")
-        # Rows every batch shares, last, so each is held only for the commit: cached balances
-        # (platform revenue, a merchant's receivable) and daily bookings. Every writer takes
-        # budgets before them, and them in that order (a batch decided again locks budgets at
-        # its start; claims and expiry do too), so two batches cannot deadlock on them.
+        # Rows every batch shares, last, so each is held only for the commit: budgets the batch
+        # frees, cached balances (platform revenue, a merchant's receivable) and daily
+        # bookings. Every writer takes budgets before them, and them in that order (a batch
+        # decided again locks budgets at its start; claims and expiry do too), so two batches
+        # cannot deadlock on them.
+        holds.write_releases()
         for change in totals:
             change.write(conn, now)
         clock.lap("balances and bookings")

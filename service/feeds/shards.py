@@ -6,8 +6,9 @@ The parent reads the file, routes each record by its card's holder and hands bat
 workers over bounded queues; each worker is a process with its own pipeline (offer catalog,
 account directory) and connections, and sends back its summary and stage times. A record whose
 card is unknown or unreadable goes to shard 0, which rejects it with its reason. Budgets are
-shared across shards: each batch reserves its offers' amounts once decided, within their limits
-(`settlement.budget.reserve`), so N workers never overspend.
+shared across shards: each batch reserves its offers' amounts once decided, within their limits,
+in a short transaction committed ahead of the batch (`settlement.budget_holds`), so N workers
+never overspend and never wait for each other's writes.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ import threading
 import pytest
 from sqlalchemy import event, text
 
+from service.feeds import pipeline as pipeline_module
+from service.feeds.batch import reserve_budgets
 from settlement.budget import BudgetMoved, reserve
 from tests.service.pipeline_world import PipelineWorld
 
@@ -151,7 +153,9 @@ def test_two_batches_of_one_member_take_turns_so_a_cap_holds(engine):
     world.assert_balanced()
 
 
-def test_a_batch_reserves_its_budgets_before_it_writes_so_a_refusal_wastes_no_writes(engine):
+def test_a_batch_reserves_its_budgets_before_it_writes_so_a_refusal_wastes_no_writes(
+    engine, monkeypatch
+):
     """A refusal decides the batch again: reserved right after deciding, the refused attempt
     has written none of its events, rewards or entries, so it cost only its reads and its
     decisions. (With the reservation last, two ingest processes spent most of their time
@@ -161,23 +165,20 @@ def test_a_batch_reserves_its_budgets_before_it_writes_so_a_refusal_wastes_no_wr
     world.offer(offer_id=10, rate_bps=1_000, budget_amount=5_000)
     written_before_reserving: list[int] = []
 
-    def at_the_reservation(conn, cursor, statement, *args) -> None:
-        if statement.startswith("UPDATE offer_budget"):
-            look = cursor.connection.cursor()
-            try:  # the batch's own connection: its uncommitted rows count
-                look.execute(
+    def at_the_reservation(conn, state, holds) -> None:
+        # The batch's own connection: its uncommitted rows count.
+        written_before_reserving.append(
+            conn.execute(
+                text(
                     "SELECT (SELECT count(*) FROM card_event) + (SELECT count(*) FROM reward)"
                     " + (SELECT count(*) FROM ledger_entry)"
                 )
-                written_before_reserving.append(look.fetchone()[0])
-            finally:
-                look.close()
+            ).scalar_one()
+        )
+        reserve_budgets(conn, state, holds)
 
-    event.listen(engine, "before_cursor_execute", at_the_reservation)
-    try:
-        outcomes = world.ingest(*(world.event(card=1, amount=10_000) for _ in range(3)))
-    finally:
-        event.remove(engine, "before_cursor_execute", at_the_reservation)
+    monkeypatch.setattr(pipeline_module, "reserve_budgets", at_the_reservation)
+    outcomes = world.ingest(*(world.event(card=1, amount=10_000) for _ in range(3)))
     assert [o.reward_amount for o in outcomes] == [1_000, 1_000, 1_000]
     assert written_before_reserving == [0]
     assert _budget(engine) == (3_000, 3)
