@@ -134,6 +134,10 @@ class BudgetHolds:
             self._reservation = reservation_engine(self.engine).connect()
             # LOCAL: for this one transaction, not for the pooled connection's next user.
             self._reservation.exec_driver_sql(f"SET LOCAL lock_timeout = {HOLD_LOCK_TIMEOUT_MS}")
+            # No flush of its own: the batch commits after it, and flushing the batch's commit
+            # flushes all the log before it, this reservation included. Lost in a crash before
+            # that, it was never spent; kept without the batch, it is given back.
+            self._reservation.exec_driver_sql("SET LOCAL synchronous_commit = off")
         return self._reservation
 
     def _end_reservation(self) -> None:
