@@ -30,7 +30,7 @@ from secrets import randbits
 from threading import Lock
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from settlement.budget import BudgetMoved, Remaining, apply_reservations, read_budgets, reserve
@@ -132,12 +132,18 @@ class BudgetHolds:
     def _reserving(self) -> Connection:
         if self._reservation is None:
             self._reservation = reservation_engine(self.engine).connect()
-            # LOCAL: for this one transaction, not for the pooled connection's next user.
-            self._reservation.exec_driver_sql(f"SET LOCAL lock_timeout = {HOLD_LOCK_TIMEOUT_MS}")
-            # No flush of its own: the batch commits after it, and flushing the batch's commit
-            # flushes all the log before it, this reservation included. Lost in a crash before
-            # that, it was never spent; kept without the batch, it is given back.
-            self._reservation.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            # For this one transaction (not the pooled connection's next user): a bounded wait
+            # for budget rows, and no flush of its own. The batch commits after it, and
+            # flushing the batch's commit flushes all the log before it, this reservation
+            # included; lost in a crash before that, it was never spent, and kept without the
+            # batch it is given back.
+            self._reservation.execute(
+                text(
+                    "SELECT set_config('lock_timeout', :timeout, true),"
+                    " set_config('synchronous_commit', 'off', true)"
+                ),
+                {"timeout": str(HOLD_LOCK_TIMEOUT_MS)},
+            )
         return self._reservation
 
     def _end_reservation(self) -> None:
