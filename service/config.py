@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # Holdout populations counted up to the last settled midnight (attribution.population).
     holdout_population_cron: str = "30 1 * * *"
     resume_runs_cron: str = "*/15 * * * *"
+    # Budgets held by feed batches whose process died before committing, given back.
+    budget_holds_interval_seconds: int = 60
     # The ledger check (cached balances against postings), its result on /metrics.
     ledger_check_cron: str = "45 * * * *"
     scheduler_misfire_grace_seconds: int = 3600

@@ -1,5 +1,5 @@
 """`clo scheduler`: the one process that runs maturation, settlement, holdout population
-counts and partner webhooks on a schedule.
+counts, partner webhooks and the give-back of dead batches' budget holds on a schedule.
 
 APScheduler 3.11 BlockingScheduler, UTC cron triggers from settings; `coalesce` (a backlog
 of missed runs fires once), `max_instances=1` (a slow run is never overlapped by itself) and
@@ -85,10 +85,15 @@ def resume_job(
     now: datetime | None = None,
     runner_factory: RunnerFactory = _default_runner,
 ) -> list[RunOutcome]:
-    """Continue runs finance has approved since, or that stopped on an error; give back the
-    budgets held by feed batches whose process died before they committed."""
-    give_back_abandoned(engine)
+    """Continue runs finance has approved since, or that stopped on an error."""
     return runner_factory(engine, settings).resume_unfinished(now or datetime.now(UTC))
+
+
+def budget_holds_job(engine: Engine) -> int:
+    """Give back the budgets held by feed batches whose process died before committing: until
+    then those budgets read as spent, and an offer near its end refuses rewards it has room
+    for. Returns how many holds were given back."""
+    return give_back_abandoned(engine)
 
 
 def ledger_check_job(engine: Engine, now: datetime | None = None) -> bool:
@@ -159,6 +164,14 @@ def build_scheduler(
         id="resume_runs",
         args=[engine, settings],
         kwargs={"runner_factory": runner_factory},
+        replace_existing=True,
+        **options,
+    )
+    scheduler.add_job(
+        budget_holds_job,
+        IntervalTrigger(seconds=settings.budget_holds_interval_seconds, timezone=UTC),
+        id="budget_holds",
+        args=[engine],
         replace_existing=True,
         **options,
     )

@@ -84,6 +84,9 @@ MEANINGS: dict[str, str] = {
     "webhook_retry_max_delay_seconds": "longest delay between retries of a delivery",
     "webhook_retry_days": "an endpoint failing this long is disabled (with its reason)",
     "deliver_interval_seconds": "scheduler: partner webhook fan-out and sending (interval)",
+    "budget_holds_interval_seconds": (
+        "scheduler: giving back budgets held by feed batches that died (interval)"
+    ),
     "notifier_poll_seconds": "the member notifier reads the outbox this often",
     "notifier_chunk_events": "outbox events the notifier reads per transaction",
     "smtp_host": "SMTP server for member email; empty: email deliveries wait",

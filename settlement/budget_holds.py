@@ -9,8 +9,8 @@ commit makes the reservation final, and if it does not commit the rows remain, t
 back. Each batch holds a transaction-level advisory lock on its key from before its holds are
 committed until it ends, so a hold whose key is free belongs to a batch that is over: the
 pipeline gives its own back at once after a failed attempt, and `give_back_abandoned` gives
-back those of a process that died (run by `clo ingest` as it starts and by the scheduler's
-resume job every 15 minutes).
+back those of a process that died (run by `clo ingest` as it starts and by the scheduler
+every minute).
 
 Only increases are held. A batch's releases (refunds, reversals) are written in its own
 transaction, late (`write_releases`): given back after another batch had reserved what they

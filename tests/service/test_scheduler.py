@@ -10,7 +10,12 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Engine, text
 
 from service.config import Settings
-from service.scheduler import build_scheduler, ledger_check_job, resume_job, settlement_job
+from service.scheduler import (
+    budget_holds_job,
+    build_scheduler,
+    ledger_check_job,
+    settlement_job,
+)
 from settlement.budget_holds import BudgetHolds
 from settlement.runs.runner import RunOutcome
 from tests.service.pipeline_world import PipelineWorld
@@ -24,12 +29,6 @@ class FakeRunner:
         self.calls.append((period.label, now))
         return RunOutcome(1, "closed")
 
-    resumed = 0
-
-    def resume_unfinished(self, now):
-        self.resumed += 1
-        return []
-
 
 def test_the_scheduler_registers_its_jobs_with_explicit_options():
     settings = Settings(environment="test", scheduler_misfire_grace_seconds=1800)
@@ -41,6 +40,7 @@ def test_the_scheduler_registers_its_jobs_with_explicit_options():
         "holdout_population",
         "settlement",
         "resume_runs",
+        "budget_holds",
         "ledger_check",
         "webhooks",
         "notify",
@@ -107,21 +107,23 @@ def test_the_ledger_check_job_puts_its_result_and_time_on_metrics(engine: Engine
     )
 
 
-def test_the_resume_job_gives_back_the_budget_held_by_a_batch_that_died(engine):
+def test_the_budget_holds_job_gives_back_every_minute_what_a_dead_batch_held(engine):
     """A batch reserved 3,000 of an offer's 5,000 ahead of itself (PostgreSQL), then its
-    process died: the resume job, every 15 minutes, gives the 3,000 back."""
+    process died: the job, every minute, gives the 3,000 back, once."""
     world = PipelineWorld(engine)
     world.offer(offer_id=10, rate_bps=1_000, budget_amount=5_000)
     batch = engine.connect()
     batch.begin()
     BudgetHolds(engine).on(batch).reserve({10: (3_000, 3)}, {10})
     batch.close()  # the process died before the batch committed
-    runner = FakeRunner()
-    resume_job(engine, Settings(environment="test"), runner_factory=lambda _e, _s: runner)
+    postgres = engine.dialect.name == "postgresql"
+    assert budget_holds_job(engine) == (1 if postgres else 0)
+    assert budget_holds_job(engine) == 0
     with engine.connect() as conn:
         reserved = conn.execute(
             text("SELECT reserved_amount FROM offer_budget WHERE offer_id = 10")
         ).scalar_one()
         held = conn.execute(text("SELECT count(*) FROM offer_budget_hold")).scalar_one()
     assert (reserved, held) == (0, 0)
-    assert runner.resumed == 1
+    job = build_scheduler(engine, Settings(environment="test")).get_job("budget_holds")
+    assert job.trigger.interval.total_seconds() == 60
