@@ -8,11 +8,14 @@ auths reserves 3,000 (1,000 each, 3 redemptions).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from service.db import make_engine
+from service.db import make_engine, normalize_url
 from service.feeds.stages import REFUSED_STAGE
+from settlement import budget_holds
 from settlement.budget_holds import BudgetHolds, give_back_abandoned
 from tests.service.pipeline_world import PipelineWorld
 
@@ -28,6 +31,14 @@ def _budget(engine: Engine) -> tuple[int, int]:
 def _held(engine: Engine) -> int:
     with engine.connect() as conn:
         return conn.execute(text("SELECT count(*) FROM offer_budget_hold")).scalar_one()
+
+
+@pytest.fixture
+def pg_engine(pg_url) -> Iterator[Engine]:
+    """PostgreSQL only: SQLite reserves in the batch's transaction, so it has no holds."""
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
 
 
 def _world(engine: Engine) -> PipelineWorld:
@@ -131,12 +142,12 @@ def test_the_holds_of_a_batch_whose_process_died_are_given_back(engine):
     assert give_back_abandoned(engine) == 0  # nothing twice
 
 
-def test_the_holds_of_a_live_batch_are_not_given_back(engine):
+@pytest.mark.postgres
+def test_the_holds_of_a_live_batch_are_not_given_back(pg_engine):
     """PostgreSQL: a batch's holds are committed ahead of it, and its key's advisory lock
     says it still lives: `give_back_abandoned` leaves them (and, once the batch has deleted
     them, their row locks hide them) until the batch is over."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite reserves in the batch's transaction: there are no holds")
+    engine = pg_engine
     _world(engine)
     batch = engine.connect()
     batch.begin()
@@ -161,14 +172,15 @@ def test_the_holds_of_a_live_batch_are_not_given_back(engine):
     batch.close()
 
 
-def test_a_reservation_kept_waiting_for_a_budget_row_decides_the_batch_again(engine):
+@pytest.mark.postgres
+def test_a_reservation_kept_waiting_for_a_budget_row_decides_the_batch_again(
+    pg_engine, monkeypatch
+):
     """PostgreSQL: something holds the budget row past the reservation's lock timeout (here
     shortened to 0.2 s): the attempt is refused like a moved budget and the batch decided
     again once the row is free, never stuck in a wait PostgreSQL cannot see."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite reserves in the batch's transaction")
-    import settlement.budget_holds as module
-
+    engine = pg_engine
+    monkeypatch.setattr(budget_holds, "HOLD_LOCK_TIMEOUT_MS", 200)
     world = _world(engine)
     blocker = engine.connect()
     blocker.execute(text("SELECT * FROM offer_budget WHERE offer_id = 10 FOR UPDATE"))
@@ -181,12 +193,9 @@ def test_a_reservation_kept_waiting_for_a_budget_row_decides_the_batch_again(eng
         lap(stage)
 
     clock.lap = free_the_row_once_refused
-    original = module.HOLD_LOCK_TIMEOUT_MS
-    module.HOLD_LOCK_TIMEOUT_MS = 200
     try:
         outcomes = world.ingest(*_three_auths(world))
     finally:
-        module.HOLD_LOCK_TIMEOUT_MS = original
         blocker.close()
     assert [o.reward_amount for o in outcomes] == [1_000, 1_000, 1_000]
     assert world.pipeline.clock.retries["budget_moved"] == 1
@@ -194,14 +203,13 @@ def test_a_reservation_kept_waiting_for_a_budget_row_decides_the_batch_again(eng
     world.assert_balanced()
 
 
-def test_batches_holding_every_pooled_connection_can_still_reserve(db_url):
+@pytest.mark.postgres
+def test_batches_holding_every_pooled_connection_can_still_reserve(pg_url):
     """PostgreSQL: a batch holds its connection while it reserves on a second one. From one
     pool, batches holding all its connections would each wait for a second that never comes
     (here a pool of one, which would time out after 1 s); reservations have a pool of their
     own."""
-    engine = make_engine(db_url)
-    if engine.dialect.name == "postgresql":
-        engine = create_engine(engine.url, pool_size=1, max_overflow=0, pool_timeout=1)
+    engine = create_engine(normalize_url(pg_url), pool_size=1, max_overflow=0, pool_timeout=1)
     try:
         world = _world(engine)
         outcomes = world.ingest(*_three_auths(world))
