@@ -23,7 +23,6 @@ own transaction and writes no holds.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from secrets import randbits
@@ -44,7 +43,6 @@ _holds = OfferBudgetHold.__table__
 # own transaction, which PostgreSQL cannot see.
 HOLD_LOCK_TIMEOUT_MS = 5_000
 LOCK_NOT_AVAILABLE = "55P03"
-Deltas = Mapping[int, tuple[int, int]]
 
 
 class BudgetHolds:
@@ -93,7 +91,9 @@ class BudgetHolds:
         with _timeout_refuses(offer_ids):
             return read_budgets(self._reserving(), offer_ids, lock)
 
-    def reserve(self, deltas: Deltas, limited: Iterable[int]) -> dict[int, Remaining]:
+    def reserve(
+        self, deltas: Mapping[int, tuple[int, int]], limited: Iterable[int]
+    ) -> dict[int, Remaining]:
         """Reserve each offer's delta within its limits; what remained of the limited ones
         just before (as `budget.reserve`). Raises `BudgetMoved` if another batch got there
         first."""
@@ -188,16 +188,17 @@ def give_back_abandoned(engine: Engine, keys: Iterable[int] | None = None) -> in
         }
         if not dead:
             return 0
-        back: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        for r in rows:
-            if r.batch_key in dead:
-                back[r.offer_id][0] -= r.amount
-                back[r.offer_id][1] -= r.redemptions
+        given = [r for r in rows if r.batch_key in dead]
+        back: dict[int, tuple[int, int]] = {}
+        for r in given:  # several dead batches may have held one offer
+            amount, redemptions = back.get(r.offer_id, (0, 0))
+            back[r.offer_id] = (amount - r.amount, redemptions - r.redemptions)
         conn.execute(delete(_holds).where(_holds.c.batch_key.in_(sorted(dead))))
-        apply_reservations(conn, {k: (a, n) for k, (a, n) in back.items()})
-        given = sum(1 for r in rows if r.batch_key in dead)
-        log.warning("gave back %d budget holds of %d batches that did not commit", given, len(dead))
-        return given
+        apply_reservations(conn, back)
+        log.warning(
+            "gave back %d budget holds of %d batches that did not commit", len(given), len(dead)
+        )
+        return len(given)
 
 
 @contextmanager
