@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from service.auth import Role, issue_credential
 from service.cli import ingest_file, print_summary
@@ -28,6 +29,7 @@ from service.web.staff.demo import (
     second_week_awaiting_approval,
 )
 from settlement.ledger.check import check_ledger
+from settlement.ledger.slots import account_totals
 from settlement.maturation import run_maturation
 from settlement.tables import LedgerAccount
 
@@ -111,14 +113,9 @@ def run_demo(
         f"{matured.expired_count:,} stale auths expired"
     )
     with engine.connect() as conn:
-        totals: dict[str, int | None] = dict(
-            conn.execute(
-                select(
-                    _accounts.c.kind,
-                    func.sum(_accounts.c.posted_amount + _accounts.c.pending_amount),
-                ).group_by(_accounts.c.kind)
-            ).all()
-        )
+        totals: dict[str, int] = defaultdict(int)
+        for row in conn.execute(account_totals()):
+            totals[row.kind] += row.posted_amount + row.pending_amount
         report = check_ledger(conn)
     print("\n".join(settled))
     summary_table(

@@ -37,11 +37,17 @@ def freeze_long_lived_objects() -> None:
 
 
 def process_pipeline(
-    engine: Engine, settings: Settings, *, batch_events: int | None = None
+    engine: Engine,
+    settings: Settings,
+    *,
+    batch_events: int | None = None,
+    balance_slot: int | None = None,
 ) -> IngestPipeline:
     """The process's one pipeline, with a catalog that freezes itself after each load, and
     its batches on /metrics."""
     from service.feeds.service import MeteredIngestPipeline
 
     catalog = OfferCatalog(on_loaded=freeze_long_lived_objects)
-    return MeteredIngestPipeline(engine, settings, batch_events=batch_events, catalog=catalog)
+    return MeteredIngestPipeline(
+        engine, settings, batch_events=batch_events, catalog=catalog, balance_slot=balance_slot
+    )

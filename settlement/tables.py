@@ -2,8 +2,9 @@
 
 Ledger rows are append-only: entries and postings are never updated or deleted (triggers
 enforce it), and a pending entry's one resolution (posted or voided) is its own row, keyed by
-the entry, so it can happen at most once. Cached balances live on the account row and are
-checked against the postings by `clo ledger check`.
+the entry, so it can happen at most once. Cached balances live on the account row, plus, for
+accounts every feed batch shares, on slot rows summed when read; `clo ledger check` checks
+them against the postings.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, String, Table
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+)
 from sqlmodel import Field, SQLModel
 
 # 64-bit keys on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-assigned rowid.
@@ -49,6 +59,23 @@ class LedgerAccount(TableModel, table=True):
     owner_id: int | None = None
     allow_negative: bool = False
     # Cached totals; equal to the sums of postings (posted entries / unresolved pending ones).
+    posted_amount: int = Field(default=0, sa_type=BigInteger)
+    pending_amount: int = Field(default=0, sa_type=BigInteger)
+
+
+class LedgerBalanceSlot(TableModel, table=True):
+    """A share of a shared account's cached balance, written by one feed writer.
+
+    Every feed batch moves the platform's revenue and its merchants' receivables. On the
+    account row, concurrent batches would queue on that row lock from their first balance
+    write to their commit. Each feed writer adds to its own slot row instead
+    (`settlement.ledger.slots`), and a balance is the account row plus its slots. Member
+    accounts never get slots: one member's events go to one writer.
+    """
+
+    __tablename__ = "ledger_balance_slot"
+    account_id: int = Field(primary_key=True, foreign_key="ledger_account.id")
+    slot: int = Field(primary_key=True, sa_type=SmallInteger)
     posted_amount: int = Field(default=0, sa_type=BigInteger)
     pending_amount: int = Field(default=0, sa_type=BigInteger)
 
@@ -138,6 +165,11 @@ class LedgerDailyBooking(TableModel, table=True):
     account_id: int = Field(primary_key=True, foreign_key="ledger_account.id")
     kind: str = Field(primary_key=True, max_length=32)  # the entry's kind
     offer_id: int = Field(primary_key=True)  # NO_OFFER for entries of no offer
+    # The feed writer's slot (`LedgerBalanceSlot` says why); 0 for every other writer. A
+    # booking is the sum of its slots' rows.
+    slot: int = Field(
+        default=0, primary_key=True, sa_type=SmallInteger, sa_column_kwargs={"server_default": "0"}
+    )
     postings: int = Field(sa_type=BigInteger)
     amount: int = Field(sa_type=BigInteger)
     merchant_id: int | None = None  # the offer's merchant; none for NO_OFFER rows

@@ -17,6 +17,7 @@ budget reservation is refused is decided again with those budgets locked.
 from __future__ import annotations
 
 import json
+import random
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from settlement.budget_holds import BudgetHolds
 from settlement.ledger.accounts import AccountDirectory
 from settlement.ledger.bulk import bulk_insert
 from settlement.ledger.ids import allocate_ids
+from settlement.ledger.slots import FEED_SLOTS
 from settlement.ledger.writer import TotalsChange
 from settlement.rewards import RewardBook
 from settlement.tables import Reward
@@ -152,9 +154,12 @@ class IngestPipeline:
         *,
         batch_events: int | None = None,
         catalog: OfferCatalog | None = None,
+        balance_slot: int | None = None,
     ) -> None:
         """The rules' numbers come from `Settings` alone (defaults included); a process builds
-        one pipeline at its start and keeps it, with its offer catalog."""
+        one pipeline at its start and keeps it, with its offer catalog. An ingest process
+        gives its own `balance_slot` (`settlement.ledger.slots`); without one, each batch
+        takes one at random."""
         settings = settings or Settings()
         self.engine = engine
         self.auth_expiry_days = settings.auth_expiry_days
@@ -164,6 +169,7 @@ class IngestPipeline:
         self.catalog = catalog or OfferCatalog()
         self.directory = AccountDirectory()
         self.clock = StageClock()
+        self.balance_slot = balance_slot
 
     # -- entry points --------------------------------------------------------------------------
     def ingest(self, records: Iterable, source: Source, now: datetime) -> Iterator[IngestOutcome]:
@@ -374,12 +380,14 @@ class IngestPipeline:
         clock.lap("counters and history")
         # Rows every batch shares, last, so each is held only for the commit: budgets the batch
         # frees, cached balances (platform revenue, a merchant's receivable) and daily
-        # bookings. Every writer takes budgets before them, and them in that order (a batch
-        # decided again locks budgets at its start; claims and expiry do too), so two batches
-        # cannot deadlock on them.
+        # bookings, these two in this writer's slot's rows (`settlement.ledger.slots`). Every
+        # writer takes budgets before them, and them in that order (a batch decided again
+        # locks budgets at its start; claims and expiry do too), so two batches cannot
+        # deadlock on them.
         holds.write_releases()
+        slot = self.balance_slot or random.randint(1, FEED_SLOTS)
         for change in totals:
-            change.write(conn, now)
+            change.write(conn, now, slot)
         clock.lap("balances and bookings")
         for r in rejects:
             line = getattr(r.record, "line", 0)

@@ -82,7 +82,7 @@ def ingest_sharded(
     processes = [
         ctx.Process(
             target=_worker,
-            args=(database_url, source.value, now, batch_events, inbox, results),
+            args=(database_url, source.value, now, batch_events, n, inbox, results),
             name=f"clo-ingest-shard-{n}",
         )
         for n, inbox in enumerate(inboxes)
@@ -144,16 +144,19 @@ def _receive(results, processes):
                 raise WorkerFailed(stopped) from None
 
 
-def _worker(database_url, source_value, now, batch_events, inbox, results) -> None:
-    """One shard: its own engine and pipeline, fed batches until None."""
+def _worker(database_url, source_value, now, batch_events, shard, inbox, results) -> None:
+    """One shard: its own engine and pipeline (and balance slot), fed batches until None."""
     from service.config import get_settings
     from service.db import make_engine
     from service.observability.memory import peak_rss_mib
     from service.runtime import process_pipeline, tune_garbage_collector
+    from settlement.ledger.slots import process_slot
 
     tune_garbage_collector()
     engine = make_engine(database_url)
-    pipeline = process_pipeline(engine, get_settings(), batch_events=batch_events)
+    pipeline = process_pipeline(
+        engine, get_settings(), batch_events=batch_events, balance_slot=process_slot(shard)
+    )
     source = Source(source_value)
     summary = IngestSummary()
     while (batch := inbox.get()) is not None:

@@ -10,6 +10,7 @@ from sqlalchemy import Row, select
 from sqlmodel import Session
 
 from service.tables import CardEventRow
+from settlement.ledger.slots import account_columns
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
 
 _accounts = LedgerAccount.__table__
@@ -32,7 +33,7 @@ def list_accounts(
     kind: str | None,
     currency: str | None,
 ) -> Sequence[AnyRow]:
-    query = select(_accounts).where(_accounts.c.id > after_id)
+    query = select(*account_columns()).where(_accounts.c.id > after_id)
     if owner_type is not None:
         query = query.where(_accounts.c.owner_type == owner_type)
     if owner_id is not None:
@@ -46,7 +47,9 @@ def list_accounts(
 
 def get_account(session: Session, account_id: int) -> AnyRow | None:
     return (
-        session.connection().execute(select(_accounts).where(_accounts.c.id == account_id)).first()
+        session.connection()
+        .execute(select(*account_columns()).where(_accounts.c.id == account_id))
+        .first()
     )
 
 

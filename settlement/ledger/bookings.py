@@ -25,11 +25,13 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     literal_column,
     select,
     union_all,
 )
 
+from settlement.ledger.bulk import insert_or_add
 from settlement.tables import (
     LedgerAccount,
     LedgerDailyBooking,
@@ -45,7 +47,7 @@ _r = LedgerEntryResolution.__table__
 _a = LedgerAccount.__table__
 
 NO_OFFER = 0  # the offer key of entries that belong to no offer (payouts, cash receipts)
-KEY = ("booked_on", "account_id", "kind", "offer_id")
+KEY = ("booked_on", "account_id", "kind", "offer_id")  # a booking's, summed over its slots
 BookingKey = tuple[int, str, int]  # account, entry kind, offer (NO_OFFER for none)
 # The two ways an entry is booked as posted, as (table, the entry's id in it, booking time,
 # condition): written posted, or written pending and resolved as posted. Voided and
@@ -90,24 +92,22 @@ class DailyBookings:
             total.postings += 1
             total.amount += amount
 
-    def write(self, conn: Connection, booked_at: datetime) -> None:
-        if not self._totals:
-            return
+    def write(self, conn: Connection, booked_at: datetime, slot: int = 0) -> None:
+        """Add the totals to the day's rows of `slot` (`settlement.ledger.slots`)."""
         day = utc_day(booked_at)
-        sqlite = conn.dialect.name == "sqlite"
-        mark = "?" if sqlite else "%s"
-        # Raw SQL, the same on both databases: ON CONFLICT ... excluded is SQLite's syntax
-        # too. Keys in order, so concurrent writers lock rows in one order (and they hold
-        # the accounts' balance locks already, taken first by the writer).
-        conn.exec_driver_sql(
-            f"INSERT INTO {_b.name} ({', '.join(KEY)}, postings, amount, merchant_id) "
-            f"VALUES ({', '.join([mark] * 7)}) ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
-            f"postings = {_b.name}.postings + excluded.postings, "
-            f"amount = {_b.name}.amount + excluded.amount",
+        stored_day = day.isoformat() if conn.dialect.name == "sqlite" else day
+        # Keys in order: concurrent writers lock rows in one order (and they hold the
+        # accounts' balance locks already, taken first by the writer).
+        insert_or_add(
+            conn,
+            _b,
+            (*KEY, "slot"),
+            ("postings", "amount"),
             [
-                (day.isoformat() if sqlite else day, *key, t.postings, t.amount, t.merchant_id)
+                (stored_day, *key, slot, t.postings, t.amount, t.merchant_id)
                 for key, t in sorted(self._totals.items(), key=lambda item: item[0])
             ],
+            also=("merchant_id",),
         )
 
 
@@ -152,7 +152,11 @@ def rebuild_daily_bookings(conn: Connection) -> None:
     conn.execute(delete(_b))
     query = recomputed_bookings(conn).subquery()
     columns = [*KEY, "postings", "amount", "merchant_id"]
-    conn.execute(insert(_b).from_select(columns, select(*(query.c[c] for c in columns))))
+    conn.execute(
+        insert(_b).from_select(
+            [*columns, "slot"], select(*(query.c[c] for c in columns), literal(0))
+        )
+    )
 
 
 def booking_mismatches(conn: Connection) -> list[str]:
@@ -170,7 +174,15 @@ def booking_mismatches(conn: Connection) -> list[str]:
             for r in conn.execute(query)
         }
 
-    stored = rows(select(*(_b.c[c] for c in (*KEY, "postings", "amount", "merchant_id"))))
+    keys = [_b.c[c] for c in KEY]
+    stored = rows(
+        select(
+            *keys,
+            func.sum(_b.c.postings).label("postings"),
+            func.sum(_b.c.amount).label("amount"),
+            func.max(_b.c.merchant_id).label("merchant_id"),
+        ).group_by(*keys)
+    )
     derived = rows(recomputed_bookings(conn))
     out = []
     for key in sorted(set(stored) | set(derived)):

@@ -81,6 +81,31 @@ def bulk_insert(
         cursor.close()
 
 
+def insert_or_add(
+    conn: Connection,
+    table: Table,
+    key: Sequence[str],
+    added: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    also: Sequence[str] = (),
+) -> None:
+    """Insert each row (its values for `key`, `added`, then `also`), or, where a row of its
+    key is stored, add its `added` values to that row's. One raw statement for both databases
+    (ON CONFLICT ... excluded is SQLite's syntax too); give rows in key order, so concurrent
+    writers lock rows in one order."""
+    if not rows:
+        return
+    columns = [*key, *added, *also]
+    marks = ", ".join(["?" if conn.dialect.name == "sqlite" else "%s"] * len(columns))
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table.name}.{c} + excluded.{c}" for c in added),
+        rows,
+    )
+
+
 def _values_getter(keys: Sequence[str]) -> Callable[[RowDict], tuple[Any, ...]]:
     """A dict's values for keys, as a tuple (itemgetter of one key returns the bare value)."""
     if len(keys) == 1:

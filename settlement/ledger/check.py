@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Subquery, and_, case, func, select, union_all
 
 from settlement.ledger.bookings import BOOKING_WAYS, booking_mismatches, with_entry
+from settlement.ledger.slots import balance_columns
 from settlement.runs.statements import ACCRUAL_KINDS
 from settlement.tables import (
     LedgerAccount,
@@ -85,8 +86,7 @@ def check_ledger(conn: Connection) -> LedgerReport:
             _a.c.code,
             _a.c.currency,
             _a.c.allow_negative,
-            _a.c.posted_amount,
-            _a.c.pending_amount,
+            *balance_columns(),
             func.coalesce(sums.c.posted, 0),
             func.coalesce(sums.c.pending, 0),
         ).select_from(_a.outerjoin(sums, sums.c.account_id == _a.c.id))

@@ -21,6 +21,7 @@ from settlement.ledger.accounts import MEMBER_KINDS, AccountDirectory, AccountKi
 from settlement.ledger.bookings import DailyBookings
 from settlement.ledger.bulk import KEYS, by_keys, execute_many, insert_rows, keys_param
 from settlement.ledger.ids import allocate_ids
+from settlement.ledger.slots import add_to_slot
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
 
 _entries = LedgerEntry.__table__
@@ -149,6 +150,7 @@ class LedgerBatch:
         posted_delta: dict[int, int] = defaultdict(int)
         pending_delta: dict[int, int] = defaultdict(int)
         booked = DailyBookings()
+        shared = {i for (kind, _, _), i in account_ids.items() if kind not in MEMBER_KINDS}
 
         ids = allocate_ids(conn, _entries, len(self.entries))
         entry_rows, posting_rows = [], []
@@ -206,11 +208,11 @@ class LedgerBatch:
                             account_id, entry.kind, entry.offer_id, entry.merchant_id, p.amount
                         )
         if self.resolutions:
-            self._write_resolutions(conn, now, posted_delta, pending_delta, booked)
+            self._write_resolutions(conn, now, posted_delta, pending_delta, booked, shared)
         # Every entry balances and a resolution moves a whole entry: so do the balance changes.
         assert sum(posted_delta.values()) == 0, posted_delta
         assert sum(pending_delta.values()) == 0, pending_delta
-        changes = TotalsChange(posted_delta, pending_delta, booked)
+        changes = TotalsChange(posted_delta, pending_delta, booked, shared)
         if hold is None:
             changes.write(conn, now)
         else:
@@ -223,6 +225,7 @@ class LedgerBatch:
         posted_delta: dict[int, int],
         pending_delta: dict[int, int],
         booked: DailyBookings,
+        shared: set[int],
     ) -> None:
         in_batch = {e.id for e, _, _ in self.new_resolutions}
         entry_ids = sorted(set(self.resolutions) - in_batch)
@@ -249,6 +252,8 @@ class LedgerBatch:
                     posted_delta[account_id] += amount
                     if owner_type != "member":
                         booked.add(account_id, kind, offer_id, merchant_id, amount)
+                if owner_type != "member":
+                    shared.add(account_id)
         not_pending = set(entry_ids) - pending_ids
         if not_pending:
             raise LedgerError(f"only pending entries resolve: {sorted(not_pending)[:5]}")
@@ -270,11 +275,22 @@ class TotalsChange:
     posted: dict[int, int]
     pending: dict[int, int]
     booked: DailyBookings
+    shared: set[int]  # the accounts of no member among them (`settlement.ledger.slots`)
 
-    def write(self, conn: Connection, now: datetime) -> None:
-        # Balances before bookings, each in key order: every writer locks rows in one order.
-        _apply_balance_deltas(conn, self.posted, self.pending)
-        self.booked.write(conn, now)
+    def write(self, conn: Connection, now: datetime, slot: int | None = None) -> None:
+        """Write the changes: on the account rows and slot 0's bookings, or with a feed
+        writer's `slot`, shared accounts' on that slot's rows."""
+        posted, pending = self.posted, self.pending
+        changed = sorted(k for k in set(posted) | set(pending) if posted.get(k) or pending.get(k))
+        # Account rows, then slot rows, then bookings, each in key order: every writer locks
+        # rows in one order.
+        if slot is None:
+            _apply_balance_deltas(conn, changed, posted, pending)
+        else:
+            own = [k for k in changed if k not in self.shared]
+            _apply_balance_deltas(conn, own, posted, pending)
+            add_to_slot(conn, slot, [k for k in changed if k in self.shared], posted, pending)
+        self.booked.write(conn, now, slot or 0)
 
 
 # The statements of `_write_resolutions`, built once per dialect (`by_keys` says why).
@@ -308,10 +324,10 @@ def _postings_query(dialect: str) -> Select[Any]:
 
 
 def _apply_balance_deltas(
-    conn: Connection, posted: dict[int, int], pending: dict[int, int]
+    conn: Connection, ids: list[int], posted: dict[int, int], pending: dict[int, int]
 ) -> None:
-    changed = sorted(k for k in set(posted) | set(pending) if posted.get(k) or pending.get(k))
-    if not changed:
+    """Add the changes of accounts `ids` (in id order) to their rows."""
+    if not ids:
         return
     # Sorted ids: concurrent writers lock accounts in the same order and cannot deadlock.
     execute_many(
@@ -322,10 +338,7 @@ def _apply_balance_deltas(
             posted_amount=_accounts.c.posted_amount + bindparam("b_posted"),
             pending_amount=_accounts.c.pending_amount + bindparam("b_pending"),
         ),
-        [
-            {"b_id": k, "b_posted": posted.get(k, 0), "b_pending": pending.get(k, 0)}
-            for k in changed
-        ],
+        [{"b_id": k, "b_posted": posted.get(k, 0), "b_pending": pending.get(k, 0)} for k in ids],
     )
 
 

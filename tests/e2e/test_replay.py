@@ -15,6 +15,7 @@ from service.feeds.pipeline import IngestPipeline
 from service.feeds.records import RawRecord
 from service.synthetic import generate_events, seed_world
 from settlement.ledger.check import check_ledger
+from tests.balances import balances
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -22,14 +23,7 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 def snapshot(engine) -> dict:
     with engine.connect() as conn:
         return {
-            "accounts": sorted(
-                map(
-                    tuple,
-                    conn.execute(
-                        text("SELECT code, posted_amount, pending_amount FROM ledger_account")
-                    ),
-                )
-            ),
+            "accounts": sorted(balances(engine).items()),
             "events": conn.execute(text("SELECT count(*) FROM card_event")).scalar_one(),
             "entries": conn.execute(text("SELECT count(*) FROM ledger_entry")).scalar_one(),
             "rejected": conn.execute(text("SELECT count(*) FROM rejected_event")).scalar_one(),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert
 
 from matching.events import Source
 from service.config import Settings
@@ -18,7 +18,7 @@ from service.feeds.records import RawRecord
 from service.tables import Activation, Card, Location, Member, Merchant, Offer, OfferLocation
 from settlement.budget import ensure_budget
 from settlement.ledger.check import check_ledger
-from settlement.tables import LedgerAccount
+from tests.balances import balances
 
 T0 = datetime(2026, 10, 5, 15, 0, tzinfo=UTC)  # a Monday, 11:00 in New York
 
@@ -200,11 +200,7 @@ class PipelineWorld:
         return self.pipeline.ingest_batch(records, source, now)
 
     def balances(self) -> dict[str, tuple[int, int]]:
-        with self.engine.connect() as conn:
-            return {
-                r.code: (r.posted_amount, r.pending_amount)
-                for r in conn.execute(select(LedgerAccount.__table__))
-            }
+        return balances(self.engine)
 
     def assert_balanced(self) -> None:
         with self.engine.connect() as conn:

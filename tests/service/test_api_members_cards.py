@@ -18,7 +18,7 @@ from service.cards.schemas import CardCreate
 from service.config import Settings
 from service.members import service as member_service
 from service.tables import ApiCredential, Card, Member, Offer, RejectedEvent
-from settlement.tables import LedgerAccount
+from tests.balances import balances
 from tests.service.api_client import (
     PAN,
     api_for,
@@ -341,8 +341,7 @@ def test_a_purchase_earns_cashback_shown_in_balance_activity_and_explanation(api
     assert balance["balances"] == [pending | {"lifetime_amount": 200}]
     # 20% commission on the reward: the merchant owes 200 * 10000 / (10000 - 2000) = 250,
     # of which the platform keeps 250 - 200 = 50.
-    with api.engine.connect() as conn:
-        accounts = dict(conn.execute(select(LedgerAccount.code, LedgerAccount.posted_amount)).all())
+    accounts = {code: posted for code, (posted, _) in balances(api.engine).items()}
     assert accounts == {
         f"merchant:{merchant['id']}:receivable:USD": -250,
         f"member:{member['id']}:pending:USD": 200,

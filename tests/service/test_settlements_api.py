@@ -17,6 +17,7 @@ from settlement.ledger.accounts import AccountKind, account_code
 from settlement.ledger.check import check_ledger
 from settlement.runs.tables import MerchantInvoice
 from settlement.tables import LedgerAccount, LedgerEntry
+from tests.balances import posted
 from tests.service.api_client import FEED_KEYS, Api, assert_problem, bearer, issue_key
 from tests.settlement.settle_world import SETTLED_AT, build_world, link_payout_accounts
 
@@ -49,11 +50,7 @@ def world(engine):
 
 
 def _posted(engine, code: str) -> int:
-    with engine.connect() as conn:
-        value = conn.execute(
-            select(_accounts.c.posted_amount).where(_accounts.c.code == code)
-        ).scalar_one_or_none()
-    return int(value or 0)
+    return posted(engine, code)
 
 
 def test_finance_approves_a_large_run_before_money_moves(world):

@@ -22,7 +22,7 @@ from settlement.runs.periods import iso_week
 from settlement.runs.ports import InvoiceLine, Ports
 from settlement.runs.runner import RunSettings, SettlementRunner
 from settlement.runs.tables import MemberPayout
-from settlement.tables import LedgerAccount
+from tests.balances import posted as account_posted
 from tests.settlement.settle_world import SETTLED_AT, SettleWorld, build_world, link_payout_accounts
 
 
@@ -48,11 +48,7 @@ def payouts(engine: Engine) -> list[Any]:
 
 
 def posted(engine: Engine, code: str) -> int:
-    with engine.connect() as conn:
-        value = conn.execute(
-            select(col(LedgerAccount.posted_amount)).where(col(LedgerAccount.code) == code)
-        ).scalar_one_or_none()
-    return int(value or 0)
+    return account_posted(engine, code)
 
 
 def balanced(engine: Engine) -> bool:

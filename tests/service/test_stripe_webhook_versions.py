@@ -36,7 +36,7 @@ from settlement.runs.periods import iso_week
 from settlement.runs.ports import Ports
 from settlement.runs.runner import RunSettings, SettlementRunner
 from settlement.runs.tables import MerchantInvoice
-from settlement.tables import LedgerAccount
+from tests.balances import posted
 from tests.service.api_client import FEED_KEYS, assert_problem
 from tests.service.pipeline_world import T0, PipelineWorld
 
@@ -68,12 +68,7 @@ def deliver(client: TestClient, event: dict):
 
 
 def receivable(engine: Engine) -> int:
-    table = LedgerAccount.__table__
-    with engine.connect() as conn:
-        return int(
-            conn.execute(select(table.c.posted_amount).where(table.c.code == RECEIVABLE))
-            .scalar_one()
-        )  # fmt: skip
+    return posted(engine, RECEIVABLE)
 
 
 def bill_week(engine: Engine, world: PipelineWorld, runner, stripe, week: int, amount: int):

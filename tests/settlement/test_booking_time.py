@@ -19,6 +19,7 @@ from settlement.runs.runner import RunSettings, SettlementRunner
 from settlement.runs.statements import compute_statements
 from settlement.runs.tables import MerchantInvoice, SettlementStatement, SettlementStatementLine
 from settlement.tables import LedgerAccount, LedgerDailyBooking, LedgerEntry
+from tests.balances import balances
 
 W46, W47 = iso_week("2026-W46"), iso_week("2026-W47")  # Mon 2026-11-09, Mon 2026-11-16
 MERCHANT, OFFER, MEMBER = 3, 11, 7
@@ -175,14 +176,9 @@ def test_an_auth_in_week_46_cleared_in_week_47_is_billed_once_in_week_47(engine)
 
     # Over the two runs: 625 + 250 = 875, the whole posted movement of the receivable (the
     # reversed auth never posted), and each purchase was billed once.
-    with engine.connect() as conn:
-        receivable = conn.execute(
-            select(
-                LedgerAccount.__table__.c.posted_amount, LedgerAccount.__table__.c.pending_amount
-            ).where(LedgerAccount.__table__.c.code == f"merchant:{MERCHANT}:receivable:USD")
-        ).one()
-    assert tuple(receivable) == (-875, 0)
-    assert invoice46 + invoice47 == 875 == -receivable.posted_amount
+    receivable = balances(engine)[f"merchant:{MERCHANT}:receivable:USD"]
+    assert receivable == (-875, 0)
+    assert invoice46 + invoice47 == 875 == -receivable[0]
     assert sorted(amount for _, amount in billing.items) == [250, 625]
 
     # The daily booking rollup the statements read: the cleared purchase on the day it was

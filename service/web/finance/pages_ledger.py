@@ -17,6 +17,7 @@ from service.web import csrf
 from service.web.finance.common import csv_response, page, reader
 from service.web.staff.identity import Staff
 from settlement.ledger.check import check_ledger
+from settlement.ledger.slots import account_columns, account_totals
 from settlement.tables import LedgerAccount, LedgerEntry, LedgerEntryResolution, LedgerPosting
 
 router = APIRouter(prefix="/finance", include_in_schema=False)
@@ -35,7 +36,7 @@ _a, _e, _p, _r = (
 def _accounts(
     session: Session, owner_type: str | None, kind: str | None, after_id: int, limit: int
 ):
-    query = select(_a).where(_a.c.id > after_id).order_by(_a.c.id).limit(limit)
+    query = select(*account_columns()).where(_a.c.id > after_id).order_by(_a.c.id).limit(limit)
     if owner_type:
         query = query.where(_a.c.owner_type == owner_type)
     if kind:
@@ -53,12 +54,7 @@ def ledger(
     who: Staff = Depends(reader),
 ):
     conn = session.connection()
-    totals = conn.execute(
-        select(
-            _a.c.owner_type, _a.c.kind, _a.c.currency, func.count(),
-            func.sum(_a.c.posted_amount), func.sum(_a.c.pending_amount),
-        ).group_by(_a.c.owner_type, _a.c.kind, _a.c.currency).order_by(_a.c.owner_type, _a.c.kind)
-    ).all()  # fmt: skip
+    totals = conn.execute(account_totals()).all()
     kinds = sorted({row[1] for row in totals})
     owner_type = owner_type if owner_type in OWNER_TYPES else None
     kind = kind if kind in kinds else None
