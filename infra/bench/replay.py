@@ -128,6 +128,7 @@ def run_replay_benchmark(
         elapsed = time.perf_counter() - started
         summary = run.summary
         lock_wait_s = waits.waiting_s if isinstance(waits, LockWaitSampler) else None
+        waited = waits.top(4) if isinstance(waits, LockWaitSampler) else []
 
         with engine.connect() as conn:
             at_offer = conn.execute(
@@ -165,6 +166,7 @@ def run_replay_benchmark(
                 else f"{lock_wait_s:.2f} s backend-seconds (sampled every 5 ms), "
                 f"{lock_wait_s / max(run.batches, 1) * 1000:.1f} ms per batch",
             ),
+            *((f"  waited in {statement}", f"{seconds:.2f} s") for statement, seconds in waited),
             (
                 "batches decided again",
                 ", ".join(f"{k} {v:,}" for k, v in run.clock.retries.items()) or "none",
