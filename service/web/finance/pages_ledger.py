@@ -103,7 +103,7 @@ def account(
     who: Staff = Depends(reader),
 ):
     conn = session.connection()
-    found = conn.execute(select(_a).where(_a.c.id == account_id)).first()
+    found = conn.execute(select(*account_columns()).where(_a.c.id == account_id)).first()
     if found is None:
         raise NotFound("This account does not exist.", field="account_id")
     entry_ids = [

@@ -16,6 +16,8 @@ from service.app import create_app
 from service.config import Settings
 from service.web.staff.tables import FinanceRunAction, StaffUser
 from settlement.runs.tables import SettlementApproval, SettlementRun
+from settlement.tables import LedgerAccount
+from tests.service.pipeline_world import PipelineWorld
 from tests.service.web.staff_world import add_finance_user, signed_in
 from tests.settlement.settle_world import SETTLED_AT, build_world, link_payout_accounts
 
@@ -133,3 +135,24 @@ def test_starting_last_weeks_run_records_its_maker(waiting_run, engine) -> None:
     with Session(engine) as session:
         actions = session.exec(select(FinanceRunAction)).all()
         assert [a.action for a in actions] == ["started"]
+
+
+def test_a_shared_accounts_page_shows_the_balance_its_feed_slots_hold(engine):
+    """The feed keeps the platform's revenue in its writers' slot rows: the account's page
+    shows the sum. A $40.00 purchase on a 5% offer with 20% commission on the reward, cleared:
+    the platform keeps $0.50 and the merchant owes $2.50."""
+    world = PipelineWorld(engine)
+    world.member(member_id=1)
+    world.offer(offer_id=10)
+    world.pipeline.balance_slot = 2
+    world.ingest(world.event(card=1, amount=4_000, ext="a1"))
+    world.ingest(world.event("clearing", card=1, amount=4_000, ext="c1", original="a1"))
+    add_finance_user(engine, "rita@finance.example", "reviewer")
+    app = create_app(engine=engine, settings=Settings(environment="test"))
+    client, _ = signed_in(app, "finance", "rita@finance.example")
+    with Session(engine) as session:
+        ids = dict(session.exec(select(LedgerAccount.code, LedgerAccount.id)).all())
+    for code, shown in (("platform:revenue:USD", "$0.50"), ("merchant:1:receivable:USD", "-$2.50")):
+        page = client.get(f"/finance/ledger/accounts/{ids[code]}")
+        posted = re.search(r'Posted</p><p class="value">([^<]*)<', page.text)
+        assert posted is not None and posted.group(1) == shown, code
