@@ -31,9 +31,7 @@ from service.web.staff.demo import (
 from settlement.ledger.check import check_ledger
 from settlement.ledger.slots import account_totals
 from settlement.maturation import run_maturation
-from settlement.tables import LedgerAccount
 
-_accounts = LedgerAccount.__table__
 _offers = Offer.__table__
 
 DEMO_DATABASE = "sqlite:///clo-demo.db"

@@ -17,7 +17,6 @@ budget reservation is refused is decided again with those budgets locked.
 from __future__ import annotations
 
 import json
-import random
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +48,7 @@ from settlement.budget_holds import BudgetHolds
 from settlement.ledger.accounts import AccountDirectory
 from settlement.ledger.bulk import bulk_insert
 from settlement.ledger.ids import allocate_ids
-from settlement.ledger.slots import FEED_SLOTS
+from settlement.ledger.slots import batch_slot
 from settlement.ledger.writer import TotalsChange
 from settlement.rewards import RewardBook
 from settlement.tables import Reward
@@ -385,7 +384,7 @@ class IngestPipeline:
         # locks budgets at its start; claims and expiry do too), so two batches cannot
         # deadlock on them.
         holds.write_releases()
-        slot = self.balance_slot or random.randint(1, FEED_SLOTS)
+        slot = batch_slot(self.balance_slot)
         for change in totals:
             change.write(conn, now, slot)
         clock.lap("balances and bookings")

@@ -15,6 +15,7 @@ only that row; `clo ledger check` reports any account whose postings sum below z
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Label, Select, func, literal, select, union_all
@@ -34,6 +35,11 @@ FEED_SLOTS = 8
 def process_slot(n: int) -> int:
     """The slot of ingest process `n` (from 0): its own while there are at most FEED_SLOTS."""
     return 1 + n % FEED_SLOTS
+
+
+def batch_slot(own: int | None) -> int:
+    """The slot a feed batch writes in: its process's own, or one drawn at random."""
+    return own or random.randint(1, FEED_SLOTS)
 
 
 def add_to_slot(

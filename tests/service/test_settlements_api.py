@@ -49,10 +49,6 @@ def world(engine):
         yield sw
 
 
-def _posted(engine, code: str) -> int:
-    return posted(engine, code)
-
-
 def test_finance_approves_a_large_run_before_money_moves(world):
     api = world.api
     first = world.runner(auto_below=1).settle(world.period, SETTLED_AT)
@@ -135,13 +131,13 @@ def test_invoice_paid_webhook_records_the_cash_once(world):
     with engine.connect() as conn:
         invoice = conn.execute(select(MerchantInvoice.__table__).limit(1)).one()
     receivable = account_code(AccountKind.MERCHANT_RECEIVABLE, invoice.merchant_id, "USD")
-    before = _posted(engine, receivable)
+    before = posted(engine, receivable)
     world.stripe.pay_invoice(invoice.invoice_ref)
     event = world.stripe.events("invoice.paid")[0]
 
     assert _deliver(api, event).json() == {"received": True, "result": "handled"}
     assert _deliver(api, event).json() == {"received": True, "result": "duplicate"}
-    assert _posted(engine, receivable) == before + invoice.amount
+    assert posted(engine, receivable) == before + invoice.amount
     with engine.connect() as conn:
         status = conn.execute(
             select(MerchantInvoice.status).where(MerchantInvoice.invoice_ref == invoice.invoice_ref)
@@ -174,10 +170,10 @@ def test_a_failed_transfer_returns_the_money_to_available(world):
     world.stripe.fail_transfers_to(world.accounts[other], "reverse")
     available = account_code(AccountKind.MEMBER_AVAILABLE, member_id, "USD")
     world.runner().settle(world.period, SETTLED_AT)
-    assert _posted(world.engine, available) > 0  # matured, payout failed, money back
-    assert _posted(world.engine, account_code(AccountKind.MEMBER_AVAILABLE, other, "USD")) > 0
+    assert posted(world.engine, available) > 0  # matured, payout failed, money back
+    assert posted(world.engine, account_code(AccountKind.MEMBER_AVAILABLE, other, "USD")) > 0
     in_transit = account_code(AccountKind.PLATFORM_PAYOUTS_IN_TRANSIT, None, "USD")
-    assert _posted(world.engine, in_transit) == 0
+    assert posted(world.engine, in_transit) == 0
     with world.engine.connect() as conn:
         assert check_ledger(conn).balanced
 
@@ -191,7 +187,7 @@ def test_members_donate_available_cashback(world):
     member = api.key(R.MEMBER, member_id=member_id)
     charity = api.post("/v1/charities", api.admin, {"name": "Food Bank"}).json()
     available = account_code(AccountKind.MEMBER_AVAILABLE, member_id, "USD")
-    before = _posted(world.engine, available)
+    before = posted(world.engine, available)
     assert before > 0
     body = {"charity_id": charity["id"], "amount": 1, "currency": "USD"}
     path = f"/v1/members/{member_id}/donations"
@@ -200,9 +196,9 @@ def test_members_donate_available_cashback(world):
     assert first.status_code == 201, first.text
     assert first.json()["available_amount"] == before - 1
     assert api.post(path, headers, body).status_code == 200  # the same key: no second gift
-    assert _posted(world.engine, available) == before - 1
+    assert posted(world.engine, available) == before - 1
     charity_code = account_code(AccountKind.CHARITY_PAYABLE, charity["id"], "USD")
-    assert _posted(world.engine, charity_code) == 1
+    assert posted(world.engine, charity_code) == 1
 
     too_much = {**body, "amount": before}
     resp = api.post(path, {**member, "Idempotency-Key": "d-2"}, too_much)

@@ -22,7 +22,7 @@ from settlement.runs.periods import iso_week
 from settlement.runs.ports import InvoiceLine, Ports
 from settlement.runs.runner import RunSettings, SettlementRunner
 from settlement.runs.tables import MemberPayout
-from tests.balances import posted as account_posted
+from tests.balances import posted
 from tests.settlement.settle_world import SETTLED_AT, SettleWorld, build_world, link_payout_accounts
 
 
@@ -45,10 +45,6 @@ def runner(sw: SettleWorld, *, retries: int = 2, hook: Any = None) -> Settlement
 def payouts(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(select(MemberPayout.__table__).order_by(col(MemberPayout.id))))
-
-
-def posted(engine: Engine, code: str) -> int:
-    return account_posted(engine, code)
 
 
 def balanced(engine: Engine) -> bool:
